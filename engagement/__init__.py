@@ -1,0 +1,1 @@
+"""Experiments, their liaisons, and the storage requirements they file."""

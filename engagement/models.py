@@ -1,0 +1,1 @@
+"""Models of experiment engagement (experiments, requirements, records): see the engagement issue."""

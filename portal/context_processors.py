@@ -1,0 +1,31 @@
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+
+# (label, URL name) of the main navigation. An entry whose page is not installed yet is left out, so the
+# menu never links to a 404.
+NAVIGATION = [
+    ("Dashboard", "portal:dashboard"),
+    ("QoS catalogue", "qos:class-list"),
+    ("RSEs", "qos:rse-list"),
+    ("Experiments", "engagement:experiment-list"),
+    ("Meetings", "portal:meeting-list"),
+    ("Actions", "portal:action-list"),
+    ("API", "api-docs"),
+]
+
+
+def _navigation_links() -> list[tuple[str, str]]:
+    links = []
+    for label, name in NAVIGATION:
+        try:
+            links.append((label, reverse(name)))
+        except NoReverseMatch:
+            continue
+    return links
+
+
+def navigation(request: HttpRequest) -> dict:
+    links = _navigation_links()
+    path = request.path
+    current = max((url for _, url in links if path.startswith(url)), key=len, default=None)
+    return {"navigation": [(label, url, url == current) for label, url in links]}

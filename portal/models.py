@@ -1,0 +1,1 @@
+"""Streams, meetings and actions live here (see the stream-coordination issue)."""

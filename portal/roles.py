@@ -1,0 +1,53 @@
+"""Roles as Django groups with model permissions.
+
+Views and the API only ever ask ``user.has_perm(...)``: they do not care whether the group membership came
+from a local account or from IAM group claims, so the login method can change without touching a view.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps as global_apps
+
+from .choices import Role
+
+# Every role reads everything; what differs is what it may change.
+READ_EVERYTHING = "view"
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    Role.MEMBER: [],
+    Role.LIAISON: [],
+    Role.COORDINATOR: [],
+    Role.QOS_ADMIN: [
+        "qos.add_storageqosclass",
+        "qos.change_storageqosclass",
+        "qos.approve_storageqosclass",
+    ],
+}
+
+# Apps whose models every role may view.
+PORTAL_APPS = ("portal", "qos", "engagement")
+
+
+def sync_roles(apps: Any = global_apps) -> None:
+    """Create the role groups and give each exactly its permissions (idempotent).
+
+    ``apps`` is the migration state's registry inside a data migration, the global one otherwise.
+    """
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    view_permissions = list(
+        Permission.objects.filter(content_type__app_label__in=PORTAL_APPS, codename__startswith="view_")
+    )
+    for role, names in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role)
+        wanted = list(view_permissions)
+        for name in names:
+            app_label, codename = name.split(".")
+            wanted.extend(Permission.objects.filter(content_type__app_label=app_label, codename=codename))
+        group.permissions.set(wanted)
+
+
+def sync_roles_after_migrate(sender: Any, **kwargs: Any) -> None:
+    sync_roles(kwargs.get("apps") or global_apps)

@@ -1,0 +1,1 @@
+"""The Storage QoS Class catalogue and its push onto Rucio RSEs."""

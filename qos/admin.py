@@ -1,0 +1,30 @@
+from django.contrib import admin
+
+from .models import StorageQoSClass, StorageQoSClassRevision
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Read-only: changes must go through the lifecycle (revisions, four-eyes), which the admin would skip."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StorageQoSClass)
+class StorageQoSClassAdmin(ReadOnlyAdmin):
+    list_display = ["label", "title", "status", "storage_media", "access_latency", "revision", "updated_at"]
+    list_filter = ["status", "storage_media", "access_latency"]
+    search_fields = ["label", "title"]
+
+
+@admin.register(StorageQoSClassRevision)
+class StorageQoSClassRevisionAdmin(ReadOnlyAdmin):
+    list_display = ["qos_class", "number", "kind", "status", "author", "created_at"]
+    list_filter = ["kind"]
+    list_select_related = ["qos_class", "author"]

@@ -1,0 +1,147 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from ..filters import StorageQoSClassFilterSet
+from ..models import CatalogueError, StorageQoSClass, revision_diff
+from .serializers import (
+    DiffRowSerializer,
+    RejectSerializer,
+    RevisionSerializer,
+    StorageQoSClassSerializer,
+    TransitionSerializer,
+    validation_detail,
+)
+
+ConflictSerializer = inline_serializer(
+    "CatalogueConflict", {"detail": serializers.CharField(), "code": serializers.CharField()}
+)
+
+
+class StorageQoSClassViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The Storage QoS Class catalogue. Classes are never deleted: deprecate, then retire them."""
+
+    queryset = StorageQoSClass.objects.select_related("pending_revision__author")
+    serializer_class = StorageQoSClassSerializer
+    filterset_class = StorageQoSClassFilterSet
+    ordering_fields = ["label", "status", "updated_at"]
+    lookup_field = "label"
+    lookup_value_regex = r"[A-Z0-9][A-Z0-9_-]{0,63}"
+    action_permissions = {
+        "propose": ["qos.change_storageqosclass"],
+        "approve": ["qos.approve_storageqosclass"],
+        "reject": ["qos.approve_storageqosclass"],
+        "deprecate": ["qos.change_storageqosclass"],
+        "retire": ["qos.change_storageqosclass"],
+        "revisions": ["qos.view_storageqosclass"],
+        "diff": ["qos.view_storageqosclass"],
+    }
+
+    def update(self, request, *args, **kwargs):
+        try:
+            return super().update(request, *args, **kwargs)
+        except CatalogueError as error:
+            return _conflict(error)
+
+    def _transition(self, request, method: str, serializer_class, text_argument: str = "comment"):
+        qos_class = self.get_object()
+        serializer = serializer_class(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        text = serializer.validated_data.get("reason", serializer.validated_data.get("comment", ""))
+        try:
+            getattr(qos_class, method)(
+                by=request.user,
+                base_revision=serializer.validated_data.get("base_revision"),
+                **{text_argument: text},
+            )
+        except CatalogueError as error:
+            return _conflict(error)
+        except DjangoValidationError as error:
+            raise ValidationError(validation_detail(error)) from error
+        return Response(StorageQoSClassSerializer(qos_class, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        request=TransitionSerializer, responses={200: StorageQoSClassSerializer, 409: ConflictSerializer}
+    )
+    @action(detail=True, methods=["post"])
+    def propose(self, request, label=None):
+        """Put a draft up for approval."""
+        return self._transition(request, "propose", TransitionSerializer)
+
+    @extend_schema(
+        request=TransitionSerializer, responses={200: StorageQoSClassSerializer, 409: ConflictSerializer}
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request, label=None):
+        """Approve the proposal awaiting approval. Refused (409) to anyone who wrote part of it."""
+        return self._transition(request, "approve", TransitionSerializer)
+
+    @extend_schema(
+        request=RejectSerializer, responses={200: StorageQoSClassSerializer, 409: ConflictSerializer}
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request, label=None):
+        """Reject the proposal awaiting approval; a reason is required."""
+        return self._transition(request, "reject", RejectSerializer, "reason")
+
+    @extend_schema(
+        request=TransitionSerializer, responses={200: StorageQoSClassSerializer, 409: ConflictSerializer}
+    )
+    @action(detail=True, methods=["post"])
+    def deprecate(self, request, label=None):
+        """Deprecate an approved class."""
+        return self._transition(request, "deprecate", TransitionSerializer, "reason")
+
+    @extend_schema(
+        request=TransitionSerializer, responses={200: StorageQoSClassSerializer, 409: ConflictSerializer}
+    )
+    @action(detail=True, methods=["post"])
+    def retire(self, request, label=None):
+        """Retire a deprecated class."""
+        return self._transition(request, "retire", TransitionSerializer, "reason")
+
+    @extend_schema(responses=RevisionSerializer(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None)
+    def revisions(self, request, label=None):
+        """Every revision of the class, newest first."""
+        qos_class = self.get_object()
+        page = self.paginate_queryset(qos_class.revisions.select_related("author"))
+        return self.get_paginated_response(RevisionSerializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("from", int, required=True, description="Older revision number"),
+            OpenApiParameter("to", int, required=True, description="Newer revision number"),
+        ],
+        responses={
+            200: DiffRowSerializer(many=True),
+            400: OpenApiResponse(description="Bad revision numbers"),
+        },
+    )
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def diff(self, request, label=None):
+        """Field-by-field difference between two revisions."""
+        qos_class = self.get_object()
+        numbers = {}
+        for name in ("from", "to"):
+            try:
+                numbers[name] = int(request.query_params[name])
+            except (KeyError, ValueError):
+                raise ValidationError({name: "Give a revision number."}) from None
+        old = get_object_or_404(qos_class.revisions, number=numbers["from"])
+        new = get_object_or_404(qos_class.revisions, number=numbers["to"])
+        return Response(DiffRowSerializer(revision_diff(old, new), many=True).data)
+
+
+def _conflict(error: CatalogueError) -> Response:
+    return Response({"detail": error.message, "code": error.code}, status=status.HTTP_409_CONFLICT)

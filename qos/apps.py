@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class QosConfig(AppConfig):
+    name = "qos"
+    verbose_name = "Storage QoS"

@@ -1,0 +1,56 @@
+"""Vocabularies of the Storage QoS Class catalogue, after SNIA CDMI data system metadata and dCache QoS."""
+
+from django.db import models
+
+
+class ClassStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PROPOSED = "proposed", "Proposed"
+    APPROVED = "approved", "Approved"
+    DEPRECATED = "deprecated", "Deprecated"
+    RETIRED = "retired", "Retired"
+
+
+class StorageMedia(models.TextChoices):
+    DISK = "disk", "Disk"
+    SSD = "ssd", "SSD"
+    TAPE = "tape", "Tape"
+    DISK_TAPE = "disk+tape", "Disk + tape"
+
+
+class AccessLatency(models.TextChoices):
+    """dCache's access latency: ONLINE is readable at once, NEARLINE must first be staged (e.g. from tape)."""
+
+    ONLINE = "online", "Online"
+    NEARLINE = "nearline", "Nearline"
+
+
+class Redundancy(models.TextChoices):
+    """How copies protect the data (CDMI ``cdmi_data_redundancy``)."""
+
+    REPLICAS = "replicas", "Replicas"
+    ERASURE_CODING = "erasure-coding", "Erasure coding"
+
+
+class GeographicPlacement(models.TextChoices):
+    """Where the copies are (CDMI ``cdmi_geographic_placement``)."""
+
+    SINGLE_SITE = "single-site", "Single site"
+    MULTI_SITE = "multi-site", "Several sites"
+    MULTI_COUNTRY = "multi-country", "Several countries"
+
+
+class CostTier(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+
+
+class RevisionKind(models.TextChoices):
+    CREATED = "created", "Created"
+    EDITED = "edited", "Edited"
+    PROPOSED = "proposed", "Proposed"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    DEPRECATED = "deprecated", "Deprecated"
+    RETIRED = "retired", "Retired"

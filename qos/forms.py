@@ -1,0 +1,53 @@
+from django import forms
+
+from .models import CONTENT_FIELDS, StorageQoSClass
+
+
+class StorageQoSClassForm(forms.ModelForm):
+    """Create or edit a class's content. ``base_revision`` carries the revision the editor started from."""
+
+    comment = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why this change? Kept in the class's history.",
+    )
+    base_revision = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    class Meta:
+        model = StorageQoSClass
+        fields = list(CONTENT_FIELDS)
+        widgets = {
+            "description": forms.Textarea(attrs={"rows": 6}),
+            "label": forms.TextInput(attrs={"autocapitalize": "characters", "spellcheck": "false"}),
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.label_locked:
+            self.fields["label"].disabled = True
+            self.fields["label"].help_text = "Fixed: the class was approved and Rucio RSEs carry this label."
+
+    def content(self) -> dict:
+        return {name: self.cleaned_data[name] for name in CONTENT_FIELDS}
+
+
+class TransitionForm(forms.Form):
+    """Confirm a lifecycle step, with an optional comment."""
+
+    comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    base_revision = forms.IntegerField(widget=forms.HiddenInput)
+
+
+class RejectForm(TransitionForm):
+    comment = forms.CharField(
+        label="Reason",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "Say why the proposal is rejected."},
+    )
+
+
+class CompareForm(forms.Form):
+    """Pick two revisions of a class to compare."""
+
+    a = forms.IntegerField(min_value=1, label="From revision")
+    b = forms.IntegerField(min_value=1, label="To revision")

@@ -1,0 +1,475 @@
+"""The Storage QoS Class catalogue.
+
+A class's row holds the content *in force*: for an approved class that is the approved content, even while a
+change to it awaits approval. Such a pending change lives only in a revision (``pending_revision``) until a
+second QoS admin approves it. Every change, of content or of status, is an immutable
+:class:`StorageQoSClassRevision` holding a full snapshot, so any two revisions can be compared field by field.
+
+We keep our own revision model rather than a generic history library: a pending proposal is content that is
+*not* saved on the row, and the four-eyes rule needs to know who authored what since the last approval.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from .choices import (
+    AccessLatency,
+    ClassStatus,
+    CostTier,
+    GeographicPlacement,
+    Redundancy,
+    RevisionKind,
+    StorageMedia,
+)
+from .querysets import StorageQoSClassQuerySet
+
+LABEL_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{0,63}$"
+ERASURE_CODING_PATTERN = r"^[1-9][0-9]?\+[1-9][0-9]?$"
+
+label_validator = RegexValidator(
+    LABEL_PATTERN,
+    "Use 1 to 64 upper-case letters, digits, '-' or '_', starting with a letter or digit (e.g. SAFE): "
+    "the label becomes the value of the RSE attribute in Rucio.",
+)
+
+# The fields a revision snapshots and a diff compares, in display order.
+CONTENT_FIELDS = (
+    "label",
+    "title",
+    "description",
+    "storage_media",
+    "access_latency",
+    "throughput_mbps",
+    "redundancy",
+    "copies",
+    "erasure_coding",
+    "geographic_placement",
+    "durability_target",
+    "lifetime_days",
+    "cost_tier",
+)
+
+
+class CatalogueError(Exception):
+    """A catalogue operation refused by a rule of the lifecycle; nothing was changed."""
+
+    code = "refused"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class IllegalTransition(CatalogueError):
+    code = "illegal_transition"
+
+
+class FourEyesViolation(CatalogueError):
+    code = "four_eyes"
+
+
+class StaleRevision(CatalogueError):
+    code = "stale_revision"
+
+
+class StorageQoSClass(models.Model):
+    """A Storage QoS Class: a label Rucio gets as RSE attribute value (``QOS=SAFE``) and what it promises."""
+
+    label = models.CharField(
+        max_length=64,
+        unique=True,
+        validators=[label_validator],
+        help_text="Upper case, e.g. SAFE. Becomes the value of the RSE attribute; fixed once approved.",
+    )
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, help_text="Markdown.")
+    storage_media = models.CharField(max_length=16, choices=StorageMedia.choices)
+    access_latency = models.CharField(max_length=16, choices=AccessLatency.choices)
+    throughput_mbps = models.PositiveIntegerField(
+        "expected throughput (MB/s)",
+        null=True,
+        blank=True,
+        help_text="Sustained throughput a client can expect, in MB/s. Empty: no promise.",
+    )
+    redundancy = models.CharField(max_length=16, choices=Redundancy.choices, default=Redundancy.REPLICAS)
+    copies = models.PositiveSmallIntegerField(
+        "number of copies",
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text="Replicas kept of each file (1 for erasure-coded storage).",
+    )
+    erasure_coding = models.CharField(
+        "erasure-coding scheme",
+        max_length=8,
+        blank=True,
+        validators=[RegexValidator(ERASURE_CODING_PATTERN, "Write data+parity chunks, e.g. 8+3.")],
+        help_text="Data+parity chunks, e.g. 8+3. Only with erasure coding.",
+    )
+    geographic_placement = models.CharField(
+        max_length=16, choices=GeographicPlacement.choices, default=GeographicPlacement.SINGLE_SITE
+    )
+    durability_target = models.DecimalField(
+        "durability target (%)",
+        max_digits=12,
+        decimal_places=9,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("99.999999999"))],
+        help_text="Share of files expected to survive a year, e.g. 99.999. Empty: no promise.",
+    )
+    lifetime_days = models.PositiveIntegerField(
+        "data storage lifetime (days)",
+        null=True,
+        blank=True,
+        help_text="How long data is kept. Empty: until deleted.",
+    )
+    cost_tier = models.CharField(max_length=8, choices=CostTier.choices, default=CostTier.MEDIUM)
+
+    status = models.CharField(max_length=16, choices=ClassStatus.choices, default=ClassStatus.DRAFT)
+    revision = models.PositiveIntegerField(default=0, help_text="Number of the latest revision.")
+    label_locked = models.BooleanField(
+        default=False, help_text="Set at first approval: Rucio knows the label."
+    )
+    pending_revision = models.OneToOneField(
+        "StorageQoSClassRevision",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="A proposed change to an approved class, not in force until approved.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+
+    objects = StorageQoSClassQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["label"]
+        verbose_name = "Storage QoS class"
+        verbose_name_plural = "Storage QoS classes"
+        permissions = [("approve_storageqosclass", "Can approve or reject Storage QoS class proposals")]
+        indexes = [models.Index(fields=["status", "label"])]
+
+    def __str__(self) -> str:
+        return self.label
+
+    def get_absolute_url(self) -> str:
+        return reverse("qos:class-detail", args=[self.label])
+
+    # --- content ----------------------------------------------------------------------------------------
+    def clean(self) -> None:
+        errors = {}
+        if self.redundancy == Redundancy.ERASURE_CODING and not self.erasure_coding:
+            errors["erasure_coding"] = "Give the erasure-coding scheme, e.g. 8+3."
+        if self.redundancy == Redundancy.REPLICAS and self.erasure_coding:
+            errors["erasure_coding"] = (
+                "Only erasure-coded storage has a scheme; clear it or choose erasure coding."
+            )
+        if self.storage_media in (StorageMedia.TAPE,) and self.access_latency == AccessLatency.ONLINE:
+            errors["access_latency"] = "Data on tape alone is nearline: it must be staged before it is read."
+        if errors:
+            raise ValidationError(errors)
+
+    def content(self) -> dict[str, Any]:
+        """The content in force, as JSON-ready values."""
+        return {name: _to_json(getattr(self, name)) for name in CONTENT_FIELDS}
+
+    def head_content(self) -> dict[str, Any]:
+        """The newest content: the pending proposal if there is one, else the content in force."""
+        return dict(self.pending_revision.data) if self.pending_revision_id else self.content()
+
+    @classmethod
+    def from_content(cls, data: dict[str, Any], **extra: Any) -> StorageQoSClass:
+        """An unsaved class holding a snapshot's content (for forms and side-by-side display)."""
+        return cls(**_from_json(data), **extra)
+
+    def pending_changes(self) -> list[dict[str, Any]]:
+        """What the pending proposal would change in the content in force, field by field."""
+        if not self.pending_revision_id:
+            return []
+        return revision_diff(StorageQoSClassRevision(data=self.content()), self.pending_revision)
+
+    @property
+    def has_pending_change(self) -> bool:
+        return self.pending_revision_id is not None
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in (ClassStatus.DRAFT, ClassStatus.PROPOSED, ClassStatus.APPROVED)
+
+    @property
+    def awaits_approval(self) -> bool:
+        return self.status == ClassStatus.PROPOSED or self.has_pending_change
+
+    def proposal_authors(self) -> set[int]:
+        """Users who wrote the content awaiting approval: everyone who changed it since the last approval.
+
+        Counting all of them, not only the one who pressed "propose", keeps an author from getting their
+        text approved by letting a colleague propose it.
+        """
+        last_approval = (
+            self.revisions.filter(kind=RevisionKind.APPROVED).order_by("-number").values("number").first()
+        )
+        since = last_approval["number"] if last_approval else 0
+        return set(
+            self.revisions.filter(
+                number__gt=since,
+                kind__in=[RevisionKind.CREATED, RevisionKind.EDITED, RevisionKind.PROPOSED],
+                author__isnull=False,
+            ).values_list("author_id", flat=True)
+        )
+
+    def can_be_approved_by(self, user: Any) -> bool:
+        return self.awaits_approval and user.pk not in self.proposal_authors()
+
+    # --- lifecycle: every method locks the row, checks, writes one revision, or raises and changes nothing --
+    def edit(self, *, by: Any, changes: dict[str, Any], comment: str = "", base_revision: int | None) -> None:
+        """Change the content. On an approved class this records a proposal; the approved content stays."""
+        with transaction.atomic():
+            locked = self._lock(base_revision)
+            if not locked.is_editable:
+                raise IllegalTransition(
+                    f"A {locked.get_status_display().lower()} class cannot be edited; only draft, proposed "
+                    "and approved classes can."
+                )
+            head = locked.head_content()
+            candidate = StorageQoSClass.from_content(head, pk=locked.pk)
+            for name, value in changes.items():
+                if name not in CONTENT_FIELDS:
+                    raise ValueError(f"{name} is not a content field")
+                setattr(candidate, name, value)
+            if locked.label_locked and candidate.label != locked.label:
+                raise ValidationError(
+                    {"label": f"The label of an approved class is fixed: Rucio RSEs carry {locked.label}."}
+                )
+            candidate.full_clean(exclude=["status", "revision"])
+            new = candidate.content()
+            changed = [name for name in CONTENT_FIELDS if new[name] != head[name]]
+            if not changed:
+                raise ValidationError("Nothing was changed.")
+            if locked.status == ClassStatus.APPROVED:
+                revision = locked._add_revision(
+                    by, RevisionKind.EDITED, comment, data=new, changed=changed, status=ClassStatus.PROPOSED
+                )
+                locked.pending_revision = revision
+            else:
+                _apply(locked, new)
+                locked._add_revision(by, RevisionKind.EDITED, comment, data=new, changed=changed)
+            locked.save()
+        self.refresh_from_db()
+
+    def propose(self, *, by: Any, comment: str = "", base_revision: int | None = None) -> None:
+        """Put a draft up for approval."""
+        with transaction.atomic():
+            locked = self._lock(base_revision)
+            if locked.status != ClassStatus.DRAFT:
+                raise IllegalTransition(
+                    f"Only a draft can be proposed; this class is {locked.get_status_display().lower()}."
+                    + (" Edit it to propose a change." if locked.status == ClassStatus.APPROVED else "")
+                )
+            locked.status = ClassStatus.PROPOSED
+            locked._add_revision(by, RevisionKind.PROPOSED, comment)
+            locked.save()
+        self.refresh_from_db()
+
+    def approve(self, *, by: Any, comment: str = "", base_revision: int | None = None) -> None:
+        """Approve the proposal (a new class, or a change to an approved one). Four-eyes: not by an author."""
+        with transaction.atomic():
+            locked = self._lock(base_revision)
+            if not locked.awaits_approval:
+                raise IllegalTransition(
+                    f"Nothing awaits approval: this class is {locked.get_status_display().lower()}."
+                )
+            if by.pk in locked.proposal_authors():
+                raise FourEyesViolation(
+                    "You wrote part of this proposal: another QoS admin must approve it (four-eyes rule)."
+                )
+            if locked.pending_revision_id:
+                _apply(locked, locked.pending_revision.data)
+                locked.pending_revision = None
+            locked.status = ClassStatus.APPROVED
+            locked.label_locked = True
+            locked.approved_at = timezone.now()
+            locked._add_revision(by, RevisionKind.APPROVED, comment)
+            locked.save()
+        self.refresh_from_db()
+
+    def reject(self, *, by: Any, reason: str, base_revision: int | None = None) -> None:
+        """Send a proposal back: a new class returns to draft, a change to an approved class is dropped."""
+        if not reason or not reason.strip():
+            raise ValidationError({"reason": "Say why the proposal is rejected."})
+        with transaction.atomic():
+            locked = self._lock(base_revision)
+            if not locked.awaits_approval:
+                raise IllegalTransition(
+                    f"Nothing awaits approval: this class is {locked.get_status_display().lower()}."
+                )
+            if locked.pending_revision_id:
+                locked.pending_revision = None
+            else:
+                locked.status = ClassStatus.DRAFT
+            locked._add_revision(by, RevisionKind.REJECTED, reason.strip())
+            locked.save()
+        self.refresh_from_db()
+
+    def deprecate(self, *, by: Any, reason: str = "", base_revision: int | None = None) -> None:
+        """Keep an approved class on its RSEs but steer new use away from it."""
+        self._change_status(
+            by, ClassStatus.APPROVED, ClassStatus.DEPRECATED, RevisionKind.DEPRECATED, reason, base_revision
+        )
+
+    def retire(self, *, by: Any, reason: str = "", base_revision: int | None = None) -> None:
+        """End a deprecated class for good."""
+        self._change_status(
+            by, ClassStatus.DEPRECATED, ClassStatus.RETIRED, RevisionKind.RETIRED, reason, base_revision
+        )
+
+    def _change_status(
+        self,
+        by: Any,
+        source: str,
+        target: str,
+        kind: str,
+        comment: str,
+        base_revision: int | None,
+    ) -> None:
+        with transaction.atomic():
+            locked = self._lock(base_revision)
+            if locked.status != source:
+                raise IllegalTransition(
+                    f"Only an {ClassStatus(source).label.lower()} class can be {ClassStatus(target).label.lower()};"
+                    f" this one is {locked.get_status_display().lower()}."
+                )
+            if locked.pending_revision_id:
+                raise IllegalTransition("A change to this class awaits approval: approve or reject it first.")
+            locked.status = target
+            locked._add_revision(by, kind, comment)
+            locked.save()
+        self.refresh_from_db()
+
+    def _lock(self, base_revision: int | None) -> StorageQoSClass:
+        locked = (
+            StorageQoSClass.objects.select_for_update().select_related("pending_revision").get(pk=self.pk)
+        )
+        if base_revision is not None and int(base_revision) != locked.revision:
+            raise StaleRevision(
+                f"This class changed since you loaded it (you saw revision {base_revision}, it is now at "
+                f"revision {locked.revision}). Reload it, check the changes, and try again."
+            )
+        return locked
+
+    def _add_revision(
+        self,
+        by: Any,
+        kind: str,
+        comment: str,
+        *,
+        data: dict[str, Any] | None = None,
+        changed: list[str] | None = None,
+        status: str | None = None,
+    ) -> StorageQoSClassRevision:
+        self.revision += 1
+        return StorageQoSClassRevision.objects.create(
+            qos_class=self,
+            number=self.revision,
+            kind=kind,
+            status=status or self.status,
+            author=by if getattr(by, "pk", None) else None,
+            comment=comment or "",
+            data=data if data is not None else self.head_content(),
+            changed_fields=changed or [],
+        )
+
+
+class StorageQoSClassRevision(models.Model):
+    """One immutable step in a class's history: who did what, when, why, and the content afterwards.
+
+    ``data`` is the class's newest content after this step (a pending proposal's content where there is one),
+    so that comparing any two revisions shows what changed between them.
+    """
+
+    qos_class = models.ForeignKey(StorageQoSClass, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=RevisionKind.choices)
+    status = models.CharField(
+        max_length=16, choices=ClassStatus.choices, help_text="Status of the content after this step."
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="qos_revisions"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    comment = models.TextField(blank=True)
+    data = models.JSONField()
+    changed_fields = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["qos_class", "number"], name="qos_revision_number_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.data.get('label', '?')} r{self.number} ({self.kind})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ValueError("Revisions are immutable: record a new one instead.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise ValueError("Revisions are immutable and are never deleted on their own.")
+
+
+def revision_diff(old: StorageQoSClassRevision, new: StorageQoSClassRevision) -> list[dict[str, Any]]:
+    """Field-by-field difference of two revisions' content, with human labels and display values."""
+    rows = []
+    for name in CONTENT_FIELDS:
+        before, after = old.data.get(name), new.data.get(name)
+        if before != after:
+            field = StorageQoSClass._meta.get_field(name)
+            rows.append(
+                {
+                    "field": name,
+                    "label": str(field.verbose_name).capitalize(),
+                    "old": _display(field, before),
+                    "new": _display(field, after),
+                }
+            )
+    return rows
+
+
+def _display(field: models.Field, value: Any) -> str:
+    if value in (None, ""):
+        return "—"
+    if field.choices:
+        return str(dict(field.flatchoices).get(value, value))
+    return str(value)
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        # Normalised so that 99.9 and 99.900 are the same content.
+        return format(value.normalize(), "f")
+    return value
+
+
+def _from_json(data: dict[str, Any]) -> dict[str, Any]:
+    values = {name: data.get(name) for name in CONTENT_FIELDS}
+    if values["durability_target"] is not None:
+        values["durability_target"] = Decimal(values["durability_target"])
+    return values
+
+
+def _apply(qos_class: StorageQoSClass, data: dict[str, Any]) -> None:
+    for name, value in _from_json(data).items():
+        setattr(qos_class, name, value)

@@ -1,0 +1,107 @@
+"""Personas and helpers shared by every test module.
+
+The personas follow the roles of DESIGN.md: two QoS admins (so four-eyes can be tried), a coordinator, a
+liaison of CTA, a member, and an outsider who is logged in but holds no role.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+from django.test import Client
+from rest_framework.test import APIClient
+
+from portal.choices import Role
+from qos.models import StorageQoSClass
+
+pytest_plugins = ["tests.browser"]
+
+
+def _make_user(django_user_model, username: str, *roles: str):
+    user = django_user_model.objects.create_user(username=username, password=f"{username}-pw")
+    user.groups.add(*[Group.objects.get(name=role) for role in roles])
+    return user
+
+
+@pytest.fixture
+def admin(db, django_user_model):
+    return _make_user(django_user_model, "alice-admin", Role.MEMBER, Role.QOS_ADMIN)
+
+
+@pytest.fixture
+def admin2(db, django_user_model):
+    return _make_user(django_user_model, "bob-admin", Role.MEMBER, Role.QOS_ADMIN)
+
+
+@pytest.fixture
+def coordinator(db, django_user_model):
+    return _make_user(django_user_model, "carol-coordinator", Role.MEMBER, Role.COORDINATOR)
+
+
+@pytest.fixture
+def liaison_cta(db, django_user_model):
+    return _make_user(django_user_model, "dave-cta", Role.MEMBER, Role.LIAISON)
+
+
+@pytest.fixture
+def member(db, django_user_model):
+    return _make_user(django_user_model, "erin-member", Role.MEMBER)
+
+
+@pytest.fixture
+def outsider(db, django_user_model):
+    return django_user_model.objects.create_user(username="oscar-outsider", password="oscar-outsider-pw")
+
+
+@pytest.fixture
+def client_for():
+    """A logged-in browser-like client for a user."""
+
+    def make(user) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api_for():
+    """A logged-in API client (session auth) for a user."""
+
+    def make(user) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    return make
+
+
+SAFE_CONTENT = {
+    "label": "SAFE",
+    "title": "Safe long-term custody",
+    "description": "Tape-backed, *durable*.",
+    "storage_media": "tape",
+    "access_latency": "nearline",
+    "redundancy": "replicas",
+    "copies": 2,
+    "geographic_placement": "multi-site",
+    "cost_tier": "low",
+}
+
+
+@pytest.fixture
+def draft_class(admin):
+    return StorageQoSClass.objects.create_draft(by=admin, comment="first draft", **SAFE_CONTENT)
+
+
+@pytest.fixture
+def proposed_class(draft_class, admin):
+    draft_class.propose(by=admin)
+    return draft_class
+
+
+@pytest.fixture
+def approved_class(proposed_class, admin2):
+    proposed_class.approve(by=admin2)
+    return proposed_class
