@@ -190,8 +190,13 @@ class StorageQoSClass(models.Model):
 
     @classmethod
     def from_content(cls, data: dict[str, Any], **extra: Any) -> StorageQoSClass:
-        """An unsaved class holding a snapshot's content (for forms and side-by-side display)."""
-        return cls(**_from_json(data), **extra)
+        """An unsaved class holding a snapshot's content (for forms and side-by-side display).
+
+        Given the ``pk`` of an existing class, it validates as that class (its own label is no duplicate).
+        """
+        instance = cls(**_from_json(data), **extra)
+        instance._state.adding = instance.pk is None
+        return instance
 
     def pending_changes(self) -> list[dict[str, Any]]:
         """What the pending proposal would change in the content in force, field by field."""
@@ -346,9 +351,10 @@ class StorageQoSClass(models.Model):
         with transaction.atomic():
             locked = self._lock(base_revision)
             if locked.status != source:
+                article = "an" if source == ClassStatus.APPROVED else "a"
                 raise IllegalTransition(
-                    f"Only an {ClassStatus(source).label.lower()} class can be {ClassStatus(target).label.lower()};"
-                    f" this one is {locked.get_status_display().lower()}."
+                    f"Only {article} {ClassStatus(source).label.lower()} class can be "
+                    f"{ClassStatus(target).label.lower()}; this one is {locked.get_status_display().lower()}."
                 )
             if locked.pending_revision_id:
                 raise IllegalTransition("A change to this class awaits approval: approve or reject it first.")
@@ -359,7 +365,9 @@ class StorageQoSClass(models.Model):
 
     def _lock(self, base_revision: int | None) -> StorageQoSClass:
         locked = (
-            StorageQoSClass.objects.select_for_update().select_related("pending_revision").get(pk=self.pk)
+            StorageQoSClass.objects.select_for_update(of=("self",))
+            .select_related("pending_revision")
+            .get(pk=self.pk)
         )
         if base_revision is not None and int(base_revision) != locked.revision:
             raise StaleRevision(

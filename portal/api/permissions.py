@@ -21,6 +21,8 @@ class ModelPermissions(DjangoModelPermissions):
     def has_permission(self, request, view) -> bool:
         if not request.user or not request.user.is_authenticated:
             return False
+        if request.method not in view.allowed_methods:
+            return True  # let the view answer 405, which says more than 403
         extra = getattr(view, "action_permissions", {}).get(getattr(view, "action", None))
         if extra is not None:
             return request.user.has_perms(extra)

@@ -1,0 +1,233 @@
+"""The catalogue's pages: what each role sees and may do, messages, forms that keep what was typed."""
+
+import pytest
+from django.contrib.messages import get_messages
+
+from qos.models import StorageQoSClass
+from tests.conftest import SAFE_CONTENT
+
+pytestmark = pytest.mark.django_db
+
+
+def form_data(**overrides):
+    data = {
+        **SAFE_CONTENT,
+        "copies": "2",
+        "throughput_mbps": "",
+        "durability_target": "",
+        "lifetime_days": "",
+    }
+    data.update(overrides)
+    return {key: ("" if value is None else value) for key, value in data.items()}
+
+
+def messages_of(response):
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def test_anonymous_visitor_is_sent_to_login(client):
+    response = client.get("/qos/")
+    assert response.status_code == 302
+    assert response.url.startswith("/accounts/login/?next=/qos/")
+
+
+def test_outsider_without_a_role_is_forbidden(client_for, outsider, approved_class):
+    client = client_for(outsider)
+    assert client.get("/qos/").status_code == 403
+    assert client.get("/qos/SAFE/").status_code == 403
+
+
+def test_member_reads_the_catalogue_without_edit_controls(client_for, member, approved_class):
+    client = client_for(member)
+    listing = client.get("/qos/")
+    assert listing.status_code == 200
+    assert b"SAFE" in listing.content
+    assert b"New class" not in listing.content
+    detail = client.get("/qos/SAFE/").content.decode()
+    for control in ("Propose a change", "/qos/SAFE/deprecate/", "/qos/SAFE/approve/", "/qos/SAFE/edit/"):
+        assert control not in detail
+
+
+@pytest.mark.parametrize(
+    ("method", "url"),
+    [
+        ("get", "/qos/new/"),
+        ("post", "/qos/new/"),
+        ("get", "/qos/SAFE/edit/"),
+        ("post", "/qos/SAFE/edit/"),
+        ("post", "/qos/SAFE/deprecate/"),
+        ("post", "/qos/SAFE/approve/"),
+    ],
+)
+def test_member_cannot_change_anything(client_for, member, approved_class, method, url):
+    response = getattr(client_for(member), method)(url, {"base_revision": 3, "comment": "x"})
+    assert response.status_code == 403
+    approved_class.refresh_from_db()
+    assert (approved_class.status, approved_class.revision) == ("approved", 3)
+
+
+def test_coordinator_and_liaison_cannot_approve(client_for, coordinator, liaison_cta, proposed_class):
+    for user in (coordinator, liaison_cta):
+        assert client_for(user).post("/qos/SAFE/approve/", {"base_revision": 2}).status_code == 403
+    proposed_class.refresh_from_db()
+    assert proposed_class.status == "proposed"
+
+
+def test_admin_creates_a_draft(client_for, admin):
+    response = client_for(admin).post("/qos/new/", form_data(comment="from the wiki"))
+    assert response.status_code == 302
+    qos_class = StorageQoSClass.objects.get(label="SAFE")
+    assert response.url == "/qos/SAFE/"
+    assert qos_class.status == "draft"
+    assert qos_class.revisions.get().comment == "from the wiki"
+    assert messages_of(response) == ["Draft SAFE created. Propose it when it is ready."]
+
+
+def test_create_form_with_errors_keeps_what_was_typed_and_saves_nothing(client_for, admin):
+    response = client_for(admin).post("/qos/new/", form_data(label="bad label", title="My typed title"))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Use 1 to 64 upper-case letters" in page
+    assert 'value="My typed title"' in page
+    assert 'value="bad label"' in page
+    assert not StorageQoSClass.objects.exists()
+
+
+def test_edit_of_an_approved_class_becomes_a_proposal(client_for, admin, approved_class):
+    response = client_for(admin).post(
+        "/qos/SAFE/edit/", form_data(title="Custodial tape", base_revision="3", comment="clearer")
+    )
+    assert response.status_code == 302
+    assert "approved content stays in force" in messages_of(response)[0]
+    approved_class.refresh_from_db()
+    assert approved_class.title == "Safe long-term custody"
+    detail = client_for(admin).get("/qos/SAFE/").content.decode()
+    assert "Proposed change" in detail
+    assert "Custodial tape" in detail
+    assert "Safe long-term custody" in detail
+
+
+def test_edit_form_starts_from_the_pending_proposal(client_for, admin, approved_class):
+    approved_class.edit(by=admin, changes={"title": "Custodial tape"}, base_revision=3)
+    page = client_for(admin).get("/qos/SAFE/edit/").content.decode()
+    assert 'value="Custodial tape"' in page
+    assert 'name="base_revision" value="4"' in page
+
+
+def test_stale_edit_form_is_refused_with_a_clear_message(client_for, admin, admin2, draft_class):
+    draft_class.edit(by=admin2, changes={"title": "Theirs"}, base_revision=1)
+    response = client_for(admin).post("/qos/SAFE/edit/", form_data(title="Mine", base_revision="1"))
+    assert response.status_code == 200
+    assert "changed since you loaded it" in response.content.decode()
+    assert 'value="Mine"' in response.content.decode()
+    draft_class.refresh_from_db()
+    assert draft_class.title == "Theirs"
+
+
+def test_label_field_is_disabled_once_approved(client_for, admin, approved_class):
+    response = client_for(admin).post(
+        "/qos/SAFE/edit/", form_data(label="OTHER", copies="3", base_revision="3")
+    )
+    assert response.status_code == 302
+    approved_class.refresh_from_db()
+    assert approved_class.pending_revision.data["label"] == "SAFE"
+
+
+def test_propose_approve_through_pages(client_for, admin, admin2, draft_class):
+    response = client_for(admin).post("/qos/SAFE/propose/", {"base_revision": 1, "comment": "ready"})
+    assert messages_of(response) == ["SAFE proposed for approval."]
+    confirm = client_for(admin2).get("/qos/SAFE/approve/")
+    assert confirm.status_code == 200
+    assert 'name="base_revision" value="2"' in confirm.content.decode()
+    response = client_for(admin2).post("/qos/SAFE/approve/", {"base_revision": 2})
+    assert messages_of(response) == ["SAFE approved."]
+    draft_class.refresh_from_db()
+    assert draft_class.status == "approved"
+
+
+def test_author_sees_why_they_cannot_approve_and_is_refused(client_for, admin, proposed_class):
+    client = client_for(admin)
+    detail = client.get("/qos/SAFE/").content.decode()
+    assert "another QoS admin must approve it" in detail
+    assert "/qos/SAFE/approve/" not in detail
+    response = client.post("/qos/SAFE/approve/", {"base_revision": 2})
+    assert response.status_code == 200
+    assert "four-eyes" in response.content.decode()
+    proposed_class.refresh_from_db()
+    assert proposed_class.status == "proposed"
+
+
+def test_reject_page_requires_a_reason(client_for, admin2, proposed_class):
+    response = client_for(admin2).post("/qos/SAFE/reject/", {"base_revision": 2, "comment": ""})
+    assert response.status_code == 200
+    assert "Say why the proposal is rejected." in response.content.decode()
+    proposed_class.refresh_from_db()
+    assert proposed_class.status == "proposed"
+
+
+def test_illegal_transition_page_shows_the_reason_and_changes_nothing(client_for, admin, draft_class):
+    response = client_for(admin).post("/qos/SAFE/retire/", {"base_revision": 1})
+    assert response.status_code == 200
+    assert "Only a deprecated class can be retired; this one is draft." in response.content.decode()
+    draft_class.refresh_from_db()
+    assert (draft_class.status, draft_class.revision) == ("draft", 1)
+
+
+def test_unknown_transition_is_404(client_for, admin, draft_class):
+    assert client_for(admin).get("/qos/SAFE/explode/").status_code == 404
+
+
+def test_list_filters_by_status_media_and_text(client_for, admin, member, approved_class):
+    StorageQoSClass.objects.create_draft(
+        by=admin,
+        **{
+            **SAFE_CONTENT,
+            "label": "FAST",
+            "title": "Fast SSD",
+            "description": "",
+            "storage_media": "ssd",
+            "access_latency": "online",
+        },
+    )
+    client = client_for(member)
+
+    def labels(query):
+        return [row.label for row in client.get(f"/qos/?{query}").context["page"].object_list]
+
+    assert labels("status=approved") == ["SAFE"]
+    assert labels("status=draft") == ["FAST"]
+    assert labels("storage_media=ssd") == ["FAST"]
+    assert labels("storage_media=tape&storage_media=ssd") == ["FAST", "SAFE"]
+    assert labels("q=fast") == ["FAST"]
+    assert labels("q=durable") == ["SAFE"]  # found in the description
+
+
+def test_history_page_shows_a_diff_between_any_two_revisions(client_for, member, admin, draft_class):
+    draft_class.edit(by=admin, changes={"title": "Custodial"}, base_revision=1)
+    draft_class.propose(by=admin)
+    page = client_for(member).get("/qos/SAFE/history/?a=1&b=3").content.decode()
+    assert "Revision 1 → revision 3" in page
+    assert "<del>Safe long-term custody</del>" in page
+    assert "<ins>Custodial</ins>" in page
+    default = client_for(member).get("/qos/SAFE/history/").context
+    assert (default["old"].number, default["new"].number) == (2, 3)
+
+
+def test_history_page_with_unknown_revision_says_so(client_for, member, draft_class):
+    page = client_for(member).get("/qos/SAFE/history/?a=1&b=9").content.decode()
+    assert "SAFE has revisions 1 to 1." in page
+
+
+def test_description_markdown_is_sanitised(client_for, admin, member):
+    StorageQoSClass.objects.create_draft(
+        by=admin,
+        **{
+            **SAFE_CONTENT,
+            "description": "**bold** <script>alert(1)</script> [x](javascript:alert(2)) <img src=x onerror=alert(3)>",
+        },
+    )
+    page = client_for(member).get("/qos/SAFE/").content.decode()
+    assert "<strong>bold</strong>" in page
+    assert "<script>alert(1)" not in page
+    assert "javascript:" not in page
+    assert "onerror" not in page
