@@ -1,13 +1,75 @@
-"""Experiments of the data lake and the people who speak for them."""
+"""Experiments of the data lake, the people who speak for them, and what they ask of it.
+
+A liaison files a :class:`Requirement` for one of their experiments: what storage it needs, as typed properties
+that are held against every approved Storage QoS Class (``matching.py``). A QoS admin reviews it, accepts or
+rejects it, and may link a class by hand. Every step is an immutable :class:`RequirementEvent` (who, when,
+why). :class:`EngagementRecord` and :class:`Document` keep the contacts, meetings and documents awaiting an
+experiment's approval that stream B of the fortnightly meeting follows.
+
+Who may write what is decided here and in ``querysets.py`` (``Experiment.can_write_requirements``,
+``Requirement.can_edit`` ...); views and the API only call these.
+"""
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core.validators import RegexValidator
-from django.db import models
-from django.urls import reverse
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
-from .querysets import ExperimentQuerySet
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from qos.choices import AccessLatency, ClassStatus, StorageMedia
+from qos.models import StorageQoSClass
+
+from .choices import (
+    ACTIVE_STATUSES,
+    AccessPattern,
+    DocumentStatus,
+    RecordKind,
+    RecordStatus,
+    RequirementEventKind,
+    RequirementStatus,
+)
+from .querysets import ExperimentQuerySet, RequirementQuerySet
+
+# Paths under /experiments/ that are pages, not experiments.
+RESERVED_SHORT_NAMES = {"new", "records", "documents", "contacts"}
+
+
+class EngagementError(Exception):
+    """A step refused by a rule of the requirement lifecycle; nothing was changed."""
+
+    code = "refused"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class IllegalTransition(EngagementError):
+    code = "illegal_transition"
+
+
+class RemembersLoadedValues(models.Model):
+    """Keeps the values a row had when it was read, so that ``clean()`` can tell what a change changes."""
+
+    class Meta:
+        abstract = True
+
+    @classmethod
+    def from_db(cls, db: str | None, field_names: Iterable[str], values: Iterable[Any]) -> Any:
+        instance = super().from_db(db, field_names, values)
+        instance._loaded = dict(zip(field_names, values, strict=False))
+        return instance
+
+    def loaded(self, attname: str) -> Any:
+        return getattr(self, "_loaded", {}).get(attname)
 
 
 class Experiment(models.Model):
@@ -34,6 +96,12 @@ class Experiment(models.Model):
 
     class Meta:
         ordering = ["short_name"]
+        permissions = [
+            (
+                "manage_any_experiment",
+                "Can keep the records, documents and contacts of every experiment (not its requirements)",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.short_name
@@ -45,3 +113,696 @@ class Experiment(models.Model):
     def iam_group(self) -> str:
         """The IAM group whose members are this experiment's liaisons (see the IAM login)."""
         return f"escape/{self.short_name.lower()}"
+
+    def clean(self) -> None:
+        if self.short_name and self.short_name.lower() in RESERVED_SHORT_NAMES:
+            raise ValidationError(
+                {"short_name": f"“{self.short_name}” names a page of the portal; choose another short name."}
+            )
+        # Short names are said and typed in any case (IAM groups are lower case): CTA and cta are one.
+        clash = Experiment.objects.filter(short_name__iexact=self.short_name).exclude(pk=self.pk)
+        if self.short_name and clash.exists():
+            raise ValidationError({"short_name": f"There is already an experiment {clash.first()}."})
+
+    # --- who may write what --------------------------------------------------------------------------
+    def has_liaison(self, user: Any) -> bool:
+        return Experiment.objects.liaised_by(user).filter(pk=self.pk).exists()
+
+    def can_write_requirements(self, user: Any, action: str = "add") -> bool:
+        """Whether the user may file (``add``) or edit (``change``) this experiment's requirements."""
+        return Experiment.objects.requirements_writable_by(user, action).filter(pk=self.pk).exists()
+
+    def can_write_engagement(self, user: Any, model_name: str, action: str = "add") -> bool:
+        """Whether the user may add or change this experiment's records, documents or contacts."""
+        return Experiment.objects.engagement_writable_by(user, model_name, action).filter(pk=self.pk).exists()
+
+
+class Contact(models.Model):
+    """Someone at an experiment the QoS group talks to, who has no account on the portal."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="contacts")
+    name = models.CharField(max_length=200)
+    role = models.CharField(max_length=200, blank=True, help_text="E.g. data manager, computing coordinator.")
+    email = models.EmailField(blank=True)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.experiment})"
+
+    def can_edit(self, user: Any) -> bool:
+        return self.experiment.can_write_engagement(user, "contact", "change")
+
+
+# What the model, its forms and the API say when a need is out of range (forms and the API check bounds
+# before the model does). Django and DRF both %-format these: a per cent sign is written %%.
+NEED_RANGE_MESSAGES = {
+    "copies": {"min_value": "At least one copy.", "max_value": "At most 10 copies."},
+    "min_durability": {
+        "min_value": "A durability is a share between 0 and 100 %%.",
+        "max_value": "No storage promises more than 99.999999999 %%.",
+    },
+    "retention_days": {"min_value": "Keep the data at least one day, or leave empty: until deleted."},
+    "min_throughput_mbps": {"min_value": "Give a throughput of at least 1 MB/s, or leave empty."},
+}
+
+
+def _positive_volume(value: Decimal) -> None:
+    if value is not None and value <= 0:
+        raise ValidationError(
+            "The volume must be more than 0 TB (%(value)s TB was given).",
+            params={"value": format(value.normalize(), "f")},
+        )
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One step of the requirement lifecycle: from which statuses, to which, by whom."""
+
+    name: str
+    sources: tuple[str, ...]
+    target: str
+    by_reviewer: bool
+    title: str
+    button: str
+    done: str
+    reason_required: bool = False
+    danger: bool = False
+
+
+TRANSITIONS: dict[str, Transition] = {
+    t.name: t
+    for t in (
+        Transition(
+            "review",
+            (RequirementStatus.FILED,),
+            RequirementStatus.UNDER_REVIEW,
+            True,
+            "Start the review",
+            "Start review",
+            "is under review",
+        ),
+        Transition(
+            "accept",
+            (RequirementStatus.FILED, RequirementStatus.UNDER_REVIEW),
+            RequirementStatus.ACCEPTED,
+            True,
+            "Accept the requirement",
+            "Accept",
+            "accepted",
+        ),
+        Transition(
+            "reject",
+            (RequirementStatus.FILED, RequirementStatus.UNDER_REVIEW),
+            RequirementStatus.REJECTED,
+            True,
+            "Reject the requirement",
+            "Reject",
+            "rejected",
+            reason_required=True,
+            danger=True,
+        ),
+        Transition(
+            "satisfy",
+            (RequirementStatus.ACCEPTED,),
+            RequirementStatus.SATISFIED,
+            True,
+            "Mark as satisfied",
+            "Mark satisfied",
+            "marked as satisfied",
+        ),
+        Transition(
+            "withdraw",
+            (
+                RequirementStatus.FILED,
+                RequirementStatus.UNDER_REVIEW,
+                RequirementStatus.ACCEPTED,
+                RequirementStatus.SATISFIED,
+            ),
+            RequirementStatus.WITHDRAWN,
+            False,
+            "Withdraw the requirement",
+            "Withdraw",
+            "withdrawn",
+            danger=True,
+        ),
+        Transition(
+            "refile",
+            (RequirementStatus.REJECTED, RequirementStatus.WITHDRAWN),
+            RequirementStatus.FILED,
+            False,
+            "File again",
+            "File again",
+            "filed again",
+        ),
+    )
+}
+
+# Needs can change while the QoS group has not committed to them; after acceptance they are what was agreed.
+EDITABLE_STATUSES = (
+    RequirementStatus.FILED,
+    RequirementStatus.UNDER_REVIEW,
+    RequirementStatus.REJECTED,
+    RequirementStatus.WITHDRAWN,
+)
+
+# The fields a liaison fills in, in form order. Editing any of them is recorded as an event.
+NEED_FIELDS = (
+    "title",
+    "description",
+    "storage_media",
+    "access_latency",
+    "min_durability",
+    "copies",
+    "volume_tb",
+    "retention_days",
+    "min_throughput_mbps",
+    "access_pattern",
+    "sites",
+    "needed_by",
+)
+
+BADGES = {
+    RequirementStatus.FILED: "status-proposed",
+    RequirementStatus.UNDER_REVIEW: "status-proposed",
+    RequirementStatus.ACCEPTED: "status-approved",
+    RequirementStatus.SATISFIED: "status-approved",
+    RequirementStatus.REJECTED: "status-deprecated",
+    RequirementStatus.WITHDRAWN: "status-draft",
+}
+
+
+class Requirement(RemembersLoadedValues):
+    """What storage an experiment needs, filed by one of its liaisons and answered with QoS classes.
+
+    The needs are typed like a class's properties so that they can be matched (``matching.py``). A class may
+    also be linked by hand (:class:`ClassLink`). Coverage — how many RSEs in sync advertise each wanted
+    class — is to come: it will read the linked classes, each then with the number of copies wanted in it.
+    """
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.PROTECT, related_name="requirements")
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, help_text="Markdown: what the data is and how it is used.")
+    storage_media = models.CharField(
+        max_length=16,
+        choices=StorageMedia.choices,
+        blank=True,
+        help_text="Empty: any media will do. Disk is also met by SSD and disk+tape; tape by disk+tape.",
+        error_messages={
+            "invalid_choice": "Unknown storage media %(value)r: use disk, ssd, tape or disk+tape."
+        },
+    )
+    access_latency = models.CharField(
+        max_length=16,
+        choices=AccessLatency.choices,
+        blank=True,
+        help_text="Online: readable at once. Nearline: may be staged first (online also fits). Empty: any.",
+        error_messages={"invalid_choice": "Unknown access latency %(value)r: use online or nearline."},
+    )
+    min_durability = models.DecimalField(
+        "durability (%) at least",
+        max_digits=12,
+        decimal_places=9,
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(Decimal("0"), NEED_RANGE_MESSAGES["min_durability"]["min_value"]),
+            MaxValueValidator(Decimal("99.999999999"), NEED_RANGE_MESSAGES["min_durability"]["max_value"]),
+        ],
+        help_text="Share of files that must survive a year, e.g. 99.999. Empty: no need stated.",
+    )
+    copies = models.PositiveSmallIntegerField(
+        "copies at least",
+        default=1,
+        validators=[
+            MinValueValidator(1, NEED_RANGE_MESSAGES["copies"]["min_value"]),
+            MaxValueValidator(10, NEED_RANGE_MESSAGES["copies"]["max_value"]),
+        ],
+    )
+    volume_tb = models.DecimalField(
+        "volume (TB)",
+        max_digits=12,
+        decimal_places=3,
+        validators=[_positive_volume],
+        help_text="How much data, in terabytes.",
+    )
+    retention_days = models.PositiveIntegerField(
+        "retention (days)",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1, NEED_RANGE_MESSAGES["retention_days"]["min_value"])],
+        help_text="How long the data must be kept. Empty: until the experiment deletes it.",
+    )
+    min_throughput_mbps = models.PositiveIntegerField(
+        "throughput (MB/s) at least",
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1, NEED_RANGE_MESSAGES["min_throughput_mbps"]["min_value"])],
+        help_text="Sustained throughput the workflow needs. Empty: no need stated.",
+    )
+    access_pattern = models.CharField(
+        max_length=16,
+        choices=AccessPattern.choices,
+        default=AccessPattern.ARCHIVE,
+        error_messages={"invalid_choice": "Unknown access pattern %(value)r."},
+    )
+    sites = models.CharField(
+        "sites or regions",
+        max_length=300,
+        blank=True,
+        help_text="Where the data must be, if anywhere in particular, e.g. “Europe, two countries”.",
+    )
+    needed_by = models.DateField(null=True, blank=True, help_text="When the storage must be there.")
+
+    status = models.CharField(
+        max_length=16, choices=RequirementStatus.choices, default=RequirementStatus.FILED
+    )
+    filed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="filed_requirements"
+    )
+    linked_classes = models.ManyToManyField(
+        StorageQoSClass, through="ClassLink", blank=True, related_name="linked_requirements"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    status_changed_at = models.DateTimeField(default=timezone.now)
+
+    objects = RequirementQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        permissions = [
+            (
+                "review_requirement",
+                "Can review, accept, reject and mark requirements satisfied, and link classes to them",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "experiment"])]
+
+    def __str__(self) -> str:
+        return f"{self.experiment}: {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("engagement:requirement-detail", args=[self.pk])
+
+    def clean(self) -> None:
+        # A date already stored may have passed since; only a date being set now must lie ahead.
+        if (
+            self.needed_by
+            and self.needed_by < timezone.localdate()
+            and self.needed_by != self.loaded("needed_by")
+        ):
+            raise ValidationError(
+                {
+                    "needed_by": f"{self.needed_by:%Y-%m-%d} is in the past: give a date from today "
+                    f"({timezone.localdate():%Y-%m-%d}) on, or leave it empty."
+                }
+            )
+
+    # --- state ----------------------------------------------------------------------------------------
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status in EDITABLE_STATUSES
+
+    @property
+    def badge(self) -> str:
+        return BADGES[self.status]
+
+    @property
+    def is_gap(self) -> bool:
+        """From the flags ``Requirement.objects.with_class_flags()`` annotates (lists); see ``is_gap_among``."""
+        return self.is_active and not self.has_matching_class and not self.has_linked_class
+
+    @property
+    def volume_text(self) -> str:
+        return f"{format(self.volume_tb.normalize(), 'f')} TB"
+
+    @property
+    def durability_text(self) -> str:
+        if self.min_durability is None:
+            return "no need stated"
+        return f"at least {format(self.min_durability.normalize(), 'f')} %"
+
+    def available_transitions(self) -> list[Transition]:
+        return [t for t in TRANSITIONS.values() if self.status in t.sources]
+
+    def needs_summary(self) -> str:
+        from .matching import needs_summary
+
+        return needs_summary(self)
+
+    # --- who may do what ------------------------------------------------------------------------------
+    def can_edit(self, user: Any) -> bool:
+        """Whether the user may change this requirement at all (a liaison of its experiment)."""
+        return self.experiment.can_write_requirements(user, "change")
+
+    def can_review(self, user: Any) -> bool:
+        return user.has_perm("engagement.review_requirement")
+
+    def can_comment(self, user: Any) -> bool:
+        """The thread is between the experiment's liaisons and the QoS admins who review."""
+        if not user.has_perm("engagement.add_requirementcomment"):
+            return False
+        return self.can_review(user) or self.experiment.has_liaison(user)
+
+    def can_take(self, transition: Transition, user: Any) -> bool:
+        return self.can_review(user) if transition.by_reviewer else self.can_edit(user)
+
+    # --- matching -------------------------------------------------------------------------------------
+    def matches(self, classes: Iterable[StorageQoSClass] | None = None) -> list:
+        """Every approved class (or those given) held against this requirement, fitting ones first."""
+        from .matching import approved_classes, match_all
+
+        return match_all(self, approved_classes() if classes is None else classes)
+
+    def is_gap_among(self, classes: Iterable[StorageQoSClass]) -> bool:
+        """Whether no class among ``classes`` (the approved ones) fits, and none is linked by hand."""
+        if not self.is_active:
+            return False
+        if any(link.qos_class.status == ClassStatus.APPROVED for link in self.links.all()):
+            return False
+        return not any(m.fits for m in self.matches(classes))
+
+    # --- lifecycle: every method locks the row, checks, writes one event, or raises and changes nothing ---
+    def edit(self, *, by: Any, changes: dict[str, Any], comment: str = "") -> list[str]:
+        """Change the needs. Returns the names of the fields changed."""
+        if not self.can_edit(by):
+            raise PermissionDenied("Only a liaison of this experiment may edit its requirements.")
+        with transaction.atomic():
+            locked = self._lock()
+            if not locked.is_editable:
+                raise IllegalTransition(
+                    f"An {locked.get_status_display().lower()} requirement cannot be edited: its needs are "
+                    "what was agreed. Withdraw it and file a new one."
+                )
+            for name, value in changes.items():
+                if name not in NEED_FIELDS:
+                    raise ValueError(f"{name} is not a need of a requirement")
+                setattr(locked, name, value)
+            locked.full_clean(exclude=["experiment", "status", "filed_by"])
+            changed = [name for name in NEED_FIELDS if getattr(locked, name) != locked.loaded_value(name)]
+            if not changed:
+                raise ValidationError("Nothing was changed.")
+            locked.save()
+            locked._record(by, RequirementEventKind.EDITED, comment, changed_fields=changed)
+        self.refresh_from_db()
+        return changed
+
+    def take(self, transition_name: str, *, by: Any, comment: str = "") -> None:
+        """Move the requirement along its lifecycle (``review``, ``accept``, ``reject`` ...)."""
+        transition = TRANSITIONS.get(transition_name)
+        if transition is None:
+            raise ValueError(f"No such step: {transition_name}")
+        if not self.can_take(transition, by):
+            raise PermissionDenied(
+                "Only a QoS admin may do this."
+                if transition.by_reviewer
+                else "Only a liaison of this experiment may do this."
+            )
+        if transition.reason_required and not comment.strip():
+            raise ValidationError({"comment": "Say why, for the experiment's liaisons."})
+        with transaction.atomic():
+            locked = self._lock()
+            if locked.status not in transition.sources:
+                allowed = " or ".join(RequirementStatus(s).label.lower() for s in transition.sources)
+                article = "an" if allowed[0] in "aeiou" else "a"
+                raise IllegalTransition(
+                    f"This requirement is {locked.get_status_display().lower()}: “{transition.title}” "
+                    f"applies only to {article} {allowed} requirement."
+                )
+            if (
+                transition.target == RequirementStatus.SATISFIED
+                and not locked.links.filter(qos_class__status=ClassStatus.APPROVED).exists()
+            ):
+                raise IllegalTransition(
+                    "Link the approved class that satisfies it first: a requirement is satisfied by a class."
+                )
+            previous = locked.status
+            locked.status = transition.target
+            locked.status_changed_at = timezone.now()
+            locked.save(update_fields=["status", "status_changed_at", "updated_at"])
+            locked._record(by, RequirementEventKind.STATUS, comment.strip(), from_status=previous)
+        self.refresh_from_db()
+
+    def link_class(self, qos_class: StorageQoSClass, *, by: Any, note: str = "") -> ClassLink:
+        """Link an approved class by hand: the QoS group says it answers this requirement."""
+        if not self.can_review(by):
+            raise PermissionDenied("Only a QoS admin may link classes to requirements.")
+        if qos_class.status != ClassStatus.APPROVED:
+            raise ValidationError(
+                {
+                    "qos_class": f"{qos_class.label} is {qos_class.get_status_display().lower()}: only "
+                    "approved classes can be linked."
+                }
+            )
+        with transaction.atomic():
+            locked = self._lock()
+            if not locked.is_active:
+                raise IllegalTransition(
+                    f"This requirement is {locked.get_status_display().lower()}: file it again first."
+                )
+            if locked.links.filter(qos_class=qos_class).exists():
+                raise ValidationError({"qos_class": f"{qos_class.label} is already linked."})
+            link = ClassLink.objects.create(requirement=locked, qos_class=qos_class, linked_by=by, note=note)
+            locked._record(by, RequirementEventKind.LINKED, note, qos_class=qos_class)
+        return link
+
+    def unlink_class(self, qos_class: StorageQoSClass, *, by: Any, comment: str = "") -> None:
+        if not self.can_review(by):
+            raise PermissionDenied("Only a QoS admin may unlink classes from requirements.")
+        with transaction.atomic():
+            locked = self._lock()
+            deleted, _ = locked.links.filter(qos_class=qos_class).delete()
+            if not deleted:
+                raise ValidationError({"qos_class": f"{qos_class.label} is not linked."})
+            locked._record(by, RequirementEventKind.UNLINKED, comment, qos_class=qos_class)
+
+    def add_comment(self, *, by: Any, text: str) -> RequirementComment:
+        if not self.can_comment(by):
+            raise PermissionDenied("Only the experiment's liaisons and QoS admins take part in this thread.")
+        if not text or not text.strip():
+            raise ValidationError({"text": "Write something."})
+        return RequirementComment.objects.create(requirement=self, author=by, text=text.strip())
+
+    def loaded_value(self, name: str) -> Any:
+        return self.loaded(self._meta.get_field(name).attname)
+
+    def _lock(self) -> Requirement:
+        return (
+            Requirement.objects.select_for_update(of=("self",)).select_related("experiment").get(pk=self.pk)
+        )
+
+    def _record(self, by: Any, kind: str, comment: str = "", **extra: Any) -> RequirementEvent:
+        return RequirementEvent.objects.create(
+            requirement=self,
+            kind=kind,
+            to_status=self.status,
+            author=by if getattr(by, "pk", None) else None,
+            comment=comment or "",
+            **extra,
+        )
+
+
+class RequirementEvent(models.Model):
+    """One immutable step in a requirement's life: filed, edited, a status change, a class (un)linked."""
+
+    requirement = models.ForeignKey(Requirement, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=16, choices=RequirementEventKind.choices)
+    from_status = models.CharField(max_length=16, choices=RequirementStatus.choices, blank=True)
+    to_status = models.CharField(max_length=16, choices=RequirementStatus.choices)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="requirement_events"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    comment = models.TextField(blank=True, help_text="Why.")
+    changed_fields = models.JSONField(default=list, blank=True)
+    qos_class = models.ForeignKey(
+        StorageQoSClass, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.requirement_id} {self.kind} {self.created_at:%Y-%m-%d}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ValueError("Events are immutable: record a new one instead.")
+        super().save(*args, **kwargs)
+
+    @property
+    def summary(self) -> str:
+        if self.kind == RequirementEventKind.STATUS:
+            return f"{self.get_from_status_display().lower()} → {self.get_to_status_display().lower()}"
+        if self.kind in (RequirementEventKind.LINKED, RequirementEventKind.UNLINKED):
+            label = self.qos_class.label if self.qos_class_id else "?"
+            return f"{self.get_kind_display().lower()}: {label}"
+        if self.kind == RequirementEventKind.EDITED:
+            names = [str(Requirement._meta.get_field(n).verbose_name) for n in self.changed_fields]
+            return f"edited {', '.join(names)}"
+        return self.get_kind_display().lower()
+
+
+class ClassLink(models.Model):
+    """A QoS class a QoS admin linked by hand to a requirement, saying it answers it.
+
+    Coverage will extend this row with the number of copies wanted in the class (2 x SAFE + 1 x FAST).
+    """
+
+    requirement = models.ForeignKey(Requirement, on_delete=models.CASCADE, related_name="links")
+    qos_class = models.ForeignKey(StorageQoSClass, on_delete=models.PROTECT, related_name="requirement_links")
+    linked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    linked_at = models.DateTimeField(default=timezone.now)
+    note = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["qos_class__label"]
+        constraints = [
+            models.UniqueConstraint(fields=["requirement", "qos_class"], name="engagement_class_link_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.requirement_id} → {self.qos_class_id}"
+
+
+class RequirementComment(models.Model):
+    """A message in a requirement's thread, between the experiment's liaisons and the QoS admins."""
+
+    requirement = models.ForeignKey(Requirement, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="requirement_comments"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    text = models.TextField(help_text="Markdown.")
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Comment on {self.requirement_id} by {self.author_id}"
+
+
+class EngagementRecord(models.Model):
+    """A contact or meeting with an experiment: when, who, what came of it, and the next step."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="records")
+    kind = models.CharField(max_length=16, choices=RecordKind.choices, default=RecordKind.CONTACT)
+    subject = models.CharField(max_length=200, help_text="E.g. “Contact CTA to organise meetings”.")
+    date = models.DateField(help_text="When it happened, or is planned.")
+    who = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Who from the QoS group takes part or does it, e.g. Aleem Sarwar.",
+    )
+    contacts = models.ManyToManyField(
+        Contact, blank=True, related_name="records", help_text="The experiment's people involved."
+    )
+    outcome = models.TextField(blank=True, help_text="Markdown: what came of it.")
+    next_step = models.CharField(max_length=300, blank=True)
+    status = models.CharField(max_length=16, choices=RecordStatus.choices, default=RecordStatus.PENDING)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-date", "-pk"]
+        verbose_name = "engagement record"
+
+    def __str__(self) -> str:
+        return f"{self.experiment}: {self.subject}"
+
+    def can_edit(self, user: Any) -> bool:
+        return self.experiment.can_write_engagement(user, "engagementrecord", "change")
+
+    @property
+    def badge(self) -> str:
+        return {
+            RecordStatus.PENDING: "status-proposed",
+            RecordStatus.DONE: "status-approved",
+            RecordStatus.CANCELLED: "status-draft",
+        }[self.status]
+
+
+DOCUMENT_STEPS: dict[str, tuple[str, ...]] = {
+    DocumentStatus.DRAFT: (DocumentStatus.SUBMITTED,),
+    DocumentStatus.SUBMITTED: (DocumentStatus.APPROVED, DocumentStatus.CHANGES_REQUESTED),
+    DocumentStatus.CHANGES_REQUESTED: (DocumentStatus.SUBMITTED, DocumentStatus.DRAFT),
+    DocumentStatus.APPROVED: (),
+}
+
+
+class Document(RemembersLoadedValues):
+    """A document that needs an experiment's approval, e.g. one run through ATLAS to get it approved."""
+
+    experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="documents")
+    title = models.CharField(max_length=200)
+    link = models.URLField(blank=True, max_length=500)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Who runs it through the experiment.",
+    )
+    status = models.CharField(max_length=20, choices=DocumentStatus.choices, default=DocumentStatus.DRAFT)
+    status_note = models.TextField(blank=True, help_text="E.g. the changes the experiment asked for.")
+    status_changed_at = models.DateTimeField(default=timezone.now)
+    status_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-status_changed_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.experiment}: {self.title}"
+
+    def clean(self) -> None:
+        before = self.loaded("status")
+        if before is None:
+            if self.status not in (DocumentStatus.DRAFT, DocumentStatus.SUBMITTED):
+                raise ValidationError({"status": "A new document starts as a draft or submitted."})
+        elif self.status != before and self.status not in DOCUMENT_STEPS[before]:
+            steps = " or ".join(DocumentStatus(s).label.lower() for s in DOCUMENT_STEPS[before])
+            raise ValidationError(
+                {
+                    "status": f"A document that is {DocumentStatus(before).label.lower()} can go to "
+                    f"{steps or 'no other status'}, not to {DocumentStatus(self.status).label.lower()}."
+                }
+            )
+
+    def save_by(self, user: Any) -> None:
+        """Save, noting who changed the status and when if it changed."""
+        if self.status != self.loaded("status"):
+            self.status_changed_at = timezone.now()
+            self.status_changed_by = user if getattr(user, "pk", None) else None
+        self.save()
+        self._loaded = {**getattr(self, "_loaded", {}), "status": self.status}
+
+    def can_edit(self, user: Any) -> bool:
+        return self.experiment.can_write_engagement(user, "document", "change")
+
+    @property
+    def badge(self) -> str:
+        return {
+            DocumentStatus.DRAFT: "status-draft",
+            DocumentStatus.SUBMITTED: "status-proposed",
+            DocumentStatus.APPROVED: "status-approved",
+            DocumentStatus.CHANGES_REQUESTED: "status-deprecated",
+        }[self.status]

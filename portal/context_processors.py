@@ -8,6 +8,7 @@ NAVIGATION = [
     ("QoS catalogue", "qos:class-list"),
     ("RSEs", "qos:rse-list"),
     ("Experiments", "engagement:experiment-list"),
+    ("Requirements", "engagement:requirement-list"),
     ("Meetings", "portal:meeting-list"),
     ("Actions", "portal:action-list"),
     ("API", "api-docs"),
@@ -27,5 +28,10 @@ def _navigation_links() -> list[tuple[str, str]]:
 def navigation(request: HttpRequest) -> dict:
     links = _navigation_links()
     path = request.path
-    current = max((url for _, url in links if path.startswith(url)), key=len, default=None)
+    # "/" is the dashboard only, not the prefix of every page outside the menu (e.g. /account/).
+    current = max(
+        (url for _, url in links if path == url or (url != "/" and path.startswith(url))),
+        key=len,
+        default=None,
+    )
     return {"navigation": [(label, url, url == current) for label, url in links]}

@@ -17,12 +17,52 @@ READ_EVERYTHING = "view"
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.MEMBER: [],
-    Role.LIAISON: [],
-    Role.COORDINATOR: [],
+    Role.LIAISON: [
+        # Requirements, records, documents and contacts of *their own* experiments only: the engagement
+        # querysets (Experiment.objects.requirements_writable_by ...) narrow these to them.
+        "engagement.add_requirement",
+        "engagement.change_requirement",
+        "engagement.add_requirementcomment",
+        "engagement.add_engagementrecord",
+        "engagement.change_engagementrecord",
+        "engagement.add_document",
+        "engagement.change_document",
+        "engagement.add_contact",
+        "engagement.change_contact",
+    ],
+    Role.COORDINATOR: [
+        # Meetings (with their timetable, minutes and attachments), people and every action. Owners who
+        # are not coordinators update their own actions through an object-level check, not a permission.
+        "portal.add_meetingseries",
+        "portal.change_meetingseries",
+        "portal.add_meeting",
+        "portal.change_meeting",
+        "portal.add_person",
+        "portal.change_person",
+        "portal.add_action",
+        "portal.change_action",
+        # Stream B: experiments, their liaisons, and the records, documents and contacts of every experiment
+        # (requirements stay the experiments' own, filed by their liaisons).
+        "engagement.add_experiment",
+        "engagement.change_experiment",
+        "engagement.manage_any_experiment",
+        "engagement.add_engagementrecord",
+        "engagement.change_engagementrecord",
+        "engagement.add_document",
+        "engagement.change_document",
+        "engagement.add_contact",
+        "engagement.change_contact",
+    ],
     Role.QOS_ADMIN: [
         "qos.add_storageqosclass",
         "qos.change_storageqosclass",
         "qos.approve_storageqosclass",
+        "qos.push_rse",
+        "qos.add_rucioinstance",
+        "qos.change_rucioinstance",
+        # Requirements: review, accept, reject, mark satisfied, link classes; and take part in the thread.
+        "engagement.review_requirement",
+        "engagement.add_requirementcomment",
     ],
 }
 

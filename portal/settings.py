@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "portal",
     "qos",
     "engagement",
+    "portal.iam",  # app label "iam": login with INDIGO IAM (OpenID Connect)
 ]
 
 MIDDLEWARE = [
@@ -197,11 +198,63 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SCHEMA_PATH_PREFIX": r"/api/v1",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets named once, however many fields use them (other apps: add yours here).
+    "ENUM_NAME_OVERRIDES": {
+        "ActionStatusEnum": "portal.choices.ActionStatus",
+        "RequirementStatusEnum": "engagement.choices.RequirementStatus",
+        "RecordStatusEnum": "engagement.choices.RecordStatus",
+        "DocumentStatusEnum": "engagement.choices.DocumentStatus",
+        "ClassStatusEnum": "qos.choices.ClassStatus",
+    },
     # Served from this site (drf-spectacular-sidecar), never from a CDN: the portal must work offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# --- Login with INDIGO IAM (OpenID Connect, mozilla-django-oidc): portal/iam/, README "Logging in with IAM" --
+# IAM login is on when OIDC_OP_ISSUER and OIDC_RP_CLIENT_ID are set. The endpoints come from IAM's discovery
+# document; an OIDC_OP_*_ENDPOINT variable overrides the discovered value.
+OIDC_OP_ISSUER = env("OIDC_OP_ISSUER")
+OIDC_RP_CLIENT_ID = env("OIDC_RP_CLIENT_ID")
+OIDC_RP_CLIENT_SECRET = env("OIDC_RP_CLIENT_SECRET")
+OIDC_RP_SCOPES = env("OIDC_RP_SCOPES", "openid profile email wlcg.groups")
+OIDC_OP_AUTHORIZATION_ENDPOINT = env("OIDC_OP_AUTHORIZATION_ENDPOINT")
+OIDC_OP_TOKEN_ENDPOINT = env("OIDC_OP_TOKEN_ENDPOINT")
+OIDC_OP_USER_ENDPOINT = env("OIDC_OP_USER_ENDPOINT")
+OIDC_OP_JWKS_ENDPOINT = env("OIDC_OP_JWKS_ENDPOINT")
+OIDC_OP_LOGOUT_ENDPOINT = env("OIDC_OP_LOGOUT_ENDPOINT")
+OIDC_OP_DISPLAY_NAME = env("OIDC_OP_DISPLAY_NAME", "ESCAPE IAM")
+OIDC_GROUP_ROLES = env("OIDC_GROUP_ROLES")  # JSON; empty: the default mapping of portal/iam/claims.py
+OIDC_ENTITLEMENT_NAMESPACE = env("OIDC_ENTITLEMENT_NAMESPACE")  # e.g. urn:geant:escape.eu (AARC profile)
+OIDC_DISCOVERY_CACHE_SECONDS = env_int("OIDC_DISCOVERY_CACHE_SECONDS", 3600)
+OIDC_BEARER_CACHE_SECONDS = env_int("OIDC_BEARER_CACHE_SECONDS", 60)
+OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env_int("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 900)
+OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
+OIDC_TOKEN_USE_BASIC_AUTH = env_bool("OIDC_TOKEN_USE_BASIC_AUTH", True)  # IAM's default: client_secret_basic
+# IAM signs ID tokens with RS256 (the library's default, HS256, fails against it); PKCE, state and nonce on.
+OIDC_RP_SIGN_ALGO = "RS256"
+OIDC_USE_PKCE = True
+OIDC_USE_NONCE = True
+OIDC_STORE_ID_TOKEN = True  # sent back to IAM as id_token_hint at logout
+OIDC_AUTHENTICATE_CLASS = "portal.iam.views.IamAuthenticateView"
+OIDC_CALLBACK_CLASS = "portal.iam.views.IamCallbackView"
+OIDC_OP_LOGOUT_URL_METHOD = "portal.iam.views.iam_logout_url"
+OIDC_EXEMPT_URLS = ["logout", "healthz"]
+LOCAL_LOGIN_ENABLED = env_bool("LOCAL_LOGIN_ENABLED", True)
+AUTHENTICATION_BACKENDS = ["portal.iam.backends.LocalAccountBackend", "portal.iam.backends.IamBackend"]
+if OIDC_OP_ISSUER and OIDC_RP_CLIENT_ID:
+    MIDDLEWARE.append("portal.iam.middleware.SessionRefresh")
+    REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"].insert(
+        0, "portal.iam.api.authentication.BearerTokenAuthentication"
+    )
+
+# --- Cache: per process by default; CACHE_URL=redis://... shares it between workers. -----------------------
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+if env("CACHE_URL"):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("CACHE_URL")}
+    }
 
 # --- Celery ------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
@@ -213,6 +266,28 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    # A lost broker message or a killed worker leaves pushes behind: re-send them.
+    "sweep-pushes": {"task": "qos.tasks.sweep_pushes", "schedule": 60.0},
+    # Import new RSEs and check every RSE for drift.
+    "sync-rucio": {"task": "qos.tasks.sync_all_instances", "schedule": float(env_int("RUCIO_SYNC_SECONDS", 900))},
+}
+
+# --- Rucio --------------------------------------------------------------------------------------------------
+# A default Rucio instance can come from the environment (created/updated by `manage.py sync_rucio`).
+RUCIO_HOST = env("RUCIO_HOST")
+RUCIO_AUTH_HOST = env("RUCIO_AUTH_HOST")
+RUCIO_ACCOUNT = env("RUCIO_ACCOUNT", "root")
+RUCIO_AUTH_TYPE = env("RUCIO_AUTH_TYPE", "userpass")
+RUCIO_INSTANCE_NAME = env("RUCIO_INSTANCE_NAME", "default")
+# Where the Rucio client caches its tokens; the portal never shares the cache with other Rucio clients.
+RUCIO_TOKEN_DIR = env("RUCIO_TOKEN_DIR") or None
+# Rucio caches RSE attributes and expression results for up to this long after a change.
+RUCIO_CACHE_MINUTES = env_int("RUCIO_CACHE_MINUTES", 15)
+# Pushes left queued longer than this are re-sent by the sweeper (a lost broker message loses nothing).
+PUSH_SWEEP_AFTER_SECONDS = env_int("PUSH_SWEEP_AFTER_SECONDS", 120)
+# A push claimed by a worker that died is given back after this long.
+PUSH_CLAIM_LEASE_SECONDS = env_int("PUSH_CLAIM_LEASE_SECONDS", 300)
 
 # --- Logging: to stderr, never with secrets (the Rucio gateway keeps them out of messages). -------------
 LOGGING = {

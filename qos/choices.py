@@ -54,3 +54,39 @@ class RevisionKind(models.TextChoices):
     REJECTED = "rejected", "Rejected"
     DEPRECATED = "deprecated", "Deprecated"
     RETIRED = "retired", "Retired"
+
+
+class AuthType(models.TextChoices):
+    USERPASS = "userpass", "Username and password"
+    X509 = "x509", "X.509 client certificate"
+    OIDC = "oidc", "OIDC token"
+
+
+class SyncState(models.TextChoices):
+    """How an RSE's attribute in Rucio compares with what the portal wants."""
+
+    IN_SYNC = "in_sync", "In sync"
+    PENDING = "pending", "Pending"
+    DRIFTED = "drifted", "Drifted"
+    FAILED = "failed", "Failed"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class PushState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENDING = "sending", "Sending"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+    SUPERSEDED = "superseded", "Superseded"
+
+
+class PushOperation(models.TextChoices):
+    SET = "set", "Set"
+    DELETE = "delete", "Delete"
+
+
+class AttemptOutcome(models.TextChoices):
+    WRITTEN = "written", "Written"
+    UNCHANGED = "unchanged", "Already so in Rucio"
+    TRANSIENT_ERROR = "transient", "Transient error (will retry)"
+    PERMANENT_ERROR = "permanent", "Permanent error"

@@ -1,8 +1,8 @@
 import django_filters
 from django import forms
 
-from .choices import ClassStatus, StorageMedia
-from .models import StorageQoSClass
+from .choices import ClassStatus, PushState, StorageMedia, SyncState
+from .models import RSE, Push, RucioInstance, StorageQoSClass
 
 
 class StorageQoSClassFilterSet(django_filters.FilterSet):
@@ -27,3 +27,37 @@ class StorageQoSClassFilterSet(django_filters.FilterSet):
     def filter_awaiting(self, queryset, name, value):
         awaiting = queryset.awaiting_approval()
         return awaiting if value else queryset.exclude(pk__in=awaiting.values("pk"))
+
+
+class RSEFilterSet(django_filters.FilterSet):
+    """Filters of the RSE list, shared by its page and its API."""
+
+    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name")
+    sync_state = django_filters.MultipleChoiceFilter(
+        choices=SyncState.choices, label="State", widget=forms.CheckboxSelectMultiple
+    )
+    qos_class = django_filters.ModelChoiceFilter(
+        field_name="qos_class", to_field_name="label", queryset=StorageQoSClass.objects.all(), label="Class"
+    )
+    instance = django_filters.ModelChoiceFilter(
+        field_name="instance",
+        to_field_name="name",
+        queryset=RucioInstance.objects.all(),
+        label="Rucio instance",
+    )
+    missing_in_rucio = django_filters.BooleanFilter(label="Gone from Rucio")
+
+    class Meta:
+        model = RSE
+        fields = ["q", "sync_state", "qos_class", "instance", "missing_in_rucio"]
+
+
+class PushFilterSet(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(
+        choices=PushState.choices, widget=forms.CheckboxSelectMultiple
+    )
+    rse = django_filters.CharFilter(field_name="rse__name", label="RSE")
+
+    class Meta:
+        model = Push
+        fields = ["state", "rse"]

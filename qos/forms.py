@@ -1,6 +1,7 @@
 from django import forms
 
-from .models import CONTENT_FIELDS, StorageQoSClass
+from .choices import ClassStatus
+from .models import CONTENT_FIELDS, RSE, StorageQoSClass
 
 
 class StorageQoSClassForm(forms.ModelForm):
@@ -51,3 +52,25 @@ class CompareForm(forms.Form):
 
     a = forms.IntegerField(min_value=1, label="From revision")
     b = forms.IntegerField(min_value=1, label="To revision")
+
+
+class AssignForm(forms.Form):
+    """Assign a class to RSEs (or plan a class awaiting approval, or unassign). Confirmed after a plan."""
+
+    rses = forms.ModelMultipleChoiceField(
+        queryset=RSE.objects.all(),
+        to_field_name="name",
+        error_messages={"required": "Choose at least one RSE."},
+    )
+    qos_class = forms.ModelChoiceField(
+        queryset=StorageQoSClass.objects.filter(
+            status__in=[ClassStatus.APPROVED, ClassStatus.PROPOSED, ClassStatus.DRAFT]
+        ),
+        to_field_name="label",
+        required=False,
+        empty_label="— none (remove the attribute) —",
+        label="Class",
+        help_text="Approved classes are pushed now; a draft or proposed one is planned until it is approved.",
+    )
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    reason = forms.CharField(required=False, max_length=200, help_text="Kept with each push.")

@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from .choices import ClassStatus, RevisionKind
 
@@ -34,3 +36,192 @@ class StorageQoSClassQuerySet(models.QuerySet):
         return self.filter(
             Q(label__icontains=text) | Q(title__icontains=text) | Q(description__icontains=text)
         )
+
+
+class RSEQuerySet(models.QuerySet):
+    def with_related(self) -> RSEQuerySet:
+        return self.select_related("instance", "qos_class", "planned_class")
+
+    def state_counts(self) -> dict[str, int]:
+        """How many RSEs are in each sync state, every state present (one query)."""
+        from .choices import SyncState
+
+        counts = dict(self.order_by().values_list("sync_state").annotate(n=models.Count("pk")))
+        return {state: counts.get(state, 0) for state in SyncState.values}
+
+    def plan(self, qos_class: Any | None) -> list[dict[str, Any]]:
+        """What assigning ``qos_class`` (None: unassigning) would change, RSE by RSE, before anything is done."""
+        rows = []
+        for rse in self.with_related():
+            target = (
+                qos_class.label
+                if qos_class is not None and qos_class.status == ClassStatus.APPROVED
+                else None
+            )
+            rows.append(
+                {
+                    "rse": rse,
+                    "from": rse.desired_value,
+                    "rucio": rse.rucio_value,
+                    "to": target,
+                    "planned": qos_class is not None and qos_class.status != ClassStatus.APPROVED,
+                    "changes": target != rse.desired_value or target != (rse.rucio_value or None),
+                }
+            )
+        return rows
+
+    def assign(self, qos_class: Any | None, *, by: Any, reason: str = "") -> list[Any]:
+        """Assign an approved class (or plan a proposed one, or unassign with None) and write the pushes.
+
+        Returns the pushes written; they are sent after the surrounding transaction commits.
+        """
+        from .models import Push
+
+        if qos_class is not None and qos_class.status not in (
+            ClassStatus.APPROVED,
+            ClassStatus.PROPOSED,
+            ClassStatus.DRAFT,
+        ):
+            raise ValidationError(
+                f"{qos_class.label} is {qos_class.get_status_display().lower()}: only approved classes can be "
+                "assigned (or draft and proposed ones planned for when they are approved)."
+            )
+        # A few queries whatever the number of RSEs (one UPDATE or INSERT per kind of change, in chunks).
+        with transaction.atomic():
+            # By pk: a queryset filtered across a to-many relation may yield an RSE twice.
+            rses = list({rse.pk: rse for rse in self.with_related().select_for_update(of=("self",))}.values())
+            pks = [rse.pk for rse in rses]
+            now = timezone.now()
+            if qos_class is not None and qos_class.status != ClassStatus.APPROVED:
+                for chunk in _chunks(pks):
+                    self.model.objects.filter(pk__in=chunk).update(planned_class=qos_class, updated_at=now)
+                for rse in rses:
+                    rse.planned_class, rse.updated_at = qos_class, now
+                return []
+            for chunk in _chunks(pks):
+                self.model.objects.filter(pk__in=chunk).update(
+                    qos_class=qos_class, planned_class=None, updated_at=now
+                )
+            for rse in rses:
+                rse.qos_class, rse.planned_class, rse.updated_at = qos_class, None, now
+            action = f"assigned {qos_class.label}" if qos_class else "unassigned"
+            pushes = Push.objects.enqueue_many(
+                rses, qos_class.label if qos_class else None, reason or action, by=by
+            )
+            dispatch_after_commit(pushes)
+        return pushes
+
+
+class PushQuerySet(models.QuerySet):
+    def enqueue(
+        self, rse: Any, value: str | None, reason: str, *, by: Any = None, dispatch: bool = True
+    ) -> Any:
+        """Write a push (outbox row) for one RSE; older unsent pushes of the RSE are superseded.
+
+        The task that sends it is queued when the transaction commits: never before, so a worker can not see
+        a push that a rollback is about to remove.
+        """
+        (push,) = self.enqueue_many([rse], value, reason, by=by)
+        if dispatch:
+            transaction.on_commit(lambda: send_after_commit([push.pk]))
+        return push
+
+    def enqueue_many(self, rses: list[Any], value: str | None, reason: str, *, by: Any = None) -> list[Any]:
+        """Write one push per RSE (in the order given), superseding their older unsent pushes; sends nothing.
+
+        A few queries whatever the number of RSEs: one UPDATE, INSERT and UPDATE per chunk of RSEs.
+        """
+        from .choices import PushOperation, PushState, SyncState
+        from .models import RSE
+
+        if not rses:
+            return []
+        now = timezone.now()
+        pks = [rse.pk for rse in rses]
+        with transaction.atomic():
+            for chunk in _chunks(pks):
+                self.filter(rse__in=chunk, state=PushState.QUEUED).update(
+                    state=PushState.SUPERSEDED,
+                    finished_at=now,
+                    last_error="A newer push for this RSE was written.",
+                )
+            pushes = self.bulk_create(
+                [
+                    self.model(
+                        rse=rse,
+                        key=rse.instance.attribute_key,
+                        value=value,
+                        operation=PushOperation.SET if value else PushOperation.DELETE,
+                        reason=reason[:255],
+                        requested_by=by if getattr(by, "pk", None) else None,
+                    )
+                    for rse in rses
+                ],
+                batch_size=CHUNK,
+            )
+            for chunk in _chunks(pks):
+                RSE.objects.filter(pk__in=chunk).update(sync_state=SyncState.PENDING)
+        for rse in rses:
+            rse.sync_state = SyncState.PENDING
+        return pushes
+
+    def unsent(self) -> PushQuerySet:
+        from .choices import PushState
+
+        return self.filter(state__in=[PushState.QUEUED, PushState.SENDING])
+
+
+# One task carries many pushes: the sender reads and writes them in a few Rucio requests, not one each.
+PUSHES_PER_TASK = 500
+# Rows per bulk UPDATE / INSERT: keeps a statement's parameters well below SQLite's limit.
+CHUNK = 500
+
+
+def _chunks(items: list[Any], size: int = CHUNK) -> list[list[Any]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
+
+
+def dispatch_after_commit(pushes: list[Any]) -> None:
+    ids = [push.pk for push in pushes]
+    for start in range(0, len(ids), PUSHES_PER_TASK):
+        chunk = ids[start : start + PUSHES_PER_TASK]
+        transaction.on_commit(lambda chunk=chunk: send_after_commit(chunk))
+
+
+def send_after_commit(push_ids: list[int]) -> None:
+    """Queue the sending task. A broker that is down must not undo or break the committed change: the
+    sweeper sends the pushes later."""
+    import logging
+
+    from . import tasks
+
+    try:
+        tasks.send_pushes.apply_async(
+            args=[push_ids],
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5},
+        )
+    except Exception as error:
+        logging.getLogger(__name__).warning(
+            "Could not queue pushes %s (%s); the sweeper will send them.", push_ids, type(error).__name__
+        )
+
+
+class RucioInstanceQuerySet(models.QuerySet):
+    def from_settings(self) -> Any | None:
+        """The instance described by RUCIO_HOST & co. in the environment, created or updated; None if unset."""
+        from django.conf import settings
+
+        if not settings.RUCIO_HOST:
+            return None
+        instance, _ = self.update_or_create(
+            name=settings.RUCIO_INSTANCE_NAME,
+            defaults={
+                "host": settings.RUCIO_HOST,
+                "auth_host": settings.RUCIO_AUTH_HOST or settings.RUCIO_HOST,
+                "account": settings.RUCIO_ACCOUNT,
+                "auth_type": settings.RUCIO_AUTH_TYPE,
+                "env_prefix": "RUCIO",
+            },
+        )
+        return instance

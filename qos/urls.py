@@ -21,6 +21,13 @@ app_name = "qos"
 
 urlpatterns = [
     path("", views.class_list, name="class-list"),
+    path("rses/", views.rse_list, name="rse-list"),
+    path("rses/assign/", views.rse_assign, name="rse-assign"),
+    path("rses/<str:name>/", views.rse_detail, name="rse-detail"),
+    path("rses/<str:name>/reconcile/", views.rse_reconcile, name="rse-reconcile"),
+    path("rses/<str:name>/adopt/", views.rse_adopt, name="rse-adopt"),
+    path("pushes/", views.push_list, name="push-list"),
+    path("rucio/<slug:name>/sync/", views.instance_sync, name="instance-sync"),
     path("new/", views.class_create, name="class-create"),
     path("<label:label>/", views.class_detail, name="class-detail"),
     path("<label:label>/edit/", views.class_edit, name="class-edit"),

@@ -8,9 +8,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from .filters import StorageQoSClassFilterSet
-from .forms import CompareForm, RejectForm, StorageQoSClassForm, TransitionForm
-from .models import CatalogueError, StorageQoSClass, revision_diff
+from . import tasks
+from .filters import PushFilterSet, RSEFilterSet, StorageQoSClassFilterSet
+from .forms import AssignForm, CompareForm, RejectForm, StorageQoSClassForm, TransitionForm
+from .models import RSE, CatalogueError, Push, RucioInstance, StorageQoSClass, revision_diff
 
 VIEW = "qos.view_storageqosclass"
 ADD = "qos.add_storageqosclass"
@@ -164,8 +165,26 @@ def class_transition(request: HttpRequest, label: str, action: str) -> HttpRespo
             "transition": transition,
             "form": form,
             "diff": qos_class.pending_changes() if action in ("approve", "reject") else None,
+            "plan": _transition_plan(qos_class, action),
         },
     )
+
+
+def _transition_plan(qos_class: StorageQoSClass, action: str) -> dict | None:
+    """Which RSEs a step changes in Rucio, shown before it is confirmed."""
+    if action == "approve" and not qos_class.label_locked:
+        return {
+            "title": "RSEs that get this class in Rucio",
+            "rows": qos_class.planned_rses.all().plan(qos_class),
+        }
+    if action == "deprecate":
+        return {
+            "title": "RSEs that keep carrying it (unchanged in Rucio)",
+            "rows": qos_class.rses.all().plan(qos_class),
+        }
+    if action == "retire":
+        return {"title": "RSEs that lose the attribute in Rucio", "rows": qos_class.rses.all().plan(None)}
+    return None
 
 
 @permission_required(VIEW, raise_exception=True)
@@ -195,3 +214,133 @@ def class_history(request: HttpRequest, label: str) -> HttpResponse:
             "new": new,
         },
     )
+
+
+# --- RSEs and their push to Rucio ----------------------------------------------------------------------------
+PUSH = "qos.push_rse"
+VIEW_RSE = "qos.view_rse"
+
+
+@permission_required(VIEW_RSE, raise_exception=True)
+def rse_list(request: HttpRequest) -> HttpResponse:
+    filterset = RSEFilterSet(request.GET, queryset=RSE.objects.with_related())
+    page = Paginator(filterset.qs, 100).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "qos/rse_list.html",
+        {
+            "filter": filterset,
+            "page": page,
+            "state_counts": RSE.objects.state_counts(),
+            "assign_form": AssignForm(),
+            "can_push": request.user.has_perm(PUSH),
+            "instances": RucioInstance.objects.all(),
+        },
+    )
+
+
+@permission_required(VIEW_RSE, raise_exception=True)
+def rse_detail(request: HttpRequest, name: str) -> HttpResponse:
+    rse = get_object_or_404(RSE.objects.with_related(), name=name)
+    pushes = rse.pushes.select_related("requested_by").prefetch_related("attempt_log")[:50]
+    return render(
+        request,
+        "qos/rse_detail.html",
+        {
+            "rse": rse,
+            "pushes": pushes,
+            "assign_form": AssignForm(initial={"rses": [rse.name], "qos_class": rse.qos_class}),
+            "can_push": request.user.has_perm(PUSH),
+            "attributes": sorted(rse.rucio_attributes.items()),
+        },
+    )
+
+
+@permission_required(PUSH, raise_exception=True)
+@require_http_methods(["POST"])
+def rse_assign(request: HttpRequest) -> HttpResponse:
+    """Show the plan of an assignment (which RSEs change, from which value to which), then do it on confirm."""
+    form = AssignForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(request.POST.get("next") or "qos:rse-list")
+    rses = RSE.objects.filter(pk__in=[rse.pk for rse in form.cleaned_data["rses"]])
+    qos_class = form.cleaned_data["qos_class"]
+    if not form.cleaned_data["confirm"]:
+        return render(
+            request,
+            "qos/rse_assign_plan.html",
+            {
+                "form": form,
+                "plan": rses.plan(qos_class),
+                "qos_class": qos_class,
+                "next": request.POST.get("next", ""),
+            },
+        )
+    try:
+        pushes = rses.assign(qos_class, by=request.user, reason=form.cleaned_data["reason"])
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        if qos_class is not None and qos_class.status != "approved":
+            messages.success(
+                request, f"{qos_class.label} planned on {rses.count()} RSE(s); pushed to Rucio once approved."
+            )
+        else:
+            messages.success(
+                request,
+                f"{len(pushes)} push(es) queued for Rucio. Rucio may serve the old value in RSE expressions "
+                "for up to 15 minutes.",
+            )
+    return redirect(request.POST.get("next") or "qos:rse-list")
+
+
+@permission_required(PUSH, raise_exception=True)
+@require_http_methods(["POST"])
+def rse_reconcile(request: HttpRequest, name: str) -> HttpResponse:
+    rse = get_object_or_404(RSE.objects.with_related(), name=name)
+    try:
+        rse.reconcile(by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"Push queued: {rse.name} gets the portal's value back.")
+    return redirect(rse)
+
+
+@permission_required(PUSH, raise_exception=True)
+@require_http_methods(["POST"])
+def rse_adopt(request: HttpRequest, name: str) -> HttpResponse:
+    rse = get_object_or_404(RSE.objects.with_related(), name=name)
+    try:
+        rse.adopt(by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"{rse.name} now carries {rse.qos_class.label} in the portal, as in Rucio.")
+    return redirect(rse)
+
+
+@permission_required(PUSH, raise_exception=True)
+@require_http_methods(["POST"])
+def instance_sync(request: HttpRequest, name: str) -> HttpResponse:
+    instance = get_object_or_404(RucioInstance, name=name)
+    try:
+        tasks.sync_instance.delay(instance.pk)
+    except Exception as error:
+        messages.error(request, f"Could not queue the sync ({type(error).__name__}); try again shortly.")
+    else:
+        messages.success(request, f"Sync of {instance.name} queued: new RSEs appear and drift is checked.")
+    return redirect("qos:rse-list")
+
+
+@permission_required("qos.view_push", raise_exception=True)
+def push_list(request: HttpRequest) -> HttpResponse:
+    filterset = PushFilterSet(
+        request.GET,
+        queryset=Push.objects.select_related("rse", "requested_by").prefetch_related("attempt_log"),
+    )
+    page = Paginator(filterset.qs, 100).get_page(request.GET.get("page"))
+    return render(request, "qos/push_list.html", {"filter": filterset, "page": page})

@@ -11,10 +11,11 @@ from django.contrib.auth.models import Group
 from django.test import Client
 from rest_framework.test import APIClient
 
+from engagement.models import Experiment
 from portal.choices import Role
 from qos.models import StorageQoSClass
 
-pytest_plugins = ["tests.browser"]
+pytest_plugins = ["tests.browser", "tests.celery_worker", "tests.oidc", "tests.rucio_server"]
 
 
 def _make_user(django_user_model, username: str, *roles: str):
@@ -38,9 +39,29 @@ def coordinator(db, django_user_model):
     return _make_user(django_user_model, "carol-coordinator", Role.MEMBER, Role.COORDINATOR)
 
 
+# The experiments of the demo (engagement), by short name.
+EXPERIMENTS = {
+    "ATLAS": "A Toroidal LHC ApparatuS",
+    "CTA": "Cherenkov Telescope Array",
+    "SKA": "Square Kilometre Array",
+    "LOFAR": "Low-Frequency Array",
+}
+
+
 @pytest.fixture
-def liaison_cta(db, django_user_model):
-    return _make_user(django_user_model, "dave-cta", Role.MEMBER, Role.LIAISON)
+def experiments(db):
+    """ATLAS, CTA, SKA and LOFAR, by short name (liaison_cta is a liaison of CTA)."""
+    return {
+        short_name: Experiment.objects.get_or_create(short_name=short_name, defaults={"name": name})[0]
+        for short_name, name in EXPERIMENTS.items()
+    }
+
+
+@pytest.fixture
+def liaison_cta(db, django_user_model, experiments):
+    user = _make_user(django_user_model, "dave-cta", Role.MEMBER, Role.LIAISON)
+    experiments["CTA"].liaisons.add(user)
+    return user
 
 
 @pytest.fixture

@@ -22,3 +22,23 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
 # Fast hashing: tests create many users.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# IAM login is configured by the tests that need it, at run time (tests/oidc.py, with a local provider whose
+# port is known only then). Its middleware and DRF authentication are therefore always installed here; both do
+# nothing while IAM is not configured, exactly as when portal/settings.py leaves them out.
+if "portal.iam.middleware.SessionRefresh" not in MIDDLEWARE:  # noqa: F405
+    MIDDLEWARE = [*MIDDLEWARE, "portal.iam.middleware.SessionRefresh"]  # noqa: F405
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,  # noqa: F405
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "portal.iam.api.authentication.BearerTokenAuthentication",
+        *[
+            name
+            for name in REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"]  # noqa: F405
+            if name != "portal.iam.api.authentication.BearerTokenAuthentication"
+        ],
+    ],
+}
+
+# A worker process (tests/celery_worker.py) must see the same test database: on SQLite that needs a file.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}  # noqa: F405

@@ -2,7 +2,15 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
-from ..models import CONTENT_FIELDS, StorageQoSClass, StorageQoSClassRevision
+from ..models import (
+    CONTENT_FIELDS,
+    RSE,
+    Push,
+    PushAttempt,
+    RucioInstance,
+    StorageQoSClass,
+    StorageQoSClassRevision,
+)
 
 
 class RevisionSerializer(serializers.ModelSerializer):
@@ -103,3 +111,113 @@ def validation_detail(error: DjangoValidationError):
             for key, value in error.message_dict.items()
         }
     return {"non_field_errors": error.messages}
+
+
+class RucioInstanceSerializer(serializers.ModelSerializer):
+    """A Rucio server. Credentials are not here: they come from ``<env_prefix>_*`` environment variables."""
+
+    class Meta:
+        model = RucioInstance
+        fields = [
+            "name",
+            "host",
+            "auth_host",
+            "account",
+            "auth_type",
+            "attribute_key",
+            "ca_bundle",
+            "env_prefix",
+            "maintain_qos_policy",
+            "enabled",
+            "last_synced_at",
+            "last_error",
+        ]
+        read_only_fields = ["last_synced_at", "last_error"]
+
+
+class PushAttemptSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PushAttempt
+        fields = ["started_at", "finished_at", "outcome", "value_before", "error"]
+
+
+class PushSerializer(serializers.ModelSerializer):
+    rse = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    attempt_log = PushAttemptSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Push
+        fields = [
+            "id",
+            "rse",
+            "key",
+            "value",
+            "operation",
+            "reason",
+            "requested_by",
+            "state",
+            "attempts",
+            "last_error",
+            "created_at",
+            "finished_at",
+            "attempt_log",
+        ]
+        read_only_fields = fields
+
+
+class RSESerializer(serializers.ModelSerializer):
+    """An RSE. ``PATCH {"qos_class": "SAFE"}`` assigns (and pushes); ``null`` unassigns (and removes)."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="rse-detail", lookup_field="name")
+    instance = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    qos_class = serializers.SlugRelatedField(
+        slug_field="label", queryset=StorageQoSClass.objects.all(), allow_null=True, required=False
+    )
+    planned_class = serializers.SlugRelatedField(slug_field="label", read_only=True)
+    desired_value = serializers.CharField(read_only=True, allow_null=True)
+    expression_may_be_stale = serializers.BooleanField(
+        read_only=True, help_text="Rucio may still serve the old value in RSE expressions (up to 15 minutes)."
+    )
+    reason = serializers.CharField(write_only=True, required=False, allow_blank=True, default="")
+
+    class Meta:
+        model = RSE
+        fields = [
+            "url",
+            "name",
+            "instance",
+            "qos_class",
+            "planned_class",
+            "desired_value",
+            "rucio_value",
+            "rucio_attributes",
+            "sync_state",
+            "missing_in_rucio",
+            "last_read_at",
+            "last_pushed_at",
+            "expression_may_be_stale",
+            "reason",
+        ]
+        read_only_fields = [
+            "name",
+            "rucio_value",
+            "rucio_attributes",
+            "sync_state",
+            "missing_in_rucio",
+            "last_read_at",
+            "last_pushed_at",
+        ]
+
+    def update(self, instance, validated_data):
+        if "qos_class" in validated_data:
+            try:
+                RSE.objects.filter(pk=instance.pk).assign(
+                    validated_data["qos_class"],
+                    by=self.context["request"].user,
+                    reason=validated_data.get("reason", ""),
+                )
+            except DjangoValidationError as error:
+                raise ValidationError({"qos_class": error.messages}) from error
+        instance.refresh_from_db()
+        return instance

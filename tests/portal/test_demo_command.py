@@ -26,7 +26,12 @@ def test_run_command_serves_the_demo_on_the_printed_url(tmp_path):
         for key, value in os.environ.items()
         if key not in {"DJANGO_SETTINGS_MODULE", "SECRET_KEY", "DEBUG", "DATABASE_URL"}
     }
-    env.update(PORT=str(port), DATABASE_URL=f"sqlite:///{tmp_path}/demo.sqlite3")
+    env.update(
+        PORT=str(port),
+        DATABASE_URL=f"sqlite:///{tmp_path}/demo.sqlite3",
+        RUCIO_SERVER_PORT=str(free_port()),
+        RUCIO_SERVER_DIR=str(tmp_path / "rucio"),
+    )
     log = tmp_path / "run.log"
     with log.open("w") as out:
         process = subprocess.Popen(
@@ -34,7 +39,7 @@ def test_run_command_serves_the_demo_on_the_printed_url(tmp_path):
         )
     try:
         url = logins = None
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 300
         while time.monotonic() < deadline and process.poll() is None:
             text = log.read_text()
             match = re.search(r"(http://127\.0\.0\.1:\d+/)", text)
@@ -57,6 +62,8 @@ def test_run_command_serves_the_demo_on_the_printed_url(tmp_path):
         catalogue = session.get(f"{url}qos/", timeout=10).text
         for label in ("SAFE", "CHEAP-ANALYSIS", "FAST", "OPPORTUNISTIC"):
             assert label in catalogue
+        # The local Rucio server's RSEs were imported.
+        assert "CERN-EOS" in session.get(f"{url}qos/rses/", timeout=10).text
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)

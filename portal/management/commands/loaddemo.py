@@ -1,7 +1,9 @@
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from engagement import demo as engagement_demo
 from portal import demo as portal_demo
+from portal import demo_meetings
 from qos import demo as qos_demo
 
 
@@ -19,7 +21,12 @@ class Command(BaseCommand):
         with transaction.atomic():
             passwords = portal_demo.load_accounts(reset_passwords=reset_passwords)
             classes = qos_demo.load()
+            experiments = engagement_demo.load()
+            # After the other demos: the meetings' actions link to experiments when those exist.
+            meetings = demo_meetings.load_meetings()
         self.stdout.write(f"QoS classes created: {', '.join(classes) or 'none (all present)'}")
+        self.stdout.write(f"Experiments created: {', '.join(experiments) or 'none (all present)'}")
+        self.stdout.write(f"Meetings created: {', '.join(meetings) or 'none (all present)'}")
         self.stdout.write("Demo logins (demo only, never use these accounts in production):")
         for username, password in passwords.items():
             shown = password if password else "(unchanged; use --reset-passwords for a new one)"

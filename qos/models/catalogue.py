@@ -21,7 +21,7 @@ from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from .choices import (
+from ..choices import (
     AccessLatency,
     ClassStatus,
     CostTier,
@@ -30,7 +30,7 @@ from .choices import (
     RevisionKind,
     StorageMedia,
 )
-from .querysets import StorageQoSClassQuerySet
+from ..querysets import StorageQoSClassQuerySet
 
 LABEL_PATTERN = r"^[A-Z0-9][A-Z0-9_-]{0,63}$"
 ERASURE_CODING_PATTERN = r"^[1-9][0-9]?\+[1-9][0-9]?$"
@@ -307,6 +307,8 @@ class StorageQoSClass(models.Model):
             locked.approved_at = timezone.now()
             locked._add_revision(by, RevisionKind.APPROVED, comment)
             locked.save()
+            # RSEs planned for this class get it now; their pushes leave after this transaction commits.
+            locked.planned_rses.all().assign(locked, by=by, reason=f"{locked.label} approved")
         self.refresh_from_db()
 
     def reject(self, *, by: Any, reason: str, base_revision: int | None = None) -> None:
@@ -334,10 +336,13 @@ class StorageQoSClass(models.Model):
         )
 
     def retire(self, *, by: Any, reason: str = "", base_revision: int | None = None) -> None:
-        """End a deprecated class for good."""
-        self._change_status(
-            by, ClassStatus.DEPRECATED, ClassStatus.RETIRED, RevisionKind.RETIRED, reason, base_revision
-        )
+        """End a deprecated class for good: the RSEs still carrying it lose the attribute in Rucio."""
+        with transaction.atomic():
+            self._change_status(
+                by, ClassStatus.DEPRECATED, ClassStatus.RETIRED, RevisionKind.RETIRED, reason, base_revision
+            )
+            self.rses.all().assign(None, by=by, reason=f"{self.label} retired")
+            self.planned_rses.all().update(planned_class=None)
 
     def _change_status(
         self,

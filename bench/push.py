@@ -1,0 +1,437 @@
+#!/usr/bin/env python
+"""Benchmark: push one QoS class onto N RSEs through the portal, against a bare sequential rucio-clients loop.
+
+    .venv/bin/python bench/push.py [--rses 1000] [--sqlite]
+
+Everything it uses is its own and thrown away at the end, also on failure or Ctrl-C: a fresh Rucio server
+(scripts/rucio-server, state under a temp dir, a free port), a Redis (a free port), a database (``qos_bench_<pid>``
+on PostgreSQL at 127.0.0.1:5432 as user ``postgres``, or a SQLite file when PostgreSQL does not answer) and a
+Celery worker process started as tests/celery_worker.py starts it.
+
+In one run it measures
+
+(a) baseline: one ``rucio.client.Client`` calling ``add_rse_attribute(rse, "QOS", "BASELINE")`` for every RSE,
+    one after the other;
+(b) portal: ``RSE.objects.all().assign(SAFE, by=admin)`` committed -> Celery task(s) in the worker process ->
+    every push DONE in the database (polled).
+
+Both really write (the portal's value differs from the baseline's); afterwards a separate rucio client checks
+that every RSE carries the portal's value. It prints both rates, their ratio (portal / baseline) and facts about
+the machine. Not a test: nothing here asserts a timing. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+RUCIO_SCRIPT = ROOT / "scripts" / "rucio-server"
+KEY = "QOS"
+BASELINE_VALUE = "BASELINE"
+PORTAL_LABEL = "SAFE"
+PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.1) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval)
+    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# --------------------------------------------------------------------------------------------- services
+
+
+def start_rucio(state_dir: Path, stack: contextlib.ExitStack) -> dict[str, str]:
+    """A fresh Rucio server of this run; returns the KEY=VALUE lines scripts/rucio-server prints."""
+    env = {
+        **os.environ,
+        "RUCIO_SERVER_DIR": str(state_dir),
+        "RUCIO_SERVER_USERNAME": "qosbench",
+        "RUCIO_SERVER_PASSWORD": f"qosbench-{secrets.token_hex(8)}",
+    }
+    stack.callback(
+        subprocess.run, [str(RUCIO_SCRIPT), "stop"], env=env, capture_output=True, timeout=60, check=False
+    )
+    for _ in range(3):  # another process may take the free port between the probe and gunicorn's bind
+        env["RUCIO_SERVER_PORT"] = str(free_port())
+        started = subprocess.run(
+            [str(RUCIO_SCRIPT), "start", "--fresh"], env=env, capture_output=True, text=True, timeout=900
+        )
+        if started.returncode == 0:
+            return dict(line.split("=", 1) for line in started.stdout.splitlines() if "=" in line)
+    raise RuntimeError(f"scripts/rucio-server start failed:\n{started.stderr[-3000:]}")
+
+
+def start_redis(directory: Path, stack: contextlib.ExitStack) -> str:
+    import redis
+
+    directory.mkdir()
+    port = free_port()
+    executable = shutil.which("redis-server") or "/usr/bin/redis-server"
+    process = subprocess.Popen(
+        [executable, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+        cwd=directory,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    stack.callback(_stop_process, process)
+    client = redis.Redis(port=port)
+
+    def pings() -> bool:
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+
+    wait_for(pings, 20, f"Redis on port {port}")
+    client.close()
+    return f"redis://127.0.0.1:{port}/0"
+
+
+def _stop_process(process: subprocess.Popen, group: bool = False) -> None:
+    if process.poll() is not None:
+        return
+    if group:
+        os.killpg(process.pid, signal.SIGTERM)
+    else:
+        process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        if group:
+            os.killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
+        process.wait(timeout=10)
+
+
+def make_database(tmp: Path, stack: contextlib.ExitStack, sqlite: bool) -> tuple[str, str]:
+    """A throwaway database: (DATABASE_URL, what it is). Dropped when the stack closes."""
+    if not sqlite:
+        try:
+            import psycopg
+
+            admin = psycopg.connect(**PG_ADMIN, autocommit=True, connect_timeout=3)
+        except Exception as error:
+            log(f"PostgreSQL at 127.0.0.1:5432 not reachable ({type(error).__name__}); using SQLite")
+        else:
+            name = f"qos_bench_{os.getpid()}"
+            with admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                admin.execute(f'CREATE DATABASE "{name}"')
+                version = admin.execute("SHOW server_version").fetchone()[0]
+            stack.callback(_drop_postgres, name)
+            return f"postgres://postgres@127.0.0.1:5432/{name}", f"PostgreSQL {version} (127.0.0.1:5432, {name})"
+    path = tmp / "bench.sqlite3"
+    import sqlite3
+
+    return f"sqlite:///{path}", f"SQLite {sqlite3.sqlite_version} ({path})"
+
+
+def _drop_postgres(name: str) -> None:
+    import psycopg
+
+    with contextlib.suppress(Exception):  # Django may not even be set up yet
+        from django.db import connections
+
+        connections.close_all()
+    with psycopg.connect(**PG_ADMIN, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    log(f"dropped database {name}")
+
+
+def start_worker(env: dict[str, str], log_path: Path, stack: contextlib.ExitStack) -> subprocess.Popen:
+    """A Celery worker process on the bench database, started as tests/celery_worker.py does."""
+    with log_path.open("w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "--pool=solo",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--hostname=bench@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    stack.callback(_stop_process, process, True)
+    wait_for(
+        lambda: "ready." in log_path.read_text(errors="replace") or process.poll() is not None,
+        60,
+        "the Celery worker to start",
+    )
+    if process.poll() is not None:
+        raise RuntimeError(f"the Celery worker exited at start:\n{log_path.read_text()[-3000:]}")
+    return process
+
+
+# --------------------------------------------------------------------------------------------- rucio
+
+
+def rucio_client(rucio: dict[str, str], token_dir: Path):
+    """A plain rucio-clients Client with its own token cache (never the per-user default one)."""
+    from rucio.client.client import Client
+
+    cls = type("BenchClient", (Client,), {"TOKEN_PATH_PREFIX": f"{token_dir}/.rucio_"})
+    return cls(
+        rucio_host=rucio["RUCIO_URL"],
+        auth_host=rucio["RUCIO_URL"],
+        account="root",
+        auth_type="userpass",
+        creds={"username": rucio["RUCIO_USERNAME"], "password": rucio["RUCIO_PASSWORD"]},
+        vo="def",
+        timeout=60,
+    )
+
+
+def create_rses(client, names: list[str]) -> None:
+    """Create the RSEs with Rucio's import API (a few hundred per request)."""
+    for start in range(0, len(names), 250):
+        client.import_data({"rses": {name: {"rse_type": "DISK"} for name in names[start : start + 250]}})
+    existing = {rse["rse"] for rse in client.list_rses()}
+    if missing := set(names) - existing:
+        raise RuntimeError(f"{len(missing)} RSEs were not created, e.g. {sorted(missing)[:3]}")
+
+
+def rses_carrying(client, names: list[str], value: str) -> list[str]:
+    """The RSEs whose attribute KEY is value, read one by one (not through the portal)."""
+    return [name for name in names if str(client.list_rse_attributes(name).get(KEY)) == value]
+
+
+# --------------------------------------------------------------------------------------------- the run
+
+
+def environment_facts(db_description: str, rucio: dict[str, str]) -> list[tuple[str, str]]:
+    from importlib.metadata import version
+
+    import requests
+
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    redis_version = subprocess.run(
+        [shutil.which("redis-server") or "/usr/bin/redis-server", "--version"], capture_output=True, text=True
+    ).stdout.split()
+    redis_version = next((part.split("=", 1)[1] for part in redis_version if part.startswith("v=")), "?")
+    server_version = requests.get(f"{rucio['RUCIO_URL']}/ping", timeout=10).json()["version"]
+    return [
+        ("cores", f"{os.cpu_count()} ({usable} usable), {cpu}"),
+        ("database", db_description),
+        ("Rucio server", f"rucio {server_version}, gunicorn 1 worker x 4 threads, SQLite, on loopback"),
+        ("Rucio client", f"rucio-clients {version('rucio-clients')}"),
+        ("broker / worker", f"Redis {redis_version}; Celery {version('celery')}, 1 worker process, --pool=solo"),
+        ("Python", f"{platform.python_version()} on {platform.platform()}"),
+    ]
+
+
+def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="qos-bench-push-"))
+    stack.callback(shutil.rmtree, tmp, True)
+    for name in [name for name in os.environ if name.startswith("RUCIO_")]:
+        os.environ.pop(name)  # no rucio.cfg or RUCIO_* settings of the caller may leak into the clients
+
+    t = time.monotonic()
+    log("starting a fresh Rucio server ...")
+    rucio = start_rucio(tmp / "rucio", stack)
+    log(f"Rucio at {rucio['RUCIO_URL']} ({time.monotonic() - t:.1f} s); starting Redis ...")
+    redis_url = start_redis(tmp / "redis", stack)
+    db_url, db_description = make_database(tmp, stack, args.sqlite)
+    log(f"database: {db_description}")
+
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "portal.settings",
+            "DEBUG": "0",
+            "SECRET_KEY": secrets.token_urlsafe(40),
+            "DATABASE_URL": db_url,
+            "CELERY_BROKER_URL": redis_url,
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            "LOG_LEVEL": "WARNING",
+            "RUCIO_TOKEN_DIR": str(tmp / "portal-tokens"),
+            "BENCH_RUCIO_USERNAME": rucio["RUCIO_USERNAME"],
+            "BENCH_RUCIO_PASSWORD": rucio["RUCIO_PASSWORD"],
+        }
+    )
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import Group, User
+    from django.core.management import call_command
+    from django.db.models import Count
+
+    from portal.choices import Role
+    from qos.choices import PushState
+    from qos.models import RSE, Push, PushAttempt, RucioInstance, StorageQoSClass
+    from qos.rucio.sync import sync_rses
+
+    t = time.monotonic()
+    call_command("migrate", verbosity=0)
+    log(f"migrated ({time.monotonic() - t:.1f} s)")
+
+    names = [f"BENCH-{i:05d}" for i in range(args.rses)]
+    setup_client = rucio_client(rucio, tmp / "setup-tokens")
+    t = time.monotonic()
+    create_rses(setup_client, names)
+    log(f"created {len(names)} RSEs in Rucio ({time.monotonic() - t:.1f} s)")
+
+    instance = RucioInstance.objects.create(
+        name="bench", host=rucio["RUCIO_URL"], account="root", env_prefix="BENCH_RUCIO"
+    )
+    t = time.monotonic()
+    report = sync_rses(instance)
+    sync_seconds = time.monotonic() - t
+    if len(report.new) != len(names) or RSE.objects.count() != len(names):
+        raise RuntimeError(f"sync_rses imported {len(report.new)} RSEs, expected {len(names)}")
+    log(f"sync_rses imported {len(report.new)} RSEs ({sync_seconds:.1f} s)")
+
+    author, approver = (User.objects.create_user(username=f"bench-admin{i}") for i in (1, 2))
+    for user in (author, approver):
+        user.groups.add(Group.objects.get(name=Role.QOS_ADMIN))
+    qos_class = StorageQoSClass.objects.create_draft(
+        by=author,
+        label=PORTAL_LABEL,
+        title="Safe long-term custody",
+        storage_media="tape",
+        access_latency="nearline",
+        copies=2,
+        cost_tier="low",
+    )
+    qos_class.propose(by=author)
+    qos_class.approve(by=approver)
+
+    # (a) baseline: a bare sequential rucio-clients loop, already logged in.
+    baseline_client = rucio_client(rucio, tmp / "baseline-tokens")
+    baseline_client.whoami()
+    log(f"(a) baseline: add_rse_attribute({KEY}={BASELINE_VALUE}) on {len(names)} RSEs, one after the other")
+    t0 = time.perf_counter()
+    for name in names:
+        baseline_client.add_rse_attribute(name, KEY, BASELINE_VALUE)
+    baseline_seconds = time.perf_counter() - t0
+    baseline_client.session.close()
+
+    # (b) the portal: assign + commit -> Celery worker -> every push DONE.
+    worker_env = {**os.environ, "LOG_LEVEL": "INFO", "RUCIO_TOKEN_DIR": str(tmp / "worker-tokens")}
+    worker_log = tmp / "worker.log"
+    start_worker(worker_env, worker_log, stack)
+    log(f"(b) portal: assign {PORTAL_LABEL} to {len(names)} RSEs -> Celery worker -> pushes done")
+    try:
+        t0 = time.perf_counter()
+        pushes = RSE.objects.all().assign(qos_class, by=author)  # its own transaction: committed on return
+        assigned_seconds = time.perf_counter() - t0
+
+        def finished() -> dict[str, int] | None:
+            states = dict(Push.objects.values_list("state").annotate(n=Count("pk")).order_by())
+            if states.get(PushState.FAILED):
+                raise RuntimeError(f"pushes failed: {states}; first error: {_first_error(Push)}")
+            return states if states.get(PushState.DONE, 0) >= len(pushes) else None
+
+        wait_for(finished, args.timeout, f"{len(pushes)} pushes to be done", interval=0.05)
+        portal_seconds = time.perf_counter() - t0
+    except BaseException:
+        log("worker log (tail):\n" + worker_log.read_text(errors="replace")[-4000:])
+        raise
+
+    outcomes = dict(PushAttempt.objects.values_list("outcome").annotate(n=Count("pk")).order_by())
+    tasks = sum(
+        "qos.tasks.send_pushes[" in line and "received" in line
+        for line in worker_log.read_text(errors="replace").splitlines()
+    )
+    log(f"push attempts by outcome: {outcomes}")
+
+    # Checked through a separate rucio client, not the portal's records.
+    checker = rucio_client(rucio, tmp / "checker-tokens")
+    carrying = rses_carrying(checker, names, PORTAL_LABEL)
+    if len(carrying) != len(names):
+        raise RuntimeError(f"only {len(carrying)} of {len(names)} RSEs carry {KEY}={PORTAL_LABEL} in Rucio")
+    log(f"checked: all {len(names)} RSEs carry {KEY}={PORTAL_LABEL} in Rucio")
+
+    baseline_rate = len(names) / baseline_seconds
+    portal_rate = len(names) / portal_seconds
+    rows = [
+        ("(a) baseline: sequential add_rse_attribute", baseline_seconds, baseline_rate),
+        ("(b) portal: assign -> Celery -> all pushes DONE", portal_seconds, portal_rate),
+    ]
+    print()
+    print(f"Push of one attribute onto {len(names)} RSEs")
+    print(f"  {'path':<50} {'seconds':>8} {'RSEs/s':>8}")
+    for label, seconds, rate in rows:
+        print(f"  {label:<50} {seconds:>8.2f} {rate:>8.0f}")
+    print(f"  ratio portal / baseline: {portal_rate / baseline_rate:.2f}")
+    print(
+        f"  portal detail: assign() and commit {assigned_seconds:.2f} s; {tasks} Celery task(s) "
+        f"(received by the worker); attempts {outcomes}"
+    )
+    print(f"  setup: sync_rses imported {len(names)} RSEs in {sync_seconds:.2f} s")
+    print("Environment")
+    for label, value in environment_facts(db_description, rucio):
+        print(f"  {label:<16} {value}")
+
+
+def _first_error(push_model) -> str:
+    push = push_model.objects.exclude(last_error="").order_by("pk").first()
+    return push.last_error if push else "-"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rses", type=int, default=1000, help="how many RSEs (default 1000)")
+    parser.add_argument("--sqlite", action="store_true", help="use SQLite even when PostgreSQL answers")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the pushes")
+    args = parser.parse_args()
+    if args.rses < 1:
+        parser.error("--rses must be at least 1")
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)  # so that the cleanup below runs
+
+    signal.signal(signal.SIGTERM, terminate)
+    with contextlib.ExitStack() as stack:
+        run(args, stack)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+from django.contrib import admin
+
+from .models import (
+    ClassLink,
+    Contact,
+    Document,
+    EngagementRecord,
+    Experiment,
+    Requirement,
+    RequirementComment,
+    RequirementEvent,
+)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Read-only: requirements change through their lifecycle (permissions, history), which the admin skips."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ContactInline(admin.TabularInline):
+    model = Contact
+    extra = 0
+
+
+@admin.register(Experiment)
+class ExperimentAdmin(admin.ModelAdmin):
+    list_display = ["short_name", "name", "website"]
+    search_fields = ["short_name", "name"]
+    filter_horizontal = ["liaisons"]
+    inlines = [ContactInline]
+
+
+@admin.register(EngagementRecord)
+class EngagementRecordAdmin(admin.ModelAdmin):
+    list_display = ["subject", "experiment", "kind", "date", "status"]
+    list_filter = ["status", "kind", "experiment"]
+    list_select_related = ["experiment"]
+    search_fields = ["subject", "who"]
+
+
+@admin.register(Document)
+class DocumentAdmin(ReadOnlyAdmin):
+    list_display = ["title", "experiment", "status", "status_changed_at"]
+    list_filter = ["status", "experiment"]
+    list_select_related = ["experiment"]
+
+
+@admin.register(Requirement)
+class RequirementAdmin(ReadOnlyAdmin):
+    list_display = [
+        "title",
+        "experiment",
+        "status",
+        "storage_media",
+        "access_latency",
+        "volume_tb",
+        "created_at",
+    ]
+    list_filter = ["status", "experiment", "storage_media"]
+    list_select_related = ["experiment"]
+    search_fields = ["title"]
+
+
+@admin.register(RequirementEvent)
+class RequirementEventAdmin(ReadOnlyAdmin):
+    list_display = ["requirement", "kind", "to_status", "author", "created_at"]
+    list_select_related = ["requirement__experiment", "author"]
+
+
+@admin.register(ClassLink)
+class ClassLinkAdmin(ReadOnlyAdmin):
+    list_display = ["requirement", "qos_class", "linked_by", "linked_at"]
+    list_select_related = ["requirement__experiment", "qos_class", "linked_by"]
+
+
+@admin.register(RequirementComment)
+class RequirementCommentAdmin(ReadOnlyAdmin):
+    list_display = ["requirement", "author", "created_at"]
+    list_select_related = ["requirement__experiment", "author"]

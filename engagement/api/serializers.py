@@ -1,0 +1,387 @@
+"""Engagement as JSON. Experiments are named by short name, classes by label, users by username."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied, ValidationError
+
+from qos.api.serializers import validation_detail
+from qos.models import StorageQoSClass
+
+from ..matching import approved_classes, fitting_labels
+from ..models import (
+    NEED_FIELDS,
+    NEED_RANGE_MESSAGES,
+    ClassLink,
+    Contact,
+    Document,
+    EngagementRecord,
+    Experiment,
+    Requirement,
+    RequirementComment,
+    RequirementEvent,
+)
+
+User = get_user_model()
+
+
+def experiment_field(**kwargs: Any) -> serializers.SlugRelatedField:
+    return serializers.SlugRelatedField(
+        slug_field="short_name",
+        queryset=Experiment.objects.all(),
+        help_text="Short name, e.g. CTA.",
+        **kwargs,
+    )
+
+
+def username_field(**kwargs: Any) -> serializers.SlugRelatedField:
+    return serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all(), **kwargs)
+
+
+def clean_or_400(instance: Any, **kwargs: Any) -> None:
+    """Run the model's own validation (DRF does not), turning its errors into a 400."""
+    try:
+        instance.full_clean(**kwargs)
+    except DjangoValidationError as error:
+        raise ValidationError(validation_detail(error)) from error
+
+
+class ContactBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Contact
+        fields = ["id", "name", "role", "email"]
+
+
+class ExperimentSerializer(serializers.ModelSerializer):
+    """An experiment with its liaisons (usernames) and contacts (people without accounts)."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="experiment-detail", lookup_field="short_name")
+    liaisons = username_field(many=True, required=False)
+    contacts = ContactBriefSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Experiment
+        fields = [
+            "url",
+            "short_name",
+            "name",
+            "description",
+            "website",
+            "iam_group",
+            "liaisons",
+            "contacts",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["iam_group", "created_at", "updated_at"]
+
+    def validate_short_name(self, value: str) -> str:
+        if self.instance is not None and value != self.instance.short_name:
+            raise ValidationError("Fixed: pages, the API and the IAM group use it.")
+        return value
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        candidate = Experiment(
+            pk=getattr(self.instance, "pk", None),
+            short_name=attrs.get("short_name", getattr(self.instance, "short_name", "")),
+        )
+        try:
+            candidate.clean()
+        except DjangoValidationError as error:
+            raise ValidationError(validation_detail(error)) from error
+        return attrs
+
+
+class ClassCheckSerializer(serializers.Serializer):
+    property = serializers.CharField(source="name")
+    label = serializers.CharField()
+    needed = serializers.CharField()
+    offered = serializers.CharField()
+    fits = serializers.BooleanField()
+    reason = serializers.CharField()
+
+
+class ClassMatchSerializer(serializers.Serializer):
+    qos_class = serializers.CharField(source="qos_class.label")
+    fits = serializers.BooleanField()
+    checks = ClassCheckSerializer(many=True)
+
+
+class ClassLinkSerializer(serializers.ModelSerializer):
+    qos_class = serializers.CharField(source="qos_class.label")
+    linked_by = serializers.CharField(source="linked_by.username", default=None)
+
+    class Meta:
+        model = ClassLink
+        fields = ["qos_class", "linked_by", "linked_at", "note"]
+
+
+class RequirementSerializer(serializers.ModelSerializer):
+    """A requirement, the approved classes that fit it, those linked by hand, and whether it is a gap.
+
+    Writes go through the model: filing checks that the user is a liaison of the experiment (403 otherwise),
+    and every change is recorded with who, when and ``comment``.
+    """
+
+    url = serializers.HyperlinkedIdentityField(view_name="requirement-detail")
+    experiment = experiment_field()
+    filed_by = serializers.CharField(source="filed_by.username", read_only=True, default=None)
+    matching_classes = serializers.SerializerMethodField(help_text="Labels of approved classes that fit.")
+    linked_classes = ClassLinkSerializer(source="links", many=True, read_only=True)
+    is_gap = serializers.SerializerMethodField()
+    comment = serializers.CharField(
+        write_only=True, required=False, allow_blank=True, default="", help_text="Why; kept in the history."
+    )
+
+    class Meta:
+        model = Requirement
+        fields = [
+            "url",
+            "id",
+            "experiment",
+            *NEED_FIELDS,
+            "status",
+            "filed_by",
+            "matching_classes",
+            "linked_classes",
+            "is_gap",
+            "created_at",
+            "updated_at",
+            "status_changed_at",
+            "comment",
+        ]
+        read_only_fields = ["status", "created_at", "updated_at", "status_changed_at"]
+        extra_kwargs = {
+            **{name: {"error_messages": messages} for name, messages in NEED_RANGE_MESSAGES.items()},
+            "storage_media": {
+                "error_messages": {
+                    "invalid_choice": "Unknown storage media “{input}”: use disk, ssd, tape or disk+tape."
+                }
+            },
+            "access_latency": {
+                "error_messages": {"invalid_choice": "Unknown access latency “{input}”: online or nearline."}
+            },
+        }
+
+    def _classes(self) -> list[StorageQoSClass]:
+        # Loaded once per response: the context is shared by every row of a list.
+        if "approved_classes" not in self.context:
+            self.context["approved_classes"] = approved_classes()
+        return self.context["approved_classes"]
+
+    def get_matching_classes(self, requirement: Requirement) -> list[str]:
+        return fitting_labels(requirement, self._classes())
+
+    def get_is_gap(self, requirement: Requirement) -> bool:
+        if hasattr(requirement, "has_matching_class"):
+            return requirement.is_gap
+        return requirement.is_gap_among(self._classes())
+
+    def validate_experiment(self, experiment: Experiment) -> Experiment:
+        if self.instance is not None:
+            if experiment != self.instance.experiment:
+                raise ValidationError("A requirement stays with its experiment; file a new one.")
+            return experiment
+        if not experiment.can_write_requirements(self.context["request"].user):
+            # 403, not 400: the request is well-formed, the user may not do it.
+            raise PermissionDenied(f"Only a liaison of {experiment} may file requirements for it.")
+        return experiment
+
+    def create(self, validated_data: dict[str, Any]) -> Requirement:
+        comment = validated_data.pop("comment", "")
+        experiment = validated_data.pop("experiment")
+        try:
+            return Requirement.objects.file(
+                by=self.context["request"].user, experiment=experiment, comment=comment, **validated_data
+            )
+        except DjangoValidationError as error:
+            raise ValidationError(validation_detail(error)) from error
+
+    def update(self, instance: Requirement, validated_data: dict[str, Any]) -> Requirement:
+        comment = validated_data.pop("comment", "")
+        validated_data.pop("experiment", None)
+        try:
+            instance.edit(by=self.context["request"].user, changes=validated_data, comment=comment)
+        except DjangoValidationError as error:
+            raise ValidationError(validation_detail(error)) from error
+        return instance
+
+
+class RequirementDetailSerializer(RequirementSerializer):
+    """One requirement with every approved class held against it, property by property."""
+
+    matches = serializers.SerializerMethodField()
+
+    class Meta(RequirementSerializer.Meta):
+        fields = [*RequirementSerializer.Meta.fields, "description_html", "matches"]
+
+    description_html = serializers.SerializerMethodField()
+
+    def get_description_html(self, requirement: Requirement) -> str:
+        from portal.markdown import render_markdown
+
+        return str(render_markdown(requirement.description))
+
+    def get_matches(self, requirement: Requirement) -> list[dict[str, Any]]:
+        return ClassMatchSerializer(requirement.matches(self._classes()), many=True).data
+
+
+class RequirementTransitionSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="", help_text="Why.")
+
+
+class LinkSerializer(serializers.Serializer):
+    qos_class = serializers.SlugRelatedField(
+        slug_field="label", queryset=StorageQoSClass.objects.all(), help_text="Label, e.g. SAFE."
+    )
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
+
+
+class EventSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", default=None)
+    qos_class = serializers.CharField(source="qos_class.label", default=None)
+
+    class Meta:
+        model = RequirementEvent
+        fields = [
+            "kind",
+            "from_status",
+            "to_status",
+            "author",
+            "created_at",
+            "comment",
+            "changed_fields",
+            "qos_class",
+        ]
+        read_only_fields = fields
+
+
+class CommentSerializer(serializers.ModelSerializer):
+    author = serializers.CharField(source="author.username", read_only=True, default=None)
+
+    class Meta:
+        model = RequirementComment
+        fields = ["id", "author", "created_at", "text"]
+        read_only_fields = ["id", "author", "created_at"]
+
+
+class ExperimentItemSerializer(serializers.ModelSerializer):
+    """Records, documents and contacts: written by the experiment's liaisons (and coordinators)."""
+
+    experiment = experiment_field()
+
+    def validate_experiment(self, experiment: Experiment) -> Experiment:
+        if self.instance is not None:
+            if experiment != self.instance.experiment:
+                raise ValidationError("It stays with its experiment.")
+            return experiment
+        model_name = self.Meta.model._meta.model_name
+        if not experiment.can_write_engagement(self.context["request"].user, model_name, "add"):
+            raise PermissionDenied(f"Only a liaison of {experiment} may add to it.")
+        return experiment
+
+    def _save(self, instance: Any, validated_data: dict[str, Any]) -> Any:
+        many = {
+            name: validated_data.pop(name)
+            for name in list(validated_data)
+            if instance._meta.get_field(name).many_to_many
+        }
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        clean_or_400(instance)
+        self.save_instance(instance)
+        for name, value in many.items():
+            getattr(instance, name).set(value)
+        return instance
+
+    def save_instance(self, instance: Any) -> None:
+        instance.save()
+
+    def create(self, validated_data: dict[str, Any]) -> Any:
+        instance = self.Meta.model()
+        if hasattr(instance, "created_by_id"):
+            instance.created_by = self.context["request"].user
+        return self._save(instance, validated_data)
+
+    def update(self, instance: Any, validated_data: dict[str, Any]) -> Any:
+        return self._save(instance, validated_data)
+
+
+class ContactSerializer(ExperimentItemSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="contact-detail")
+
+    class Meta:
+        model = Contact
+        fields = ["url", "id", "experiment", "name", "role", "email", "notes", "created_at", "updated_at"]
+        read_only_fields = ["created_at", "updated_at"]
+
+
+class EngagementRecordSerializer(ExperimentItemSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="engagement-record-detail")
+    contacts = serializers.PrimaryKeyRelatedField(
+        many=True,
+        required=False,
+        queryset=Contact.objects.all(),
+        help_text="Ids of the experiment's contacts.",
+    )
+    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = EngagementRecord
+        fields = [
+            "url",
+            "id",
+            "experiment",
+            "kind",
+            "subject",
+            "date",
+            "who",
+            "contacts",
+            "outcome",
+            "next_step",
+            "status",
+            "created_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        experiment = attrs.get("experiment") or getattr(self.instance, "experiment", None)
+        strangers = [c.name for c in attrs.get("contacts", []) if c.experiment_id != experiment.pk]
+        if strangers:
+            raise ValidationError({"contacts": f"Not contacts of {experiment}: {', '.join(strangers)}."})
+        return attrs
+
+
+class DocumentSerializer(ExperimentItemSerializer):
+    url = serializers.HyperlinkedIdentityField(view_name="document-detail")
+    owner = username_field(required=False, allow_null=True, help_text="Who runs it through the experiment.")
+    status_changed_by = serializers.CharField(
+        source="status_changed_by.username", read_only=True, default=None
+    )
+
+    class Meta:
+        model = Document
+        fields = [
+            "url",
+            "id",
+            "experiment",
+            "title",
+            "link",
+            "owner",
+            "status",
+            "status_note",
+            "status_changed_at",
+            "status_changed_by",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["status_changed_at", "created_at", "updated_at"]
+
+    def save_instance(self, instance: Document) -> None:
+        instance.save_by(self.context["request"].user)

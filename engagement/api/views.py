@@ -1,0 +1,267 @@
+"""Engagement API: experiments (by short name), requirements, contacts and meetings, documents, contacts."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+
+from qos.api.serializers import validation_detail
+
+from ..filters import ContactFilterSet, DocumentFilterSet, EngagementRecordFilterSet, RequirementFilterSet
+from ..models import (
+    TRANSITIONS,
+    Contact,
+    Document,
+    EngagementError,
+    EngagementRecord,
+    Experiment,
+    Requirement,
+)
+from .permissions import EngagementPermissions
+from .serializers import (
+    CommentSerializer,
+    ContactSerializer,
+    DocumentSerializer,
+    EngagementRecordSerializer,
+    EventSerializer,
+    ExperimentSerializer,
+    LinkSerializer,
+    RequirementDetailSerializer,
+    RequirementSerializer,
+    RequirementTransitionSerializer,
+)
+
+ConflictSerializer = inline_serializer(
+    "EngagementConflict", {"detail": serializers.CharField(), "code": serializers.CharField()}
+)
+REVIEW = ["engagement.review_requirement"]
+READ = ["engagement.view_requirement"]
+
+
+class WritableViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    """List, read, create and change; nothing of the engagement history is deleted through the API."""
+
+
+class ExperimentViewSet(WritableViewSet):
+    """Experiments and their liaisons. Coordinators create and change them."""
+
+    queryset = Experiment.objects.prefetch_related("liaisons", "contacts")
+    serializer_class = ExperimentSerializer
+    lookup_field = "short_name"
+    lookup_value_regex = r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}"
+    filterset_fields = ["short_name"]
+    ordering_fields = ["short_name", "name"]
+
+
+class RequirementViewSet(WritableViewSet):
+    """Storage requirements of experiments, filed by their liaisons and reviewed by QoS admins.
+
+    Filter by ``experiment`` (short name, repeatable), ``status`` (repeatable), ``gap`` (true/false), ``q``.
+    """
+
+    queryset = Requirement.objects.for_lists().with_class_flags()
+    serializer_class = RequirementSerializer
+    permission_classes = [EngagementPermissions]
+    filterset_class = RequirementFilterSet
+    ordering_fields = ["created_at", "needed_by", "status", "status_changed_at"]
+    action_permissions = {
+        **{
+            name: (REVIEW if t.by_reviewer else ["engagement.change_requirement"])
+            for name, t in TRANSITIONS.items()
+        },
+        "link": REVIEW,
+        "unlink": REVIEW,
+        "history": READ,
+        # Reading the thread needs view_requirement; writing is checked by Requirement.add_comment.
+        "comments": READ,
+    }
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return RequirementDetailSerializer
+        return super().get_serializer_class()
+
+    def update(self, request, *args, **kwargs):
+        try:
+            return super().update(request, *args, **kwargs)
+        except EngagementError as error:
+            return _conflict(error)
+
+    def _detail(self, requirement: Requirement) -> Response:
+        fresh = self.get_queryset().get(pk=requirement.pk)
+        return Response(RequirementDetailSerializer(fresh, context=self.get_serializer_context()).data)
+
+    def _take(self, request, name: str) -> Response:
+        requirement = self.get_object()
+        serializer = RequirementTransitionSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            requirement.take(name, by=request.user, comment=serializer.validated_data["comment"])
+        except EngagementError as error:
+            return _conflict(error)
+        except DjangoValidationError as error:
+            raise ValidationError(validation_detail(error)) from error
+        return self._detail(requirement)
+
+    @extend_schema(
+        request=RequirementTransitionSerializer,
+        responses={200: RequirementDetailSerializer, 409: ConflictSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def review(self, request, pk=None):
+        """Start the review of a filed requirement (QoS admins)."""
+        return self._take(request, "review")
+
+    @extend_schema(
+        request=RequirementTransitionSerializer,
+        responses={200: RequirementDetailSerializer, 409: ConflictSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        """Accept a filed or reviewed requirement (QoS admins)."""
+        return self._take(request, "accept")
+
+    @extend_schema(
+        request=RequirementTransitionSerializer,
+        responses={200: RequirementDetailSerializer, 409: ConflictSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        """Reject a filed or reviewed requirement; ``comment`` (why) is required (QoS admins)."""
+        return self._take(request, "reject")
+
+    @extend_schema(
+        request=RequirementTransitionSerializer,
+        responses={200: RequirementDetailSerializer, 409: ConflictSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def satisfy(self, request, pk=None):
+        """Mark an accepted requirement satisfied; it needs a linked approved class (QoS admins)."""
+        return self._take(request, "satisfy")
+
+    @extend_schema(
+        request=RequirementTransitionSerializer,
+        responses={200: RequirementDetailSerializer, 409: ConflictSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        """Withdraw a requirement (the experiment's liaisons)."""
+        return self._take(request, "withdraw")
+
+    @extend_schema(
+        request=RequirementTransitionSerializer,
+        responses={200: RequirementDetailSerializer, 409: ConflictSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def refile(self, request, pk=None):
+        """File a rejected or withdrawn requirement again (the experiment's liaisons)."""
+        return self._take(request, "refile")
+
+    @extend_schema(
+        request=LinkSerializer, responses={200: RequirementDetailSerializer, 409: ConflictSerializer}
+    )
+    @action(detail=True, methods=["post"])
+    def link(self, request, pk=None):
+        """Link an approved class by hand (QoS admins): ``{"qos_class": "SAFE", "note": "..."}``."""
+        requirement = self.get_object()
+        serializer = LinkSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            requirement.link_class(
+                serializer.validated_data["qos_class"],
+                by=request.user,
+                note=serializer.validated_data["note"],
+            )
+        except EngagementError as error:
+            return _conflict(error)
+        except DjangoValidationError as error:
+            raise ValidationError(validation_detail(error)) from error
+        return self._detail(requirement)
+
+    @extend_schema(request=LinkSerializer, responses={200: RequirementDetailSerializer})
+    @action(detail=True, methods=["post"])
+    def unlink(self, request, pk=None):
+        """Remove a class linked by hand (QoS admins): ``{"qos_class": "SAFE"}``."""
+        requirement = self.get_object()
+        serializer = LinkSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            requirement.unlink_class(
+                serializer.validated_data["qos_class"],
+                by=request.user,
+                comment=serializer.validated_data["note"],
+            )
+        except DjangoValidationError as error:
+            raise ValidationError(validation_detail(error)) from error
+        return self._detail(requirement)
+
+    @extend_schema(responses=EventSerializer(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None)
+    def history(self, request, pk=None):
+        """Every step of the requirement (filed, edited, status changes, links), newest first."""
+        requirement = self.get_object()
+        page = self.paginate_queryset(requirement.events.select_related("author", "qos_class"))
+        return self.get_paginated_response(EventSerializer(page, many=True).data)
+
+    @extend_schema(request=CommentSerializer, responses=CommentSerializer(many=True))
+    @action(detail=True, methods=["get", "post"], filterset_class=None, ordering_fields=None)
+    def comments(self, request, pk=None):
+        """The thread: GET lists it, oldest first; POST ``{"text"}`` adds to it (liaisons of the
+        experiment and QoS admins)."""
+        requirement = self.get_object()
+        if request.method == "POST":
+            serializer = CommentSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            try:
+                comment = requirement.add_comment(by=request.user, text=serializer.validated_data["text"])
+            except DjangoValidationError as error:
+                raise ValidationError(validation_detail(error)) from error
+            return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
+        page = self.paginate_queryset(requirement.comments.select_related("author"))
+        return self.get_paginated_response(CommentSerializer(page, many=True).data)
+
+
+class EngagementRecordViewSet(WritableViewSet):
+    """Contacts and meetings with experiments. Filter by ``experiment``, ``kind``, ``status``."""
+
+    queryset = EngagementRecord.objects.select_related("experiment", "created_by").prefetch_related(
+        "contacts"
+    )
+    serializer_class = EngagementRecordSerializer
+    permission_classes = [EngagementPermissions]
+    filterset_class = EngagementRecordFilterSet
+    ordering_fields = ["date", "status"]
+
+
+class DocumentViewSet(WritableViewSet):
+    """Documents awaiting experiments' approval. Filter by ``experiment``, ``status``."""
+
+    queryset = Document.objects.select_related("experiment", "owner", "status_changed_by")
+    serializer_class = DocumentSerializer
+    permission_classes = [EngagementPermissions]
+    filterset_class = DocumentFilterSet
+    ordering_fields = ["status_changed_at", "status", "title"]
+
+
+class ContactViewSet(WritableViewSet):
+    """People at experiments who have no account. Filter by ``experiment`` (short name)."""
+
+    queryset = Contact.objects.select_related("experiment")
+    serializer_class = ContactSerializer
+    permission_classes = [EngagementPermissions]
+    filterset_class = ContactFilterSet
+    ordering_fields = ["name"]
+
+
+def _conflict(error: EngagementError) -> Response:
+    return Response({"detail": error.message, "code": error.code}, status=status.HTTP_409_CONFLICT)

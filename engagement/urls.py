@@ -1,0 +1,75 @@
+"""Engagement pages: /experiments/... and /requirements/... (included at the site's root)."""
+
+from django.urls import path, register_converter
+
+from . import views
+
+
+class ShortNameConverter:
+    """An experiment's short name, as its model validates it (e.g. CTA)."""
+
+    regex = r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+class ClassLabelConverter:
+    regex = r"[A-Z0-9][A-Z0-9_-]{0,63}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(ShortNameConverter, "short_name")
+register_converter(ClassLabelConverter, "class_label")
+
+app_name = "engagement"
+
+urlpatterns = [
+    # Fixed paths first: the short names "new", "records" and "documents" are refused by the model.
+    path("experiments/", views.experiment_list, name="experiment-list"),
+    path("experiments/new/", views.experiment_create, name="experiment-create"),
+    path("experiments/records/", views.record_list, name="record-list"),
+    path("experiments/documents/", views.document_list, name="document-list"),
+    path("experiments/<short_name:short_name>/", views.experiment_detail, name="experiment-detail"),
+    path("experiments/<short_name:short_name>/edit/", views.experiment_edit, name="experiment-edit"),
+    path(
+        "experiments/<short_name:short_name>/requirements/new/",
+        views.requirement_create,
+        name="experiment-requirement-create",
+    ),
+    path("experiments/<short_name:short_name>/records/new/", views.record_form, name="record-create"),
+    path("experiments/<short_name:short_name>/records/<int:pk>/edit/", views.record_form, name="record-edit"),
+    path("experiments/<short_name:short_name>/documents/new/", views.document_form, name="document-create"),
+    path(
+        "experiments/<short_name:short_name>/documents/<int:pk>/edit/",
+        views.document_form,
+        name="document-edit",
+    ),
+    path("experiments/<short_name:short_name>/contacts/new/", views.contact_form, name="contact-create"),
+    path(
+        "experiments/<short_name:short_name>/contacts/<int:pk>/edit/",
+        views.contact_form,
+        name="contact-edit",
+    ),
+    path("requirements/", views.requirement_list, name="requirement-list"),
+    path("requirements/new/", views.requirement_create, name="requirement-create"),
+    path("requirements/gaps/", views.requirement_gaps, name="requirement-gaps"),
+    path("requirements/<int:pk>/", views.requirement_detail, name="requirement-detail"),
+    path("requirements/<int:pk>/edit/", views.requirement_edit, name="requirement-edit"),
+    path("requirements/<int:pk>/comments/", views.requirement_comment, name="requirement-comment"),
+    path("requirements/<int:pk>/classes/", views.requirement_link, name="requirement-link"),
+    path(
+        "requirements/<int:pk>/classes/<class_label:label>/unlink/",
+        views.requirement_unlink,
+        name="requirement-unlink",
+    ),
+    path("requirements/<int:pk>/<slug:action>/", views.requirement_transition, name="requirement-transition"),
+]

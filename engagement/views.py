@@ -1,0 +1,432 @@
+"""Pages of experiment engagement. Thin: who may do what is asked of the models (``can_edit`` ...)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Model, Prefetch
+from django.forms import ModelForm
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from qos.models import StorageQoSClass
+
+from .filters import DocumentFilterSet, EngagementRecordFilterSet, RequirementFilterSet
+from .forms import (
+    CommentForm,
+    ContactForm,
+    DocumentForm,
+    EngagementRecordForm,
+    ExperimentForm,
+    LinkClassForm,
+    RequirementForm,
+    TransitionForm,
+)
+from .matching import approved_classes, fitting_labels
+from .models import (
+    TRANSITIONS,
+    Contact,
+    Document,
+    EngagementError,
+    EngagementRecord,
+    Experiment,
+    Requirement,
+)
+
+VIEW_EXPERIMENT = "engagement.view_experiment"
+VIEW_REQUIREMENT = "engagement.view_requirement"
+VIEW_RECORD = "engagement.view_engagementrecord"
+VIEW_DOCUMENT = "engagement.view_document"
+PAGE_SIZE = 50
+
+
+def _posted(request: HttpRequest) -> Any:
+    """The POST data to bind a form to; None on GET. (``request.POST or None`` would leave an empty POST
+    unbound, so a form with only optional fields would never be validated nor saved.)"""
+    return request.POST if request.method == "POST" else None
+
+
+def _rows(requirements: Any, classes: list[StorageQoSClass]) -> list[dict[str, Any]]:
+    """A list row per requirement: the classes that fit (computed) and those linked by hand."""
+    return [
+        {
+            "requirement": requirement,
+            "fitting": fitting_labels(requirement, classes),
+            "linked": [link.qos_class.label for link in requirement.links.all()],
+        }
+        for requirement in requirements
+    ]
+
+
+# --- experiments ------------------------------------------------------------------------------------------
+@permission_required(VIEW_EXPERIMENT, raise_exception=True)
+def experiment_list(request: HttpRequest) -> HttpResponse:
+    experiments = Experiment.objects.with_counts().prefetch_related("liaisons")
+    return render(request, "engagement/experiment_list.html", {"experiments": experiments})
+
+
+@permission_required(VIEW_EXPERIMENT, raise_exception=True)
+def experiment_detail(request: HttpRequest, short_name: str) -> HttpResponse:
+    experiment = get_object_or_404(
+        Experiment.objects.prefetch_related(
+            "liaisons",
+            "contacts",
+            Prefetch(
+                "requirements",
+                queryset=Requirement.objects.with_class_flags().for_lists(),
+            ),
+            Prefetch("records", queryset=EngagementRecord.objects.prefetch_related("contacts")),
+            Prefetch("documents", queryset=Document.objects.select_related("owner", "status_changed_by")),
+        ),
+        short_name=short_name,
+    )
+    user = request.user
+    return render(
+        request,
+        "engagement/experiment_detail.html",
+        {
+            "experiment": experiment,
+            "requirement_rows": _rows(experiment.requirements.all(), approved_classes()),
+            "can_change": user.has_perm("engagement.change_experiment"),
+            "can_file": experiment.can_write_requirements(user),
+            "can_edit_requirements": experiment.can_write_requirements(user, "change"),
+            "can_add_record": experiment.can_write_engagement(user, "engagementrecord"),
+            "can_edit_records": experiment.can_write_engagement(user, "engagementrecord", "change"),
+            "can_add_document": experiment.can_write_engagement(user, "document"),
+            "can_edit_documents": experiment.can_write_engagement(user, "document", "change"),
+            "can_add_contact": experiment.can_write_engagement(user, "contact"),
+            "can_edit_contacts": experiment.can_write_engagement(user, "contact", "change"),
+        },
+    )
+
+
+@permission_required("engagement.add_experiment", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def experiment_create(request: HttpRequest) -> HttpResponse:
+    form = ExperimentForm(_posted(request))
+    if request.method == "POST" and form.is_valid():
+        experiment = form.save()
+        messages.success(request, f"Experiment {experiment} created.")
+        return redirect(experiment)
+    return render(request, "engagement/experiment_form.html", {"form": form, "experiment": None})
+
+
+@permission_required("engagement.change_experiment", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def experiment_edit(request: HttpRequest, short_name: str) -> HttpResponse:
+    experiment = get_object_or_404(Experiment, short_name=short_name)
+    form = ExperimentForm(_posted(request), instance=experiment)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Experiment {experiment} saved.")
+        return redirect(experiment)
+    return render(request, "engagement/experiment_form.html", {"form": form, "experiment": experiment})
+
+
+# --- requirements -----------------------------------------------------------------------------------------
+@permission_required(VIEW_REQUIREMENT, raise_exception=True)
+def requirement_list(request: HttpRequest) -> HttpResponse:
+    filterset = RequirementFilterSet(request.GET, queryset=Requirement.objects.for_lists().with_class_flags())
+    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "engagement/requirement_list.html",
+        {
+            "filter": filterset,
+            "page": page,
+            "rows": _rows(page.object_list, approved_classes()),
+            "can_file": Experiment.objects.requirements_writable_by(request.user).exists(),
+        },
+    )
+
+
+@permission_required(VIEW_REQUIREMENT, raise_exception=True)
+def requirement_gaps(request: HttpRequest) -> HttpResponse:
+    """Requirements no approved class satisfies, each with the closest class and what it misses."""
+    gaps = Requirement.objects.gaps().for_lists().order_by("needed_by", "created_at")
+    page = Paginator(gaps, PAGE_SIZE).get_page(request.GET.get("page"))
+    classes = approved_classes()
+    rows = []
+    for requirement in page.object_list:
+        matches = requirement.matches(classes)
+        closest = min(matches, key=lambda m: len(m.misses)) if matches else None
+        rows.append({"requirement": requirement, "closest": closest})
+    return render(request, "engagement/requirement_gaps.html", {"page": page, "rows": rows})
+
+
+@require_http_methods(["GET", "POST"])
+def requirement_create(request: HttpRequest, short_name: str | None = None) -> HttpResponse:
+    """File a requirement: for the experiment in the URL, or one the user chooses among theirs."""
+    experiment = None
+    if short_name is not None:
+        experiment = get_object_or_404(Experiment, short_name=short_name)
+        if not experiment.can_write_requirements(request.user):
+            raise PermissionDenied
+        choices = None
+    else:
+        choices = Experiment.objects.requirements_writable_by(request.user)
+        if not choices.exists():
+            raise PermissionDenied
+        asked = Experiment.objects.filter(short_name=request.POST.get("experiment", "")).first()
+        if asked is not None and not asked.can_write_requirements(request.user):
+            # Someone else's experiment: refused like its own page, not as a mere invalid choice.
+            raise PermissionDenied
+    initial = {"experiment": request.GET.get("experiment")} if choices is not None else None
+    form = RequirementForm(
+        _posted(request),
+        instance=Requirement(experiment=experiment) if experiment else None,
+        experiments=choices,
+        initial=initial,
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            requirement = Requirement.objects.file(
+                by=request.user,
+                experiment=experiment or form.cleaned_data["experiment"],
+                comment=form.cleaned_data["comment"],
+                **form.needs(),
+            )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"Requirement filed for {requirement.experiment}.")
+            return redirect(requirement)
+    return render(
+        request,
+        "engagement/requirement_form.html",
+        {"form": form, "experiment": experiment, "requirement": None},
+    )
+
+
+def _detail_context(request: HttpRequest, requirement: Requirement) -> dict[str, Any]:
+    user = request.user
+    matches = requirement.matches()
+    links = list(requirement.links.select_related("qos_class", "linked_by"))
+    linked_approved = [link for link in links if link.qos_class.status == "approved"]
+    return {
+        "requirement": requirement,
+        "matches": matches,
+        "fitting": [m for m in matches if m.fits],
+        "links": links,
+        "is_gap": requirement.is_active and not linked_approved and not any(m.fits for m in matches),
+        "events": requirement.events.select_related("author", "qos_class"),
+        "comments": requirement.comments.select_related("author"),
+        "can_edit": requirement.is_editable and requirement.can_edit(user),
+        "can_review": requirement.can_review(user),
+        "can_comment": requirement.can_comment(user),
+        "transitions": [t for t in requirement.available_transitions() if requirement.can_take(t, user)],
+        "comment_form": CommentForm(),
+        "link_form": LinkClassForm(),
+    }
+
+
+@permission_required(VIEW_REQUIREMENT, raise_exception=True)
+def requirement_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    requirement = get_object_or_404(Requirement.objects.select_related("experiment", "filed_by"), pk=pk)
+    return render(request, "engagement/requirement_detail.html", _detail_context(request, requirement))
+
+
+@require_http_methods(["GET", "POST"])
+def requirement_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    requirement = get_object_or_404(Requirement.objects.select_related("experiment"), pk=pk)
+    if not requirement.can_edit(request.user):
+        raise PermissionDenied
+    form = RequirementForm(_posted(request), instance=requirement)
+    if request.method == "POST" and form.is_valid():
+        try:
+            requirement.edit(by=request.user, changes=form.needs(), comment=form.cleaned_data["comment"])
+        except ValidationError as error:
+            form.add_error(None, error)
+        except EngagementError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, "Requirement saved.")
+            return redirect(requirement)
+    return render(
+        request,
+        "engagement/requirement_form.html",
+        {"form": form, "experiment": requirement.experiment, "requirement": requirement},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def requirement_transition(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """Confirm (GET) and take (POST) one step of a requirement's lifecycle."""
+    transition = TRANSITIONS.get(action)
+    if transition is None:
+        raise Http404
+    requirement = get_object_or_404(Requirement.objects.select_related("experiment"), pk=pk)
+    if not requirement.can_take(transition, request.user):
+        raise PermissionDenied
+    form = TransitionForm(_posted(request), reason_required=transition.reason_required)
+    if request.method == "POST" and form.is_valid():
+        try:
+            requirement.take(action, by=request.user, comment=form.cleaned_data["comment"])
+        except ValidationError as error:
+            form.add_error(None, error)
+        except EngagementError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, f"Requirement {transition.done}.")
+            return redirect(requirement)
+    return render(
+        request,
+        "engagement/requirement_transition.html",
+        {
+            "requirement": requirement,
+            "transition": transition,
+            "form": form,
+            "applies": requirement.status in transition.sources,
+        },
+    )
+
+
+@require_POST
+def requirement_comment(request: HttpRequest, pk: int) -> HttpResponse:
+    requirement = get_object_or_404(Requirement.objects.select_related("experiment", "filed_by"), pk=pk)
+    if not requirement.can_comment(request.user):
+        raise PermissionDenied
+    form = CommentForm(request.POST)
+    if form.is_valid():
+        requirement.add_comment(by=request.user, text=form.cleaned_data["text"])
+        messages.success(request, "Comment added.")
+        return redirect(f"{requirement.get_absolute_url()}#comments")
+    context = _detail_context(request, requirement) | {"comment_form": form}
+    return render(request, "engagement/requirement_detail.html", context, status=400)
+
+
+@require_POST
+def requirement_link(request: HttpRequest, pk: int) -> HttpResponse:
+    requirement = get_object_or_404(Requirement.objects.select_related("experiment", "filed_by"), pk=pk)
+    if not requirement.can_review(request.user):
+        raise PermissionDenied
+    form = LinkClassForm(request.POST)
+    if form.is_valid():
+        qos_class = form.cleaned_data["qos_class"]
+        try:
+            requirement.link_class(qos_class, by=request.user, note=form.cleaned_data["note"])
+        except ValidationError as error:
+            form.add_error(None, error)
+        except EngagementError as error:
+            form.add_error(None, error.message)
+        else:
+            messages.success(request, f"{qos_class.label} linked to this requirement.")
+            return redirect(f"{requirement.get_absolute_url()}#classes")
+    context = _detail_context(request, requirement) | {"link_form": form}
+    return render(request, "engagement/requirement_detail.html", context, status=400)
+
+
+@require_POST
+def requirement_unlink(request: HttpRequest, pk: int, label: str) -> HttpResponse:
+    requirement = get_object_or_404(Requirement, pk=pk)
+    if not requirement.can_review(request.user):
+        raise PermissionDenied
+    qos_class = get_object_or_404(StorageQoSClass, label=label)
+    try:
+        requirement.unlink_class(qos_class, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"{label} unlinked from this requirement.")
+    return redirect(f"{requirement.get_absolute_url()}#classes")
+
+
+# --- records, documents, contacts ---------------------------------------------------------------------
+@permission_required(VIEW_RECORD, raise_exception=True)
+def record_list(request: HttpRequest) -> HttpResponse:
+    filterset = EngagementRecordFilterSet(
+        request.GET,
+        queryset=EngagementRecord.objects.select_related("experiment").prefetch_related("contacts"),
+    )
+    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    editable = set(
+        Experiment.objects.engagement_writable_by(request.user, "engagementrecord", "change").values_list(
+            "pk", flat=True
+        )
+    )
+    return render(
+        request, "engagement/record_list.html", {"filter": filterset, "page": page, "editable": editable}
+    )
+
+
+@permission_required(VIEW_DOCUMENT, raise_exception=True)
+def document_list(request: HttpRequest) -> HttpResponse:
+    filterset = DocumentFilterSet(
+        request.GET,
+        queryset=Document.objects.select_related("experiment", "owner", "status_changed_by"),
+    )
+    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    editable = set(
+        Experiment.objects.engagement_writable_by(request.user, "document", "change").values_list(
+            "pk", flat=True
+        )
+    )
+    return render(
+        request, "engagement/document_list.html", {"filter": filterset, "page": page, "editable": editable}
+    )
+
+
+def _experiment_item_form(
+    request: HttpRequest,
+    short_name: str,
+    model: type[Model],
+    form_class: type[ModelForm],
+    anchor: str,
+    pk: int | None = None,
+) -> HttpResponse:
+    """Add (no ``pk``) or change a record, document or contact of an experiment."""
+    experiment = get_object_or_404(Experiment, short_name=short_name)
+    model_name = model._meta.model_name
+    if pk is None:
+        if not experiment.can_write_engagement(request.user, model_name, "add"):
+            raise PermissionDenied
+        instance = model(experiment=experiment)
+    else:
+        instance = get_object_or_404(model, pk=pk, experiment=experiment)
+        instance.experiment = experiment
+        if not instance.can_edit(request.user):
+            raise PermissionDenied
+    form = form_class(_posted(request), instance=instance)
+    if request.method == "POST" and form.is_valid():
+        item = form.save(commit=False)
+        if pk is None and hasattr(item, "created_by_id"):
+            item.created_by = request.user
+        if isinstance(item, Document):
+            item.save_by(request.user)
+        else:
+            item.save()
+        form.save_m2m()
+        noun = model._meta.verbose_name
+        messages.success(request, f"{noun.capitalize()} {'added' if pk is None else 'saved'}: {item}.")
+        return redirect(f"{experiment.get_absolute_url()}#{anchor}")
+    return render(
+        request,
+        "engagement/item_form.html",
+        {
+            "form": form,
+            "experiment": experiment,
+            "noun": model._meta.verbose_name,
+            "adding": pk is None,
+            "anchor": anchor,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def record_form(request: HttpRequest, short_name: str, pk: int | None = None) -> HttpResponse:
+    return _experiment_item_form(request, short_name, EngagementRecord, EngagementRecordForm, "records", pk)
+
+
+@require_http_methods(["GET", "POST"])
+def document_form(request: HttpRequest, short_name: str, pk: int | None = None) -> HttpResponse:
+    return _experiment_item_form(request, short_name, Document, DocumentForm, "documents", pk)
+
+
+@require_http_methods(["GET", "POST"])
+def contact_form(request: HttpRequest, short_name: str, pk: int | None = None) -> HttpResponse:
+    return _experiment_item_form(request, short_name, Contact, ContactForm, "contacts", pk)

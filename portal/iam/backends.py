@@ -1,0 +1,154 @@
+"""Authentication backends: IAM through mozilla-django-oidc, and local accounts behind a switch."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import jwt
+from django.conf import settings
+from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import SuspiciousOperation
+from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+
+from . import provider
+from .models import IamIdentity
+
+logger = logging.getLogger(__name__)
+
+IAM_BACKEND = "portal.iam.backends.IamBackend"
+LOCAL_BACKEND = "portal.iam.backends.LocalAccountBackend"
+
+
+class LocalAccountBackend(ModelBackend):
+    """Django's user name and password login, switched off by ``LOCAL_LOGIN_ENABLED=0``.
+
+    When it is off, local passwords no longer log anyone in, and sessions opened with one end.
+    """
+
+    def authenticate(self, request: Any, username: str | None = None, password: str | None = None, **kwargs):
+        if not settings.LOCAL_LOGIN_ENABLED:
+            return None
+        return super().authenticate(request, username=username, password=password, **kwargs)
+
+    def get_user(self, user_id: Any):
+        if not settings.LOCAL_LOGIN_ENABLED:
+            return None
+        return super().get_user(user_id)
+
+
+class IamBackend(OIDCAuthenticationBackend):
+    """Logs users in with IAM: RS256 ID tokens checked against IAM's JWKS, users keyed on (issuer, sub).
+
+    The library reads all its settings in ``__init__``; Django builds a backend for every request of a
+    logged-in user, so here nothing is read (and IAM is not asked) until a login actually needs it.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        from django.contrib.auth import get_user_model
+
+        self.UserModel = get_user_model()
+
+    get_settings = staticmethod(provider.setting)
+
+    # The attributes the library's methods read, looked up when used.
+    OIDC_OP_TOKEN_ENDPOINT = property(lambda self: self.get_settings("OIDC_OP_TOKEN_ENDPOINT"))
+    OIDC_OP_USER_ENDPOINT = property(lambda self: self.get_settings("OIDC_OP_USER_ENDPOINT"))
+    OIDC_OP_JWKS_ENDPOINT = property(lambda self: self.get_settings("OIDC_OP_JWKS_ENDPOINT"))
+    OIDC_RP_CLIENT_ID = property(lambda self: self.get_settings("OIDC_RP_CLIENT_ID"))
+    OIDC_RP_CLIENT_SECRET = property(lambda self: self.get_settings("OIDC_RP_CLIENT_SECRET"))
+    OIDC_RP_SIGN_ALGO = property(lambda self: self.get_settings("OIDC_RP_SIGN_ALGO", "RS256"))
+    OIDC_RP_IDP_SIGN_KEY = property(lambda self: self.get_settings("OIDC_RP_IDP_SIGN_KEY", None))
+
+    def authenticate(self, request: Any, **kwargs: Any):
+        if request is None or not provider.is_configured() or "code" not in request.GET:
+            return None  # not an IAM callback: leave it to the other backends
+        # RFC 9207: an `iss` in the authorization response must be our issuer (mix-up attacks).
+        iss = request.GET.get("iss")
+        if iss and not provider.same_issuer(iss, provider.issuer()):
+            raise SuspiciousOperation(f"The login answer came from {iss!r}, not from this portal's IAM.")
+        return super().authenticate(request, **kwargs)
+
+    def _verify_jws(self, payload: str, key: Any) -> dict[str, Any]:
+        """Check signature, algorithm, issuer, audience and lifetime; the library checks only the first two."""
+        try:
+            header = jwt.get_unverified_header(payload)
+        except jwt.InvalidTokenError:
+            raise SuspiciousOperation("The ID token is not a JWT.") from None
+        algorithm = self.OIDC_RP_SIGN_ALGO
+        if header.get("alg") != algorithm:
+            raise SuspiciousOperation(f"The ID token is signed with {header.get('alg')!r}, not {algorithm}.")
+        client_id = self.OIDC_RP_CLIENT_ID
+        try:
+            claims = jwt.decode(
+                payload,
+                key,
+                algorithms=[algorithm],
+                audience=client_id,
+                options={"require": ["iss", "sub", "aud", "exp", "iat"], "verify_iss": False},
+                leeway=self.get_settings("OIDC_CLOCK_LEEWAY_SECONDS", 30),
+            )
+        except jwt.InvalidAudienceError:
+            raise SuspiciousOperation(
+                f"The ID token was issued for another client, not {client_id}."
+            ) from None
+        except jwt.ExpiredSignatureError:
+            raise SuspiciousOperation("The ID token has expired.") from None
+        except jwt.InvalidSignatureError:
+            raise SuspiciousOperation("The ID token's signature does not match IAM's key.") from None
+        except jwt.InvalidTokenError as error:
+            raise SuspiciousOperation(f"The ID token is invalid: {error}.") from None
+        if not provider.same_issuer(str(claims["iss"]), provider.issuer()):
+            raise SuspiciousOperation(
+                f"The ID token was issued by {claims['iss']!r}, not by this portal's IAM."
+            )
+        # OpenID Connect Core §3.1.3.7: with several audiences, the authorised party must be this client.
+        if isinstance(claims["aud"], list) and len(claims["aud"]) > 1 and claims.get("azp") != client_id:
+            raise SuspiciousOperation("The ID token names several audiences but not this client as its azp.")
+        return claims
+
+    def retrieve_matching_jwk(self, token: str) -> Any:
+        try:
+            return super().retrieve_matching_jwk(token)
+        except KeyError:
+            raise SuspiciousOperation("The ID token names no key IAM publishes.") from None
+
+    def get_or_create_user(self, access_token: str, id_token: str | None, payload: dict | None):
+        """The user for a login (ID token ``payload`` and userinfo) or for a bearer token (userinfo only)."""
+        userinfo = self.get_userinfo(access_token, id_token, payload)
+        if not isinstance(userinfo, dict):
+            raise SuspiciousOperation("IAM's userinfo answer is not a JSON object.")
+        if payload and userinfo.get("sub") != payload.get("sub"):
+            # OpenID Connect Core §5.3.2: otherwise the answer may be about someone else.
+            raise SuspiciousOperation("IAM's userinfo is about another subject than the ID token.")
+        # Groups may come in either: IAM puts them in the ID token and at userinfo, the WLCG profile only
+        # where asked. The ID token's claims first, then userinfo's (fresher) on top; groups from both.
+        claims = {**(payload or {}), **userinfo}
+        for name in ("groups", "wlcg.groups", "eduperson_entitlement"):
+            values = [*_listed((payload or {}).get(name)), *_listed(userinfo.get(name))]
+            if values:
+                claims[name] = values
+        issuer = str((payload or {}).get("iss") or provider.issuer())
+        return IamIdentity.objects.sign_in(issuer=issuer, claims=claims)
+
+    def get_user(self, user_id: Any):
+        # The library's get_user ignores is_active; Django's checks it. And without IAM, no IAM session lasts.
+        if not provider.is_configured():
+            return None
+        return ModelBackend.get_user(self, user_id)
+
+    def filter_users_by_claims(self, claims: dict[str, Any]):
+        # Never used for logins (see get_or_create_user), and never by e-mail.
+        identity = IamIdentity.objects.filter(
+            issuer=provider.issuer().rstrip("/"), subject=claims.get("sub")
+        ).first()
+        return self.UserModel.objects.filter(pk=identity.user_id if identity else None)
+
+    def verify_claims(self, claims: dict[str, Any]) -> bool:
+        return bool(claims.get("sub"))
+
+
+def _listed(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value) if isinstance(value, list | tuple) else []

@@ -1,0 +1,46 @@
+"""System checks of the IAM settings: mistakes show at start-up (``manage.py check``), not at first login."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, Tags, Warning, register
+from django.core.exceptions import ImproperlyConfigured
+
+from .claims import GroupRoleMapping
+
+
+@register(Tags.security)
+def check_iam_settings(app_configs: Any = None, **kwargs: Any) -> list:
+    problems = []
+    issuer = settings.OIDC_OP_ISSUER
+    client_id = settings.OIDC_RP_CLIENT_ID
+    if bool(issuer) != bool(client_id):
+        problems.append(
+            Error(
+                "IAM login is half configured: set both OIDC_OP_ISSUER and OIDC_RP_CLIENT_ID, or neither.",
+                id="iam.E001",
+            )
+        )
+    if issuer and client_id and not settings.OIDC_RP_CLIENT_SECRET:
+        problems.append(
+            Error("OIDC_RP_CLIENT_SECRET (or OIDC_RP_CLIENT_SECRET_FILE) is not set.", id="iam.E002")
+        )
+    if not settings.LOCAL_LOGIN_ENABLED and not (issuer and client_id):
+        problems.append(
+            Error(
+                "Nobody can log in: LOCAL_LOGIN_ENABLED is off and IAM is not configured.",
+                hint="Set OIDC_OP_ISSUER and OIDC_RP_CLIENT_ID, or LOCAL_LOGIN_ENABLED=1.",
+                id="iam.E003",
+            )
+        )
+    try:
+        GroupRoleMapping.from_settings()
+    except ImproperlyConfigured as error:
+        problems.append(Error(str(error), id="iam.E004"))
+    if issuer and not settings.DEBUG and not issuer.startswith("https://"):
+        problems.append(
+            Warning("OIDC_OP_ISSUER is not an https:// URL: tokens would travel in clear.", id="iam.W001")
+        )
+    return problems

@@ -1,0 +1,28 @@
+"""Models of the qos app: the catalogue (catalogue.py) and its push onto Rucio (rucio.py)."""
+
+from .catalogue import (
+    CONTENT_FIELDS,
+    CatalogueError,
+    FourEyesViolation,
+    IllegalTransition,
+    StaleRevision,
+    StorageQoSClass,
+    StorageQoSClassRevision,
+    revision_diff,
+)
+from .rucio import RSE, Push, PushAttempt, RucioInstance
+
+__all__ = [
+    "CONTENT_FIELDS",
+    "RSE",
+    "CatalogueError",
+    "FourEyesViolation",
+    "IllegalTransition",
+    "Push",
+    "PushAttempt",
+    "RucioInstance",
+    "StaleRevision",
+    "StorageQoSClass",
+    "StorageQoSClassRevision",
+    "revision_diff",
+]

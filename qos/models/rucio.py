@@ -1,0 +1,299 @@
+"""What the portal knows of Rucio: instances, their RSEs, and the pushes that make Rucio match the catalogue.
+
+A :class:`Push` is written in the same transaction as the approval or assignment that causes it (a
+transactional outbox) and sent after commit by a Celery task. If the broker is down or a message is lost, the
+row is still there and the periodic sweeper sends it later: a push can be late, never lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+from ..choices import AttemptOutcome, AuthType, ClassStatus, PushOperation, PushState, SyncState
+from ..querysets import PushQuerySet, RSEQuerySet, RucioInstanceQuerySet
+from ..rucio import RucioConnection
+from .catalogue import StorageQoSClass
+
+logger = logging.getLogger(__name__)
+
+ENV_PREFIX_PATTERN = r"^[A-Z][A-Z0-9_]*$"
+
+
+class RucioInstance(models.Model):
+    """A Rucio server the portal reads RSEs from and pushes attributes to (ESCAPE testbed, WLCG DOMA, ...).
+
+    Credentials are never stored here: ``env_prefix`` names the environment variables holding them
+    (``<PREFIX>_USERNAME``, ``<PREFIX>_PASSWORD`` or ``<PREFIX>_PASSWORD_FILE``, ``<PREFIX>_CLIENT_CERT``,
+    ``<PREFIX>_CLIENT_KEY``, ``<PREFIX>_TOKEN_FILE``).
+    """
+
+    name = models.SlugField(max_length=64, unique=True, help_text="Short name, e.g. escape-testbed.")
+    host = models.URLField(help_text="Rucio server URL, e.g. https://rucio.escape.example")
+    auth_host = models.URLField(blank=True, help_text="Rucio auth server URL; empty: same as the server.")
+    account = models.CharField(max_length=64, default="root")
+    auth_type = models.CharField(max_length=16, choices=AuthType.choices, default=AuthType.USERPASS)
+    attribute_key = models.CharField(
+        max_length=64,
+        default="QOS",
+        validators=[
+            RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", "Letters, digits, '.', '-' and '_' only.")
+        ],
+        help_text="The RSE attribute that carries the class label, e.g. QOS.",
+    )
+    ca_bundle = models.CharField(
+        max_length=500, blank=True, help_text="Path of a CA bundle; empty: system CAs."
+    )
+    env_prefix = models.CharField(
+        "credentials variable prefix",
+        max_length=64,
+        default="RUCIO",
+        validators=[
+            RegexValidator(ENV_PREFIX_PATTERN, "Upper case letters, digits and '_', e.g. RUCIO_DOMA.")
+        ],
+        help_text="Credentials are read from <PREFIX>_USERNAME, <PREFIX>_PASSWORD(_FILE), <PREFIX>_CLIENT_CERT, ...",
+    )
+    maintain_qos_policy = models.BooleanField(
+        default=False, help_text="Also keep Rucio's native QoS policy map (add_qos_policy) in step."
+    )
+    enabled = models.BooleanField(default=True)
+    last_synced_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    objects = RucioInstanceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def connection(self) -> RucioConnection:
+        """Connection settings for the Rucio gateway, with secrets read from the environment now."""
+
+        def secret(name: str) -> str:
+            return _env_secret(f"{self.env_prefix}_{name}")
+
+        return RucioConnection(
+            host=self.host,
+            auth_host=self.auth_host or self.host,
+            account=self.account,
+            auth_type=self.auth_type,
+            username=secret("USERNAME"),
+            password=secret("PASSWORD"),
+            client_cert=secret("CLIENT_CERT"),
+            client_key=secret("CLIENT_KEY"),
+            token=secret("TOKEN"),
+            ca_cert=self.ca_bundle or secret("CA_CERT"),
+            token_dir=getattr(settings, "RUCIO_TOKEN_DIR", None),
+        )
+
+
+def _env_secret(name: str) -> str:
+    file_name = os.environ.get(f"{name}_FILE")
+    if file_name:
+        return Path(file_name).read_text(encoding="utf-8").strip()
+    return os.environ.get(name, "")
+
+
+LOOKUP = object()
+
+
+class RSE(models.Model):
+    """A Rucio Storage Element: its class in the portal, the attributes Rucio last reported, its sync state."""
+
+    instance = models.ForeignKey(RucioInstance, on_delete=models.PROTECT, related_name="rses")
+    name = models.CharField(max_length=255, unique=True, help_text="The RSE name in Rucio, e.g. CERN-EOS.")
+    qos_class = models.ForeignKey(
+        StorageQoSClass,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="rses",
+        help_text="The approved class this RSE advertises.",
+    )
+    planned_class = models.ForeignKey(
+        StorageQoSClass,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="planned_rses",
+        help_text="A class awaiting approval, assigned here once it is approved.",
+    )
+    rucio_attributes = models.JSONField(default=dict, blank=True)
+    rucio_value = models.CharField(
+        max_length=255, null=True, blank=True, help_text="The attribute's value in Rucio when last read."
+    )
+    sync_state = models.CharField(max_length=16, choices=SyncState.choices, default=SyncState.UNKNOWN)
+    missing_in_rucio = models.BooleanField(default=False, help_text="Rucio no longer lists this RSE.")
+    last_read_at = models.DateTimeField(null=True, blank=True)
+    last_pushed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Rucio caches attributes up to 15 minutes after this."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RSEQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "RSE"
+        permissions = [("push_rse", "Can assign classes to RSEs, push, reconcile and adopt")]
+        indexes = [models.Index(fields=["sync_state"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("qos:rse-detail", args=[self.name])
+
+    @property
+    def desired_value(self) -> str | None:
+        """The value the portal wants Rucio to hold: the label of its class while approved or deprecated."""
+        if self.qos_class_id and self.qos_class.status in (ClassStatus.APPROVED, ClassStatus.DEPRECATED):
+            return self.qos_class.label
+        return None
+
+    @property
+    def expression_may_be_stale(self) -> bool:
+        """Rucio caches RSE attributes and expression results for up to 15 minutes after a change."""
+        return bool(
+            self.last_pushed_at
+            and timezone.now() - self.last_pushed_at < timedelta(minutes=settings.RUCIO_CACHE_MINUTES)
+        )
+
+    def compute_sync_state(self, latest_push: Push | object | None = LOOKUP) -> str:
+        """In sync, pending, drifted, failed or unknown; pass ``latest_push`` when it is already at hand."""
+        if latest_push is LOOKUP:
+            latest_push = self.pushes.order_by("-pk").first()
+        if latest_push is not None and latest_push.state in (PushState.QUEUED, PushState.SENDING):
+            return SyncState.PENDING
+        if latest_push is not None and latest_push.state == PushState.FAILED:
+            return SyncState.FAILED
+        if self.last_read_at is None:
+            return SyncState.UNKNOWN
+        return SyncState.IN_SYNC if (self.rucio_value or None) == self.desired_value else SyncState.DRIFTED
+
+    def refresh_sync_state(self) -> None:
+        state = self.compute_sync_state()
+        if state != self.sync_state:
+            self.sync_state = state
+            type(self).objects.filter(pk=self.pk).update(sync_state=state)
+
+    def reconcile(self, *, by: Any) -> Push:
+        """Make Rucio hold the portal's value again: push it, or remove a value the portal did not set."""
+        if self.sync_state != SyncState.DRIFTED and (self.rucio_value or None) == self.desired_value:
+            raise ValidationError(f"{self.name} is not drifted: Rucio already holds what the portal wants.")
+        return Push.objects.enqueue(self, self.desired_value, "reconciled: the portal's value", by=by)
+
+    def adopt(self, *, by: Any) -> None:
+        """Accept Rucio's value as the portal's, when it is the label of an approved class."""
+        label = self.rucio_value
+        qos_class = (
+            StorageQoSClass.objects.filter(label=label, status=ClassStatus.APPROVED).first()
+            if label
+            else None
+        )
+        if qos_class is None:
+            raise ValidationError(
+                f"Rucio's value {label!r} is not an approved class: it cannot be adopted. Reconcile instead."
+                if label
+                else "Rucio holds no value to adopt. Reconcile to push the portal's value instead."
+            )
+        self.qos_class = qos_class
+        self.planned_class = None
+        self.sync_state = SyncState.IN_SYNC
+        self.save(update_fields=["qos_class", "planned_class", "sync_state", "updated_at"])
+        logger.info("%s adopted Rucio's %s=%s on %s", by, self.instance.attribute_key, label, self.name)
+
+    def record_rucio_attributes(self, attributes: dict[str, str]) -> None:
+        """Store what Rucio reported and recompute the sync state."""
+        self.rucio_attributes = attributes
+        self.rucio_value = attributes.get(self.instance.attribute_key)
+        self.last_read_at = timezone.now()
+        self.missing_in_rucio = False
+        self.sync_state = self.compute_sync_state()
+        self.save(
+            update_fields=[
+                "rucio_attributes",
+                "rucio_value",
+                "last_read_at",
+                "missing_in_rucio",
+                "sync_state",
+                "updated_at",
+            ]
+        )
+
+
+class Push(models.Model):
+    """One intended change of one RSE attribute in Rucio (set it to a value, or delete it), and its fate.
+
+    Written in the transaction that caused it; sent after commit; retried on transient faults; failed with
+    Rucio's message on permanent ones; superseded when a newer push for the same RSE is written first.
+    """
+
+    rse = models.ForeignKey(RSE, on_delete=models.CASCADE, related_name="pushes")
+    key = models.CharField(max_length=64)
+    # None, not "": a delete, which is not the same as setting an empty value.
+    value = models.CharField(max_length=255, null=True, blank=True, help_text="Empty: delete the attribute.")
+    operation = models.CharField(max_length=8, choices=PushOperation.choices)
+    reason = models.CharField(max_length=255)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(max_length=16, choices=PushState.choices, default=PushState.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    claim_token = models.CharField(
+        max_length=36, blank=True, help_text="Which sender holds it (see qos.rucio.sync)."
+    )
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="Not before: backoff after a fault."
+    )
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = PushQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-pk"]
+        indexes = [
+            models.Index(fields=["state", "created_at"]),
+            models.Index(fields=["rse", "-id"]),
+        ]
+
+    def __str__(self) -> str:
+        target = f"{self.key}={self.value}" if self.operation == PushOperation.SET else f"delete {self.key}"
+        return f"{self.rse.name}: {target}"
+
+    @property
+    def description(self) -> str:
+        return f"{self.key}={self.value}" if self.operation == PushOperation.SET else f"remove {self.key}"
+
+
+class PushAttempt(models.Model):
+    """One try at sending a push, kept with its error text, so the history shows every attempt."""
+
+    push = models.ForeignKey(Push, on_delete=models.CASCADE, related_name="attempt_log")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices)
+    value_before = models.CharField(max_length=255, null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.push_id} {self.outcome}"

@@ -1,0 +1,327 @@
+"""Make Rucio match the portal: send pushes, read RSEs and their attributes back.
+
+Idempotent: every push reads the RSE's current value first and only writes when it differs, so sending a push
+twice (a redelivered message, the sweeper) changes nothing more. Work is claimed with a conditional UPDATE and
+a claim token, so two workers never send the same push at the same time.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Max, Q
+from django.utils import timezone
+
+from ..choices import AttemptOutcome, PushOperation, PushState, SyncState
+from ..models import RSE, Push, PushAttempt, RucioInstance
+from .client import PermanentRucioError, RucioGateway, TransientRucioError
+
+logger = logging.getLogger(__name__)
+
+# Above this many pushes for one instance, read their RSEs' attributes concurrently (one request each, several
+# at a time) and write with one import request (Rucio's import API), instead of one request after another.
+BULK_THRESHOLD = 10
+
+
+@dataclass
+class DeliveryReport:
+    written: list[int] = field(default_factory=list)
+    unchanged: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    superseded: list[int] = field(default_factory=list)
+    retry: list[int] = field(default_factory=list)
+    transient_error: str = ""
+
+
+def claim(push_ids: list[int]) -> list[Push]:
+    """Take the pushes no one else holds: queued ones, and those whose sender died (lease expired)."""
+    now = timezone.now()
+    token = str(uuid.uuid4())
+    lease_expired = now - timedelta(seconds=settings.PUSH_CLAIM_LEASE_SECONDS)
+    Push.objects.filter(pk__in=push_ids).filter(
+        Q(state=PushState.QUEUED) | Q(state=PushState.SENDING, claimed_at__lt=lease_expired)
+    ).update(state=PushState.SENDING, claimed_at=now, claim_token=token, attempts=F("attempts") + 1)
+    return list(
+        Push.objects.filter(claim_token=token, state=PushState.SENDING).select_related("rse__instance")
+    )
+
+
+def deliver(push_ids: list[int]) -> DeliveryReport:
+    """Send these pushes to Rucio. Raises TransientRucioError (after recording it) when a retry may help."""
+    report = DeliveryReport()
+    pushes = claim(push_ids)
+    if not pushes:
+        return report
+    pushes = _drop_superseded(pushes, report)
+    by_instance: dict[int, list[Push]] = defaultdict(list)
+    for push in pushes:
+        by_instance[push.rse.instance_id].append(push)
+    for group in by_instance.values():
+        _deliver_to_instance(group[0].rse.instance, group, report)
+    if report.retry:
+        raise TransientRucioError(report.transient_error)
+    return report
+
+
+def _drop_superseded(pushes: list[Push], report: DeliveryReport) -> list[Push]:
+    newest = dict(
+        Push.objects.filter(rse__in={push.rse_id for push in pushes})
+        .values("rse")
+        .annotate(newest=Max("pk"))
+        .values_list("rse", "newest")
+    )
+    keep = []
+    for push in pushes:
+        if newest.get(push.rse_id, push.pk) > push.pk:
+            _finish(push, PushState.SUPERSEDED, "A newer push for this RSE was written.")
+            report.superseded.append(push.pk)
+        else:
+            keep.append(push)
+    return keep
+
+
+def _deliver_to_instance(instance: RucioInstance, pushes: list[Push], report: DeliveryReport) -> None:
+    started = timezone.now()
+    try:
+        gateway = RucioGateway(instance.connection())
+        current = _read_current(gateway, pushes)
+    except TransientRucioError as error:
+        _give_back(pushes, started, str(error), report)
+        return
+    except PermanentRucioError as error:
+        for push in pushes:
+            _fail(push, started, None, str(error), report)
+        return
+
+    to_set: dict[str, dict[str, str]] = {}
+    for push in pushes:
+        attributes = current.get(push.rse.name)
+        if attributes is None:
+            _fail(push, started, None, f"Rucio has no RSE named {push.rse.name}.", report)
+            continue
+        before = attributes.get(push.key)
+        if (before or None) == (push.value or None):
+            _succeed(push, started, before, AttemptOutcome.UNCHANGED, attributes, report)
+        elif push.operation == PushOperation.SET:
+            to_set[push.rse.name] = {push.key: push.value}
+        else:
+            _write_one(gateway, instance, push, started, before, attributes, report)
+
+    pending = [push for push in pushes if push.rse.name in to_set]
+    if len(pending) > BULK_THRESHOLD:
+        try:
+            gateway.set_rse_attributes_bulk(to_set)
+        except TransientRucioError as error:
+            _give_back(pending, started, str(error), report)
+            return
+        except PermanentRucioError as error:
+            # One bad RSE fails the whole import: fall back to one request each to find it.
+            logger.warning("Bulk import refused (%s); pushing one RSE at a time.", error)
+        else:
+            for push in pending:
+                attributes = {**current[push.rse.name], push.key: push.value}
+                _succeed(
+                    push,
+                    started,
+                    current[push.rse.name].get(push.key),
+                    AttemptOutcome.WRITTEN,
+                    attributes,
+                    report,
+                )
+                if instance.maintain_qos_policy:
+                    _maintain_policy(gateway, push, current[push.rse.name].get(push.key))
+            return
+    for push in pending:
+        before = current[push.rse.name].get(push.key)
+        _write_one(gateway, instance, push, started, before, current[push.rse.name], report)
+
+
+def _read_current(gateway: RucioGateway, pushes: list[Push]) -> dict[str, dict[str, str]]:
+    names = sorted({push.rse.name for push in pushes})
+    if len(names) > BULK_THRESHOLD:
+        # Only these RSEs, several requests at a time; an unknown one is absent (its push fails below).
+        return gateway.get_rse_attributes_many(names)
+    current = {}
+    for name in names:
+        try:
+            current[name] = gateway.get_rse_attributes(name)
+        except PermanentRucioError as error:
+            if error.rucio_class != "RSENotFound":
+                raise
+    return current
+
+
+def _write_one(
+    gateway: RucioGateway,
+    instance: RucioInstance,
+    push: Push,
+    started,
+    before: str | None,
+    attributes: dict[str, str],
+    report: DeliveryReport,
+) -> None:
+    try:
+        if push.operation == PushOperation.SET:
+            gateway.set_rse_attribute(push.rse.name, push.key, push.value)
+            attributes = {**attributes, push.key: push.value}
+        else:
+            gateway.delete_rse_attribute(push.rse.name, push.key)
+            attributes = {key: value for key, value in attributes.items() if key != push.key}
+        if instance.maintain_qos_policy:
+            _maintain_policy(gateway, push, before)
+    except TransientRucioError as error:
+        _give_back([push], started, str(error), report)
+        return
+    except PermanentRucioError as error:
+        _fail(push, started, before, str(error), report)
+        return
+    _succeed(push, started, before, AttemptOutcome.WRITTEN, attributes, report)
+
+
+def _maintain_policy(gateway: RucioGateway, push: Push, before: str | None) -> None:
+    """Keep Rucio's native QoS policy map in step with the attribute (best effort, logged)."""
+    try:
+        if before and before != push.value:
+            gateway.delete_qos_policy(push.rse.name, before)
+        if push.value:
+            gateway.add_qos_policy(push.rse.name, push.value)
+    except (TransientRucioError, PermanentRucioError) as error:
+        logger.warning("QoS policy map of %s not updated: %s", push.rse.name, error)
+
+
+def _succeed(push, started, before, outcome, attributes, report: DeliveryReport) -> None:
+    with transaction.atomic():
+        PushAttempt.objects.create(
+            push=push, started_at=started, finished_at=timezone.now(), outcome=outcome, value_before=before
+        )
+        _finish(push, PushState.DONE, "")
+        rse = push.rse
+        rse.last_pushed_at = timezone.now() if outcome == AttemptOutcome.WRITTEN else rse.last_pushed_at
+        rse.save(update_fields=["last_pushed_at"])
+        rse.record_rucio_attributes({key: str(value) for key, value in attributes.items()})
+    (report.written if outcome == AttemptOutcome.WRITTEN else report.unchanged).append(push.pk)
+    logger.info("push %s %s: %s (%s)", push.pk, push.rse.name, push.description, outcome)
+
+
+def _fail(push, started, before, error: str, report: DeliveryReport) -> None:
+    with transaction.atomic():
+        PushAttempt.objects.create(
+            push=push,
+            started_at=started,
+            finished_at=timezone.now(),
+            outcome=AttemptOutcome.PERMANENT_ERROR,
+            value_before=before,
+            error=error,
+        )
+        _finish(push, PushState.FAILED, error)
+        RSE.objects.filter(pk=push.rse_id).update(sync_state=SyncState.FAILED)
+    report.failed.append(push.pk)
+    logger.warning("push %s %s failed for good: %s", push.pk, push.rse.name, error)
+
+
+def _give_back(pushes: list[Push], started, error: str, report: DeliveryReport) -> None:
+    """A transient fault: record it and return the pushes to the queue for a retry."""
+    retry_at = timezone.now() + timedelta(seconds=settings.PUSH_SWEEP_AFTER_SECONDS)
+    with transaction.atomic():
+        PushAttempt.objects.bulk_create(
+            PushAttempt(
+                push=push,
+                started_at=started,
+                finished_at=timezone.now(),
+                outcome=AttemptOutcome.TRANSIENT_ERROR,
+                error=error,
+            )
+            for push in pushes
+        )
+        Push.objects.filter(pk__in=[push.pk for push in pushes], state=PushState.SENDING).update(
+            state=PushState.QUEUED, claim_token="", last_error=error, next_attempt_at=retry_at
+        )
+    report.retry.extend(push.pk for push in pushes)
+    report.transient_error = error
+    logger.warning("pushes %s will be retried: %s", [push.pk for push in pushes], error)
+
+
+def _finish(push: Push, state: str, error: str) -> None:
+    Push.objects.filter(pk=push.pk).update(
+        state=state, finished_at=timezone.now(), last_error=error, claim_token=""
+    )
+    push.state = state
+
+
+def due_for_sweep() -> list[int]:
+    """Pushes a lost message or a dead worker left behind: queued too long, or claimed past the lease."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.PUSH_SWEEP_AFTER_SECONDS)
+    lease_expired = now - timedelta(seconds=settings.PUSH_CLAIM_LEASE_SECONDS)
+    return list(
+        Push.objects.filter(
+            Q(state=PushState.QUEUED, created_at__lt=stale)
+            & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            | Q(state=PushState.SENDING, claimed_at__lt=lease_expired)
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)[:5000]
+    )
+
+
+@dataclass
+class RSESyncReport:
+    new: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def sync_rses(instance: RucioInstance) -> RSESyncReport:
+    """Import the instance's RSEs and their attributes: new ones appear, vanished ones are flagged, not deleted.
+
+    Also the drift check: every RSE's attributes are read back and its sync state recomputed.
+    """
+    gateway = RucioGateway(instance.connection())
+    everything = gateway.get_all_rse_attributes()
+    report = RSESyncReport()
+    known = {rse.name: rse for rse in instance.rses.select_related("qos_class", "instance")}
+    latest_pushes = {
+        push.rse_id: push
+        for push in Push.objects.filter(
+            pk__in=Push.objects.filter(rse__instance=instance)
+            .values("rse")
+            .annotate(newest=Max("pk"))
+            .values("newest")
+        )
+    }
+    with transaction.atomic():
+        for name, attributes in everything.items():
+            rse = known.get(name)
+            if rse is None:
+                rse = RSE.objects.create(instance=instance, name=name)
+                rse.instance = instance
+                report.new.append(name)
+            else:
+                report.updated.append(name)
+            rse.rucio_attributes = attributes
+            rse.rucio_value = attributes.get(instance.attribute_key)
+            rse.last_read_at = timezone.now()
+            rse.missing_in_rucio = False
+            rse.sync_state = rse.compute_sync_state(latest_pushes.get(rse.pk))
+            rse.save(
+                update_fields=[
+                    "rucio_attributes",
+                    "rucio_value",
+                    "last_read_at",
+                    "missing_in_rucio",
+                    "sync_state",
+                ]
+            )
+        gone = [name for name in known if name not in everything]
+        RSE.objects.filter(instance=instance, name__in=gone).update(
+            missing_in_rucio=True, sync_state=SyncState.UNKNOWN
+        )
+        report.missing = gone
+        RucioInstance.objects.filter(pk=instance.pk).update(last_synced_at=timezone.now(), last_error="")
+    return report

@@ -1,0 +1,77 @@
+"""Celery entry points of the qos app: they take primary keys, re-fetch, and call qos.rucio.sync."""
+
+from __future__ import annotations
+
+import logging
+import random
+
+from celery import shared_task
+from django.core.cache import cache
+
+from .models import RucioInstance
+from .rucio import sync
+from .rucio.client import PermanentRucioError, TransientRucioError
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRIES = 8
+
+
+def backoff(retries: int) -> float:
+    """Exponential backoff with full jitter: 2, 4, 8 ... seconds, capped at 5 minutes."""
+    return random.uniform(1, min(300, 2 ** (retries + 1)))  # noqa: S311 - jitter, not cryptography
+
+
+@shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES, ignore_result=True)
+def send_pushes(self, push_ids: list[int]) -> None:
+    """Send pushes to Rucio. Transient faults are retried with backoff; when retries run out the pushes stay
+    queued for the sweeper. Permanent faults are recorded on the push and not retried."""
+    try:
+        sync.deliver(push_ids)
+    except TransientRucioError as error:
+        if self.request.retries >= MAX_RETRIES:
+            logger.warning(
+                "Giving pushes %s to the sweeper after %s retries: %s", push_ids, MAX_RETRIES, error
+            )
+            return
+        raise self.retry(exc=error, countdown=backoff(self.request.retries)) from error
+
+
+@shared_task(ignore_result=True)
+def sweep_pushes() -> int:
+    """Re-send pushes a lost broker message or a killed worker left behind."""
+    # One sweeper at a time, even if beat runs twice by mistake.
+    if not cache.add("qos:sweep-pushes", "1", timeout=60):
+        return 0
+    try:
+        ids = sync.due_for_sweep()
+        for start in range(0, len(ids), 500):
+            send_pushes.delay(ids[start : start + 500])
+        if ids:
+            logger.info("Sweeper re-sent %s pushes", len(ids))
+        return len(ids)
+    finally:
+        cache.delete("qos:sweep-pushes")
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=3)
+def sync_instance(self, instance_id: int) -> None:
+    """Import RSEs of one Rucio instance and check every RSE for drift."""
+    instance = RucioInstance.objects.filter(pk=instance_id, enabled=True).first()
+    if instance is None:
+        return
+    try:
+        sync.sync_rses(instance)
+    except TransientRucioError as error:
+        RucioInstance.objects.filter(pk=instance_id).update(last_error=str(error))
+        raise self.retry(exc=error, countdown=backoff(self.request.retries)) from error
+    except PermanentRucioError as error:
+        RucioInstance.objects.filter(pk=instance_id).update(last_error=str(error))
+        logger.warning("Rucio instance %s refused the sync: %s", instance.name, error)
+
+
+@shared_task(ignore_result=True)
+def sync_all_instances() -> None:
+    """Periodic: import RSEs and check drift on every enabled instance."""
+    for instance_id in RucioInstance.objects.filter(enabled=True).values_list("pk", flat=True):
+        sync_instance.delay(instance_id)

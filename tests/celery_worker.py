@@ -1,0 +1,188 @@
+"""pytest plugin: a real Celery worker on a private, real Redis, for end-to-end push tests and fault drills.
+
+The Redis is this session's own (a free loopback port), so that a drill can stop and restart the broker, and
+so that parallel test sessions never take each other's tasks. The worker is a separate process (``celery -A
+portal worker``) on the test database; tests that use it need ``django_db(transaction=True)``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 60, what: str = "condition") -> object:
+    """Poll until condition() is truthy; fail the test with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+@dataclass
+class PrivateRedis:
+    """A Redis server of this test session; stop() and start() it for broker fault drills."""
+
+    port: int
+    directory: Path
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        executable = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.process = subprocess.Popen(
+            [executable, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            cwd=self.directory,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port)
+        wait_for(lambda: _pings(client), timeout=20, what=f"Redis on port {self.port}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def private_redis(tmp_path_factory) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(port=_free_port(), directory=tmp_path_factory.mktemp("redis"))
+    server.start()
+    from portal.celery import app
+
+    # This process publishes to the private broker too (the app reads its settings lazily; drop any pool).
+    previous = app.conf.broker_url
+    app.conf.broker_url = server.url
+    _reset_pools(app)
+    yield server
+    app.conf.broker_url = previous
+    _reset_pools(app)
+    server.stop()
+
+
+def _reset_pools(app) -> None:
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+
+
+@dataclass
+class Worker:
+    process: subprocess.Popen
+    log: Path
+    env: dict = field(repr=False)
+
+    def kill(self) -> None:
+        """SIGKILL: the worker dies at once, mid-task if it is in one."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def start_worker(private_redis, django_db_setup, tmp_path) -> Iterator[Callable[..., Worker]]:
+    """Start a Celery worker process on the test database: ``start_worker(**extra_env) -> Worker``."""
+    from django.db import connection
+
+    workers: list[Worker] = []
+
+    def start(**extra_env: str) -> Worker:
+        settings_dict = connection.settings_dict
+        if connection.vendor == "sqlite":
+            database_url = f"sqlite:///{settings_dict['NAME']}"
+        else:
+            user = settings_dict.get("USER") or ""
+            password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
+            database_url = (
+                f"postgres://{user}{password}@{settings_dict.get('HOST') or '127.0.0.1'}:"
+                f"{settings_dict.get('PORT') or 5432}/{settings_dict['NAME']}"
+            )
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "DATABASE_URL": database_url,
+            "CELERY_BROKER_URL": private_redis.url,
+            "CELERY_TASK_ALWAYS_EAGER": "0",
+            "RUCIO_TOKEN_DIR": str(tmp_path / f"worker-tokens-{len(workers)}"),
+            **extra_env,
+        }
+        log = tmp_path / f"worker-{len(workers)}.log"
+        with log.open("w") as out:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "portal",
+                    "worker",
+                    "--pool=solo",
+                    "--loglevel=INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                    "--without-heartbeat",
+                    f"--hostname=test{len(workers)}@%h",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        worker = Worker(process=process, log=log, env=env)
+        workers.append(worker)
+        wait_for(
+            lambda: "ready." in worker.output() or process.poll() is not None, timeout=60, what="worker start"
+        )
+        if process.poll() is not None:
+            pytest.fail(f"Celery worker exited at start:\n{worker.output()[-3000:]}")
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()

@@ -1,0 +1,301 @@
+"""A real OpenID Connect provider for the tests: tests/oidc_provider/ (the `oidc-provider` npm package with
+IAM-like claims), started once per session on a free loopback port, and helpers to log in through it.
+
+Needs Node.js >= 20.18 and npm (``apt-get install nodejs npm`` on Debian 13; Debian 12's nodejs is too old);
+``npm ci`` installs the pinned packages into tests/oidc_provider/node_modules/ from the npm registry the first
+time.
+
+The provider must know the portal's redirect URIs exactly, as IAM does: ``http://testserver/oidc/callback/``
+for Django's test client, and the live server's, reached on 127.0.0.1 (never ``localhost``: the provider and
+the portal must share the host for the browser's cookies to behave as with IAM). The live server's port is
+therefore fixed here, at start-up, rather than asked of the ``live_server`` fixture (which would make every
+test that logs in through IAM a transactional one).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
+
+import pytest
+import requests
+
+PROVIDER_DIR = Path(__file__).resolve().parent / "oidc_provider"
+USERS = json.loads((PROVIDER_DIR / "users.json").read_text(encoding="utf-8"))
+CLIENT_ID = "portal"
+TEST_CLIENT_ORIGIN = "http://testserver"
+CLI_REDIRECT_URI = "http://127.0.0.1/cli-callback"
+MIN_NODE = (20, 18)  # oidc-provider 9 uses URL.parse, in Node.js since 22.1 and 20.18
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Fix the live server's port now, so that the provider can be told the portal's redirect URI (see above).
+    if not config.getvalue("liveserver") and not os.environ.get("DJANGO_LIVE_TEST_SERVER_ADDRESS"):
+        os.environ["DJANGO_LIVE_TEST_SERVER_ADDRESS"] = f"localhost:{free_port()}"
+
+
+def live_server_port(config: pytest.Config) -> int:
+    address = config.getvalue("liveserver") or os.environ.get("DJANGO_LIVE_TEST_SERVER_ADDRESS", "")
+    port = address.rpartition(":")[2]
+    if not port.isdigit():
+        pytest.fail(
+            f"The IAM tests need the live server's port: give --liveserver host:port, not {address!r}."
+        )
+    return int(port)
+
+
+@dataclass
+class OidcProvider:
+    """The running provider, with the test knobs of tests/oidc_provider/server.mjs."""
+
+    issuer: str
+    client_secret: str
+    admin_token: str
+    portal_url: str  # the live server, as the browser reaches it
+    process: subprocess.Popen = field(repr=False)
+
+    def knob(self, method: str, path: str, payload: dict | None = None) -> dict:
+        response = requests.request(
+            method,
+            f"{self.issuer}/_test/{path}",
+            json=payload,
+            headers={"x-test-admin": self.admin_token},
+            timeout=5,
+        )
+        response.raise_for_status()
+        return response.json()
+
+    def reset(self) -> None:
+        self.knob("POST", "reset")
+
+    def set_groups(self, username: str, groups: list[str]) -> None:
+        """Change a user's IAM groups; the next login or userinfo call sees the change."""
+        self.knob("PUT", f"users/{username}", {"groups": groups})
+
+    def update_user(self, username: str, **claims: Any) -> None:
+        self.knob("PUT", f"users/{username}", claims)
+
+    def tamper_next_id_token(self, mode: str) -> None:
+        self.knob("POST", "tamper", {"mode": mode})
+
+    def set_access_token_ttl(self, seconds: int) -> None:
+        self.knob("POST", "ttl", {"access_token": seconds})
+
+    def userinfo_calls(self) -> int:
+        return self.knob("GET", "stats")["userinfo"]
+
+    def discovery(self) -> dict:
+        return requests.get(f"{self.issuer}/.well-known/openid-configuration", timeout=5).json()
+
+    def sign_in(
+        self, session: requests.Session, url: str, username: str, stop_at: str, password: str | None = None
+    ) -> str:
+        """Follow the provider's redirects from ``url``, filling its login form, until a URL under ``stop_at``
+        (the client's redirect URI) comes back; return that URL, unvisited."""
+        password = USERS[username]["password"] if password is None else password
+        for _ in range(12):
+            if url.startswith(stop_at):
+                return url
+            response = session.get(url, allow_redirects=False, timeout=10)
+            if response.status_code == 200 and 'name="password"' in response.text:
+                action = re.search(r'action="([^"]+)"', response.text).group(1)
+                response = session.post(
+                    urljoin(url, action),
+                    data={"username": username, "password": password},
+                    allow_redirects=False,
+                    timeout=10,
+                )
+            if not response.is_redirect:
+                raise AssertionError(
+                    f"the provider answered {response.status_code} at {url}: {response.text[:400]}"
+                )
+            url = urljoin(url, response.headers["Location"])
+        raise AssertionError(f"too many redirects, last {url}")
+
+    def tokens_for(self, username: str, scope: str = "openid profile email wlcg.groups") -> dict:
+        """Tokens for a user, got as a script gets them (oidc-agent): the public client `cli` with PKCE."""
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        state = secrets.token_urlsafe(16)
+        query = urlencode(
+            {
+                "client_id": "cli",
+                "response_type": "code",
+                "scope": scope,
+                "redirect_uri": CLI_REDIRECT_URI,
+                "state": state,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+        )
+        with requests.Session() as session:
+            back = self.sign_in(session, f"{self.issuer}/auth?{query}", username, CLI_REDIRECT_URI)
+        params = parse_qs(urlsplit(back).query)
+        assert params["state"] == [state], back
+        response = requests.post(
+            f"{self.issuer}/token",
+            data={
+                "grant_type": "authorization_code",
+                "code": params["code"][0],
+                "redirect_uri": CLI_REDIRECT_URI,
+                "client_id": "cli",
+                "code_verifier": verifier,
+            },
+            timeout=10,
+        )
+        response.raise_for_status()
+        return response.json()
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OidcProvider]:
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if not node or not npm:
+        pytest.fail(
+            "The IAM login tests run a local OpenID Connect provider on Node.js, which is not installed: "
+            "install Node.js >= 20 and npm (Debian: apt-get install nodejs npm).",
+            pytrace=False,
+        )
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    if tuple(int(part) for part in re.findall(r"\d+", version)[:2]) < MIN_NODE:
+        pytest.fail(
+            f"The local OpenID provider (oidc-provider 9) needs Node.js >= {MIN_NODE[0]}.{MIN_NODE[1]}; this is "
+            f"{version}. Debian 12's own nodejs (18) is too old: use Debian 13's or NodeSource's.",
+            pytrace=False,
+        )
+    if not (PROVIDER_DIR / "node_modules" / "oidc-provider").is_dir():
+        result = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=PROVIDER_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        if result.returncode != 0:
+            pytest.fail(f"npm ci in {PROVIDER_DIR} failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
+
+    workdir = tmp_path_factory.mktemp("oidc-provider")
+    port = free_port()
+    portal_url = f"http://127.0.0.1:{live_server_port(request.config)}"
+    secret = secrets.token_urlsafe(24)
+    admin_token = secrets.token_urlsafe(24)
+    env = {
+        **os.environ,
+        "OP_PORT": str(port),
+        "OP_USERS": str(PROVIDER_DIR / "users.json"),
+        "OP_KEY_DIR": str(workdir),
+        "OP_CLIENT_ID": CLIENT_ID,
+        "OP_CLIENT_SECRET": secret,
+        "OP_ADMIN_TOKEN": admin_token,
+        "OP_REDIRECT_URIS": f"{TEST_CLIENT_ORIGIN}/oidc/callback/,{portal_url}/oidc/callback/",
+        "OP_POST_LOGOUT_URIS": f"{TEST_CLIENT_ORIGIN}/accounts/login/,{portal_url}/accounts/login/",
+        "NODE_NO_WARNINGS": "1",
+    }
+    log_path = workdir / "provider.log"
+    with log_path.open("w") as log:
+        process = subprocess.Popen(
+            [node, "server.mjs"], cwd=PROVIDER_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    issuer = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if requests.get(f"{issuer}/.well-known/openid-configuration", timeout=1).ok:
+                break
+        except requests.ConnectionError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"The test OpenID provider did not start:\n{log_path.read_text()}", pytrace=False)
+        time.sleep(0.05)
+    provider = OidcProvider(issuer, secret, admin_token, portal_url, process)
+    yield provider
+    process.terminate()
+    try:
+        process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@dataclass
+class Iam:
+    """The portal configured against the test provider, and ways to log in through it."""
+
+    provider: OidcProvider
+
+    def start(self, client: Any, next_url: str | None = None) -> str:
+        """Begin a login with Django's test client; return the provider URL the portal redirects to."""
+        response = client.get(
+            "/oidc/authenticate/" + (f"?{urlencode({'next': next_url})}" if next_url else "")
+        )
+        assert response.status_code == 302, response.content[:500]
+        assert response["Location"].startswith(self.provider.issuer), response["Location"]
+        return response["Location"]
+
+    def callback_url(
+        self, client: Any, username: str, next_url: str | None = None, password: str | None = None
+    ) -> str:
+        """Start a login and sign in at the provider; return the callback URL it sends back, unvisited."""
+        with requests.Session() as session:
+            return self.provider.sign_in(
+                session,
+                self.start(client, next_url),
+                username,
+                f"{TEST_CLIENT_ORIGIN}/oidc/callback/",
+                password,
+            )
+
+    def login(self, client: Any, username: str, next_url: str | None = None) -> Any:
+        """A whole authorization-code login of ``username`` with Django's test client; the callback's response."""
+        return client.get(self.callback_url(client, username, next_url))
+
+
+@pytest.fixture
+def iam(oidc_provider: OidcProvider, settings: Any) -> Iterator[Iam]:
+    """IAM login configured against the test provider (default settings otherwise), provider state reset."""
+    from django.core.cache import cache
+
+    settings.OIDC_OP_ISSUER = oidc_provider.issuer
+    settings.OIDC_RP_CLIENT_ID = CLIENT_ID
+    settings.OIDC_RP_CLIENT_SECRET = oidc_provider.client_secret
+    for name in (
+        "OIDC_OP_AUTHORIZATION_ENDPOINT",
+        "OIDC_OP_TOKEN_ENDPOINT",
+        "OIDC_OP_USER_ENDPOINT",
+        "OIDC_OP_JWKS_ENDPOINT",
+        "OIDC_OP_LOGOUT_ENDPOINT",
+        "OIDC_GROUP_ROLES",
+    ):
+        setattr(settings, name, "")
+    cache.clear()  # discovery documents and cached bearer tokens of earlier tests
+    oidc_provider.reset()
+    yield Iam(oidc_provider)
+    cache.clear()
+
+
+@pytest.fixture
+def portal_url(oidc_provider: OidcProvider, live_server: Any) -> str:
+    """The live server's URL on 127.0.0.1, the host registered with the provider."""
+    assert live_server.url.endswith(oidc_provider.portal_url.rpartition(":")[2])
+    return oidc_provider.portal_url

@@ -1,0 +1,217 @@
+"""Importing a meeting's timetable from an Indico event's JSON export, from a file or a (bounded) URL."""
+
+import contextlib
+import datetime
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from portal import indico
+from portal.models import Person, TimetableItem
+from tests.portal.meeting_factories import make_meeting, make_series, zurich
+
+pytestmark = pytest.mark.django_db
+
+EXPORT = Path(__file__).parent / "data" / "indico_event_2020-03-18.json"
+UTC = datetime.UTC
+
+
+@pytest.fixture
+def meeting():
+    return make_meeting(make_series(), zurich(2020, 3, 18))
+
+
+def upload(content: bytes, name: str = "event.json") -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, content, content_type="application/json")
+
+
+def timetable(meeting) -> list[tuple]:
+    rows = []
+    for item in meeting.timetable_items.filter(parent__isnull=True).order_by("position"):
+        local = item.starts_at.astimezone(meeting.zone).strftime("%H:%M")
+        rows.append((local, item.title, item.duration_minutes))
+        rows += [("", f"  {c.title}", str(c.speaker or "")) for c in item.children.order_by("position")]
+    return rows
+
+
+def test_indico_export_file_imports_the_timetable(client_for, coordinator, meeting):
+    response = client_for(coordinator).post(
+        f"/meetings/{meeting.pk}/indico/", {"file": upload(EXPORT.read_bytes())}
+    )
+
+    assert response.status_code == 302
+    assert timetable(meeting) == [
+        ("14:00", "News", 10),
+        ("", "  ESCAPE rocketchat as tool for a discussion forum", "Paul Millar (DESY)"),
+        ("14:10", "Round Table", 40),
+        ("", "  Stream A: prototyping and demonstration", ""),
+        ("", "  Stream B: engagement with experiments", ""),
+        ("", "  Stream C: software development", ""),
+        ("14:50", "AOB", 10),
+    ]
+    news = meeting.timetable_items.get(title="News")
+    assert news.starts_at == datetime.datetime(2020, 3, 18, 13, 0, tzinfo=UTC)
+    round_table = meeting.timetable_items.get(title="Round Table")
+    assert [c.stream.letter for c in round_table.children.order_by("position")] == ["A", "B", "C"]
+    meeting.refresh_from_db()
+    assert meeting.indico_url == "https://indico.example.org/event/902357/"
+    assert Person.objects.get(name="Paul Millar").affiliation == "DESY"
+
+
+def test_importing_twice_replaces_the_timetable_and_reuses_the_speaker(client_for, coordinator, meeting):
+    client = client_for(coordinator)
+    for _ in range(2):
+        client.post(f"/meetings/{meeting.pk}/indico/", {"file": upload(EXPORT.read_bytes())})
+    assert meeting.timetable_items.count() == 7
+    assert Person.objects.filter(name="Paul Millar").count() == 1
+
+
+def broken(change) -> bytes:
+    document = json.loads(EXPORT.read_bytes())
+    change(document)
+    return json.dumps(document).encode()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"<html>Login required</html>", "This is not JSON"),
+        (b'{"results": []}', "No event in this export"),
+        (broken(lambda d: d["results"][0].pop("contributions")), "export it with detail=contributions"),
+        (
+            broken(lambda d: d["results"][0]["contributions"][0].update(title="")),
+            "contribution 1 has no title",
+        ),
+        (broken(lambda d: d["results"][0]["contributions"][0].update(duration="forty")), "bad duration"),
+        (
+            broken(lambda d: d["results"][0]["contributions"][1]["startDate"].update(tz="Mars/Olympus")),
+            "contribution 2's startDate is not a date, time and time zone",
+        ),
+        (
+            broken(lambda d: d["results"][0]["startDate"].update(date="2020-04-01")),
+            "The Indico event is on 2020-04-01, this meeting on 2020-03-18",
+        ),
+    ],
+)
+def test_a_bad_export_is_refused_with_the_reason_and_changes_nothing(
+    client_for, coordinator, meeting, content, message
+):
+    before = list(meeting.timetable_items.values_list("pk", "title"))
+    response = client_for(coordinator).post(f"/meetings/{meeting.pk}/indico/", {"file": upload(content)})
+    assert response.status_code == 200
+    assert message in response.content.decode().replace("&#x27;", "'")
+    assert list(meeting.timetable_items.values_list("pk", "title")) == before
+
+
+def test_give_a_file_or_an_address_not_both(client_for, coordinator, meeting):
+    response = client_for(coordinator).post(
+        f"/meetings/{meeting.pk}/indico/",
+        {"file": upload(EXPORT.read_bytes()), "url": "https://indico.example/x"},
+    )
+    assert "Give either the export file or its address" in response.content.decode()
+    assert meeting.timetable_items.filter(title="Round Table").count() == 0
+
+
+# --- from a URL, on a real HTTP server on the loopback --------------------------------------------------------
+class IndicoStandIn(BaseHTTPRequestHandler):
+    """Answers like Indico's export API, and misbehaves on purpose on some paths."""
+
+    def do_GET(self):
+        if self.path.startswith("/export/event/902357.json"):
+            self._send(EXPORT.read_bytes())
+        elif self.path == "/huge.json":
+            self._send(b" " * (indico.MAX_EXPORT_BYTES + 1))
+        elif self.path == "/huge-undeclared.json":
+            # No Content-Length: the size is only known by reading; the import must stop at the limit.
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            chunk = b" " * 65536
+            for _ in range(indico.MAX_EXPORT_BYTES // len(chunk) + 2):
+                self.wfile.write(chunk)
+        elif self.path == "/slow.json":
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            for _ in range(30):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.1)
+        elif self.path == "/loop.json":
+            self.send_response(302)
+            self.send_header("Location", "/loop.json")
+            self.end_headers()
+        else:
+            self.send_response(404)
+            self.end_headers()
+
+    def _send(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        # The portal may hang up once it has read what it needed.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def indico_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), IndicoStandIn)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_timetable_imports_from_the_export_address(client_for, coordinator, meeting, indico_server):
+    url = f"{indico_server}/export/event/902357.json?detail=subcontributions"
+    response = client_for(coordinator).post(f"/meetings/{meeting.pk}/indico/", {"url": url})
+    assert response.status_code == 302
+    assert [row[1] for row in timetable(meeting) if row[0]] == ["News", "Round Table", "AOB"]
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/huge.json", "The export is larger than 2 MB"),
+        ("/huge-undeclared.json", "The export is larger than 2 MB"),
+        ("/slow.json", "Indico took longer than 1 seconds"),
+        ("/loop.json", "Too many redirects."),
+        ("/missing.json", "Indico answered 404 Not Found."),
+    ],
+)
+def test_fetching_is_bounded_and_fails_with_a_reason(
+    client_for, coordinator, meeting, indico_server, monkeypatch, path, message
+):
+    monkeypatch.setattr(indico, "TOTAL_TIMEOUT", 1.0)
+    before = TimetableItem.objects.count()
+    response = client_for(coordinator).post(f"/meetings/{meeting.pk}/indico/", {"url": indico_server + path})
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert TimetableItem.objects.count() == before
+
+
+@pytest.mark.parametrize("url", ["ftp://127.0.0.1/event.json", "file:///etc/passwd", "gopher://x/"])
+def test_only_http_and_https_addresses_are_fetched(url):
+    with pytest.raises(indico.IndicoImportError, match=r"Only http and https addresses can be fetched\."):
+        indico.fetch_export(url)
+
+
+def test_member_cannot_import(client_for, member, meeting):
+    response = client_for(member).post(
+        f"/meetings/{meeting.pk}/indico/", {"file": upload(EXPORT.read_bytes())}
+    )
+    assert response.status_code == 403
+    assert not meeting.timetable_items.filter(title="Round Table").exists()

@@ -1,0 +1,263 @@
+"""Pushing classes onto RSEs of a real Rucio server, importing RSEs, drift, reconcile and adopt.
+
+The sender runs in this process here (qos.rucio.sync.deliver); tests/qos/test_push_worker.py runs it in a real
+Celery worker. Results are always checked through a separate rucio-clients session, not the portal's records.
+"""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+
+from qos.models import RSE, Push, RucioInstance, StorageQoSClass
+from qos.rucio.sync import deliver, sync_rses
+from tests.conftest import SAFE_CONTENT
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rses(rucio_instance, make_rse):
+    names = [make_rse() for _ in range(3)]
+    sync_rses(rucio_instance)
+    return list(RSE.objects.filter(name__in=names).order_by("name"))
+
+
+def qos_of(client, name):
+    return client.list_rse_attributes(name).get("QOS")
+
+
+def test_sync_imports_rses_with_their_attributes(rucio_instance, make_rse, rucio_admin_client):
+    name = make_rse()
+    rucio_admin_client.add_rse_attribute(name, "QOS", "FAST")
+    report = sync_rses(rucio_instance)
+    assert name in report.new
+    rse = RSE.objects.get(name=name)
+    assert rse.rucio_value == "FAST"
+    assert rse.rucio_attributes[name] == "true"  # Rucio's own-name attribute, read back as a boolean
+    assert rse.sync_state == "drifted"  # Rucio says FAST, the portal assigned nothing
+
+
+def test_rse_gone_from_rucio_is_flagged_not_deleted(rucio_instance, make_rse, rucio_admin_client):
+    name = make_rse()
+    sync_rses(rucio_instance)
+    rucio_admin_client.delete_rse(name)
+    report = sync_rses(rucio_instance)
+    assert name in report.missing
+    rse = RSE.objects.get(name=name)
+    assert rse.missing_in_rucio
+
+
+def test_assigning_an_approved_class_pushes_the_attribute(rses, approved_class, admin, rucio_admin_client):
+    pushes = RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)
+    assert [push.state for push in pushes] == ["queued"]
+    assert RSE.objects.get(pk=rses[0].pk).sync_state == "pending"
+    report = deliver([push.pk for push in pushes])
+    assert report.written == [pushes[0].pk]
+    assert qos_of(rucio_admin_client, rses[0].name) == "SAFE"
+    rse = RSE.objects.get(pk=rses[0].pk)
+    assert (rse.sync_state, rse.rucio_value) == ("in_sync", "SAFE")
+    assert rse.expression_may_be_stale
+    attempt = Push.objects.get().attempt_log.get()
+    assert (attempt.outcome, attempt.value_before) == ("written", None)
+
+
+def test_push_reads_first_and_does_not_write_an_unchanged_value(
+    rses, approved_class, admin, rucio_admin_client, rucio_server
+):
+    rucio_admin_client.add_rse_attribute(rses[0].name, "QOS", "SAFE")
+    pushes = RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)
+    writes_before = rucio_server.access_log.read_text().count("POST /rses/")
+    report = deliver([pushes[0].pk])
+    assert report.unchanged == [pushes[0].pk]
+    assert rucio_server.access_log.read_text().count("POST /rses/") == writes_before
+    assert Push.objects.get().attempt_log.get().outcome == "unchanged"
+
+
+def test_sending_a_push_twice_changes_nothing_more(rses, approved_class, admin, rucio_admin_client):
+    pushes = RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)
+    deliver([pushes[0].pk])
+    again = deliver([pushes[0].pk])
+    assert (again.written, again.unchanged) == ([], [])
+    assert Push.objects.get().attempts == 1
+
+
+def test_unassigning_removes_the_attribute(rses, approved_class, admin, rucio_admin_client):
+    deliver([p.pk for p in RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)])
+    pushes = RSE.objects.filter(pk=rses[0].pk).assign(None, by=admin)
+    assert pushes[0].operation == "delete"
+    deliver([pushes[0].pk])
+    assert qos_of(rucio_admin_client, rses[0].name) is None
+    assert RSE.objects.get(pk=rses[0].pk).sync_state == "in_sync"
+
+
+def test_bulk_assignment_sets_many_rses_in_few_requests(
+    rucio_instance, make_rse, approved_class, admin, rucio_admin_client
+):
+    names = [make_rse() for _ in range(15)]
+    sync_rses(rucio_instance)
+    pushes = RSE.objects.filter(name__in=names).assign(approved_class, by=admin)
+    report = deliver([push.pk for push in pushes])
+    assert len(report.written) == 15
+    assert {qos_of(rucio_admin_client, name) for name in names} == {"SAFE"}
+
+
+def test_newer_push_supersedes_an_unsent_one(rses, approved_class, admin, admin2, rucio_admin_client):
+    fast = StorageQoSClass.objects.create_draft(
+        by=admin, **{**SAFE_CONTENT, "label": "FAST", "storage_media": "ssd", "access_latency": "online"}
+    )
+    fast.propose(by=admin)
+    fast.approve(by=admin2)
+    first = RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)[0]
+    second = RSE.objects.filter(pk=rses[0].pk).assign(fast, by=admin)[0]
+    first.refresh_from_db()
+    assert first.state == "superseded"
+    report = deliver([first.pk, second.pk])
+    assert report.written == [second.pk]
+    assert qos_of(rucio_admin_client, rses[0].name) == "FAST"
+
+
+def test_unknown_rse_fails_for_good_with_rucios_message(rucio_instance, approved_class, admin):
+    ghost = RSE.objects.create(instance=rucio_instance, name="NO-SUCH-RSE")
+    push = RSE.objects.filter(pk=ghost.pk).assign(approved_class, by=admin)[0]
+    report = deliver([push.pk])
+    assert report.failed == [push.pk]
+    push.refresh_from_db()
+    assert push.state == "failed"
+    assert "NO-SUCH-RSE" in push.last_error
+    assert RSE.objects.get(pk=ghost.pk).sync_state == "failed"
+
+
+def test_wrong_credentials_fail_with_a_clear_message_and_no_retry(rses, approved_class, admin, monkeypatch):
+    monkeypatch.setenv("RUCIO_TEST_PASSWORD", "wrong-password")
+    push = RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)[0]
+    report = deliver([push.pk])
+    assert report.failed == [push.pk]
+    push.refresh_from_db()
+    assert push.state == "failed"
+    assert push.attempts == 1
+    assert "wrong-password" not in push.last_error
+    assert "authenticat" in push.last_error.lower()
+
+
+def test_unreachable_rucio_is_transient_and_the_push_stays_queued(
+    rses, approved_class, admin, rucio_instance
+):
+    RucioInstance.objects.filter(pk=rucio_instance.pk).update(
+        host="http://127.0.0.1:9", auth_host="http://127.0.0.1:9"
+    )
+    push = RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)[0]
+    from qos.rucio import TransientRucioError
+
+    with pytest.raises(TransientRucioError):
+        deliver([push.pk])
+    push.refresh_from_db()
+    assert push.state == "queued"
+    assert push.attempt_log.get().outcome == "transient"
+    assert push.next_attempt_at is not None
+
+
+def test_planned_class_is_pushed_when_it_is_approved(rses, proposed_class, admin2, admin, rucio_admin_client):
+    assert RSE.objects.filter(pk=rses[0].pk).assign(proposed_class, by=admin) == []
+    rse = RSE.objects.get(pk=rses[0].pk)
+    assert (rse.qos_class, rse.planned_class) == (None, proposed_class)
+    proposed_class.approve(by=admin2)
+    push = Push.objects.get(rse=rse)
+    assert push.value == "SAFE"
+    deliver([push.pk])
+    assert qos_of(rucio_admin_client, rse.name) == "SAFE"
+
+
+def test_retiring_a_class_removes_it_from_its_rses(rses, approved_class, admin, rucio_admin_client):
+    deliver([p.pk for p in RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)])
+    approved_class.deprecate(by=admin, reason="replaced")
+    assert Push.objects.count() == 1  # deprecation keeps the class on its RSEs
+    approved_class.retire(by=admin)
+    removal = Push.objects.order_by("-pk").first()
+    assert removal.operation == "delete"
+    deliver([removal.pk])
+    assert qos_of(rucio_admin_client, rses[0].name) is None
+    assert RSE.objects.get(pk=rses[0].pk).qos_class is None
+
+
+def test_deprecated_class_cannot_be_assigned(rses, approved_class, admin):
+    approved_class.deprecate(by=admin)
+    with pytest.raises(ValidationError, match="only approved classes can be assigned"):
+        RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)
+    assert not Push.objects.exists()
+
+
+def test_drift_is_detected_and_reconcile_pushes_the_portals_value(
+    rses, approved_class, admin, rucio_admin_client, rucio_instance
+):
+    deliver([p.pk for p in RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)])
+    rucio_admin_client.add_rse_attribute(rses[0].name, "QOS", "CHEAP")  # someone changed it in Rucio
+    sync_rses(rucio_instance)
+    rse = RSE.objects.get(pk=rses[0].pk)
+    assert (rse.sync_state, rse.rucio_value) == ("drifted", "CHEAP")
+    push = rse.reconcile(by=admin)
+    deliver([push.pk])
+    assert qos_of(rucio_admin_client, rse.name) == "SAFE"
+    assert push.attempt_log.get().value_before == "CHEAP"
+
+
+def test_reconcile_removes_a_value_the_portal_did_not_set(rses, admin, rucio_admin_client, rucio_instance):
+    rucio_admin_client.add_rse_attribute(rses[1].name, "QOS", "ROGUE")
+    sync_rses(rucio_instance)
+    rse = RSE.objects.get(pk=rses[1].pk)
+    push = rse.reconcile(by=admin)
+    assert push.operation == "delete"
+    deliver([push.pk])
+    assert qos_of(rucio_admin_client, rse.name) is None
+
+
+def test_adopt_takes_rucios_value_when_it_is_an_approved_class(
+    rses, approved_class, admin, rucio_admin_client, rucio_instance
+):
+    rucio_admin_client.add_rse_attribute(rses[2].name, "QOS", "SAFE")
+    sync_rses(rucio_instance)
+    rse = RSE.objects.get(pk=rses[2].pk)
+    rse.adopt(by=admin)
+    rse.refresh_from_db()
+    assert (rse.qos_class, rse.sync_state) == (approved_class, "in_sync")
+    assert not Push.objects.exists()
+
+
+def test_adopt_refuses_a_value_that_is_no_approved_class(rses, admin, rucio_admin_client, rucio_instance):
+    rucio_admin_client.add_rse_attribute(rses[2].name, "QOS", "ROGUE")
+    sync_rses(rucio_instance)
+    rse = RSE.objects.get(pk=rses[2].pk)
+    with pytest.raises(ValidationError, match="not an approved class"):
+        rse.adopt(by=admin)
+    rse.refresh_from_db()
+    assert rse.qos_class is None
+
+
+def test_sync_rucio_command(rucio_instance, make_rse, capsys):
+    name = make_rse()
+    call_command("sync_rucio", "--instance", "test")
+    assert "1 new" in capsys.readouterr().out or RSE.objects.filter(name=name).exists()
+    assert RSE.objects.filter(name=name).exists()
+
+
+def test_sync_rucio_command_with_unknown_instance_says_which_exist(rucio_instance):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="No Rucio instance named 'nope' \\(known: test\\)"):
+        call_command("sync_rucio", "--instance", "nope")
+
+
+def test_push_pending_command_sends_queued_pushes(rses, approved_class, admin, rucio_admin_client, capsys):
+    RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)
+    call_command("push_pending")
+    assert "1 written" in capsys.readouterr().out
+    assert qos_of(rucio_admin_client, rses[0].name) == "SAFE"
+
+
+def test_secrets_never_reach_the_database(rucio_instance, rucio_server):
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM qos_rucioinstance")
+        rows = cursor.fetchall()
+    assert rucio_server.password not in repr(rows)
+    assert rucio_server.password not in repr(rucio_instance.connection())
