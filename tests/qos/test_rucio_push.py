@@ -261,3 +261,15 @@ def test_secrets_never_reach_the_database(rucio_instance, rucio_server):
         rows = cursor.fetchall()
     assert rucio_server.password not in repr(rows)
     assert rucio_server.password not in repr(rucio_instance.connection())
+
+
+def test_instance_can_also_maintain_rucios_native_qos_policy_map(
+    rses, approved_class, admin, rucio_instance, rucio_admin_client
+):
+    RucioInstance.objects.filter(pk=rucio_instance.pk).update(maintain_qos_policy=True)
+    push = RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)[0]
+    deliver([push.pk])
+    assert "SAFE" in rucio_admin_client.list_qos_policies(rses[0].name)
+    removal = RSE.objects.filter(pk=rses[0].pk).assign(None, by=admin)[0]
+    deliver([removal.pk])
+    assert "SAFE" not in rucio_admin_client.list_qos_policies(rses[0].name)

@@ -1,0 +1,81 @@
+"""gunicorn's configuration for the portal (``gunicorn portal.wsgi -c gunicorn.conf.py``, the Procfile's ``web``).
+
+Everything comes from environment variables, the same ones the Procfile's other processes read (README,
+"Running in production"); ``GUNICORN_CMD_ARGS`` can still override any setting on the command line.
+
+| variable | default | meaning |
+| --- | --- | --- |
+| ``BIND`` | ``0.0.0.0:$PORT`` if ``PORT`` is set, else ``127.0.0.1:8000`` | comma-separated addresses |
+| ``WEB_CONCURRENCY`` | ``2 * cores + 1``, at most 8 | worker processes |
+| ``GUNICORN_THREADS`` | ``2`` | threads per worker (each may hold a database connection) |
+| ``GUNICORN_TIMEOUT`` | ``30`` | seconds before a silent worker is killed and replaced |
+| ``GUNICORN_GRACEFUL_TIMEOUT`` | ``20`` | seconds a stopping worker gets to finish its requests |
+| ``FORWARDED_ALLOW_IPS`` | ``127.0.0.1,::1`` | proxies whose ``X-Forwarded-*`` headers are trusted |
+| ``GUNICORN_CONTROL_SOCKET`` | empty: no control socket | path of a ``gunicornc`` control socket |
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+# Cap the automatic worker count: every worker keeps its own database connections (one per thread, see
+# DATABASE_CONN_MAX_AGE), and PostgreSQL's max_connections is shared by every machine. Scale out with machines.
+MAX_AUTOMATIC_WORKERS = 8
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise SystemExit(f"gunicorn.conf.py: {name} must be a whole number, not {value!r}") from None
+    if number < 1:
+        raise SystemExit(f"gunicorn.conf.py: {name} must be at least 1, not {number}")
+    return number
+
+
+def _bind() -> list[str]:
+    if os.environ.get("BIND", "").strip():
+        return [address.strip() for address in os.environ["BIND"].split(",") if address.strip()]
+    if os.environ.get("PORT", "").strip():
+        # PaaS convention (and gunicorn's own default): PORT alone means every interface.
+        return [f"0.0.0.0:{os.environ['PORT'].strip()}"]
+    return ["127.0.0.1:8000"]
+
+
+wsgi_app = "portal.wsgi:application"
+bind = _bind()
+workers = _int("WEB_CONCURRENCY", min(2 * multiprocessing.cpu_count() + 1, MAX_AUTOMATIC_WORKERS))
+# More than one thread makes gunicorn use its gthread worker: a slow request (Rucio, IAM) does not hold a
+# whole process, and idle keep-alive connections cost no worker.
+threads = _int("GUNICORN_THREADS", 2)
+timeout = _int("GUNICORN_TIMEOUT", 30)
+graceful_timeout = _int("GUNICORN_GRACEFUL_TIMEOUT", 20)
+keepalive = 5  # longer than a load balancer's probe interval is not needed; shorter than its idle timeout
+
+# Off: with the app loaded in the master, a restart of workers (HUP) would not pick up new code, and the
+# database connections opened while loading would be shared by forked workers.
+preload_app = False
+
+# Logs: access log on stdout, errors on stderr, both collected by the process manager (honcho, systemd).
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Never the query string: it may carry a token or a search a user would not want in a log.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+
+# Only these proxies may set X-Forwarded-For/-Proto for gunicorn (Django's own switch is USE_X_FORWARDED_PROTO).
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+
+# gunicorn 25+ opens a control socket by default at one path per user ($XDG_RUNTIME_DIR/gunicorn.ctl or
+# ~/.gunicorn/gunicorn.ctl): a second gunicorn of the same user (another site, a test) would fight over it.
+control_socket_disable = not os.environ.get("GUNICORN_CONTROL_SOCKET", "").strip()
+if not control_socket_disable:
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"].strip()
+
+# Heartbeat files in memory: a container's /tmp may be on a slow or overlay file system.
+if os.path.isdir("/dev/shm"):  # noqa: S108 - gunicorn's documented recommendation, not a temp file
+    worker_tmp_dir = "/dev/shm"  # noqa: S108
