@@ -26,6 +26,7 @@ import argparse
 import contextlib
 import os
 import platform
+import re
 import secrets
 import shutil
 import signal
@@ -83,8 +84,14 @@ def start_rucio(state_dir: Path, stack: contextlib.ExitStack) -> dict[str, str]:
     )
     for _ in range(3):  # another process may take the free port between the probe and gunicorn's bind
         env["RUCIO_SERVER_PORT"] = str(free_port())
+        # Not from the repository: gunicorn would read the portal's ./gunicorn.conf.py (its access log format).
         started = subprocess.run(
-            [str(RUCIO_SCRIPT), "start", "--fresh"], env=env, capture_output=True, text=True, timeout=900
+            [str(RUCIO_SCRIPT), "start", "--fresh"],
+            env=env,
+            cwd=state_dir.parent,
+            capture_output=True,
+            text=True,
+            timeout=900,
         )
         if started.returncode == 0:
             return dict(line.split("=", 1) for line in started.stdout.splitlines() if "=" in line)
@@ -150,7 +157,10 @@ def make_database(tmp: Path, stack: contextlib.ExitStack, sqlite: bool) -> tuple
                 admin.execute(f'CREATE DATABASE "{name}"')
                 version = admin.execute("SHOW server_version").fetchone()[0]
             stack.callback(_drop_postgres, name)
-            return f"postgres://postgres@127.0.0.1:5432/{name}", f"PostgreSQL {version} (127.0.0.1:5432, {name})"
+            return (
+                f"postgres://postgres@127.0.0.1:5432/{name}",
+                f"PostgreSQL {version} (127.0.0.1:5432, {name})",
+            )
     path = tmp / "bench.sqlite3"
     import sqlite3
 
@@ -169,8 +179,12 @@ def _drop_postgres(name: str) -> None:
     log(f"dropped database {name}")
 
 
-def start_worker(env: dict[str, str], log_path: Path, stack: contextlib.ExitStack) -> subprocess.Popen:
-    """A Celery worker process on the bench database, started as tests/celery_worker.py does."""
+def start_worker(
+    env: dict[str, str], log_path: Path, stack: contextlib.ExitStack, concurrency: int
+) -> subprocess.Popen:
+    """A Celery worker on the bench database, started as tests/celery_worker.py does (``--pool=solo``), or
+    with ``concurrency`` prefork processes as the Procfile's worker runs."""
+    pool = ["--pool=solo"] if not concurrency else ["--pool=prefork", f"--concurrency={concurrency}"]
     with log_path.open("w") as out:
         process = subprocess.Popen(
             [
@@ -180,7 +194,7 @@ def start_worker(env: dict[str, str], log_path: Path, stack: contextlib.ExitStac
                 "-A",
                 "portal",
                 "worker",
-                "--pool=solo",
+                *pool,
                 "--loglevel=INFO",
                 "--without-gossip",
                 "--without-mingle",
@@ -202,6 +216,20 @@ def start_worker(env: dict[str, str], log_path: Path, stack: contextlib.ExitStac
     if process.poll() is not None:
         raise RuntimeError(f"the Celery worker exited at start:\n{log_path.read_text()[-3000:]}")
     return process
+
+
+def cpu_seconds(pid: int, children: bool = True) -> float:
+    """User + system CPU time used so far by a process (and by its child processes: gunicorn's workers)."""
+    pids = [pid]
+    if children:
+        found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+        pids += [int(child) for child in found.split()]
+    total = 0
+    for one in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------------------------- rucio
@@ -240,7 +268,7 @@ def rses_carrying(client, names: list[str], value: str) -> list[str]:
 # --------------------------------------------------------------------------------------------- the run
 
 
-def environment_facts(db_description: str, rucio: dict[str, str]) -> list[tuple[str, str]]:
+def environment_facts(db_description: str, rucio: dict[str, str], concurrency: int) -> list[tuple[str, str]]:
     from importlib.metadata import version
 
     import requests
@@ -262,7 +290,15 @@ def environment_facts(db_description: str, rucio: dict[str, str]) -> list[tuple[
         ("database", db_description),
         ("Rucio server", f"rucio {server_version}, gunicorn 1 worker x 4 threads, SQLite, on loopback"),
         ("Rucio client", f"rucio-clients {version('rucio-clients')}"),
-        ("broker / worker", f"Redis {redis_version}; Celery {version('celery')}, 1 worker process, --pool=solo"),
+        (
+            "broker / worker",
+            f"Redis {redis_version}; Celery {version('celery')}, "
+            + (
+                f"--pool=prefork --concurrency={concurrency}"
+                if concurrency
+                else "1 worker process, --pool=solo"
+            ),
+        ),
         ("Python", f"{platform.python_version()} on {platform.platform()}"),
     ]
 
@@ -346,17 +382,24 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     baseline_client = rucio_client(rucio, tmp / "baseline-tokens")
     baseline_client.whoami()
     log(f"(a) baseline: add_rse_attribute({KEY}={BASELINE_VALUE}) on {len(names)} RSEs, one after the other")
+    load = {"a": os.getloadavg()[0]}
+    server_pid = int(rucio["RUCIO_SERVER_PID"])
+    cpu = {"server": cpu_seconds(server_pid), "client": cpu_seconds(os.getpid(), children=False)}
     t0 = time.perf_counter()
     for name in names:
         baseline_client.add_rse_attribute(name, KEY, BASELINE_VALUE)
     baseline_seconds = time.perf_counter() - t0
+    cpu["server a"] = cpu_seconds(server_pid) - cpu["server"]
+    cpu["client a"] = cpu_seconds(os.getpid(), children=False) - cpu["client"]
     baseline_client.session.close()
 
     # (b) the portal: assign + commit -> Celery worker -> every push DONE.
     worker_env = {**os.environ, "LOG_LEVEL": "INFO", "RUCIO_TOKEN_DIR": str(tmp / "worker-tokens")}
     worker_log = tmp / "worker.log"
-    start_worker(worker_env, worker_log, stack)
+    worker = start_worker(worker_env, worker_log, stack, args.concurrency)
     log(f"(b) portal: assign {PORTAL_LABEL} to {len(names)} RSEs -> Celery worker -> pushes done")
+    load["b"] = os.getloadavg()[0]
+    cpu.update(server=cpu_seconds(server_pid), worker=cpu_seconds(worker.pid))
     try:
         t0 = time.perf_counter()
         pushes = RSE.objects.all().assign(qos_class, by=author)  # its own transaction: committed on return
@@ -370,16 +413,22 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
 
         wait_for(finished, args.timeout, f"{len(pushes)} pushes to be done", interval=0.05)
         portal_seconds = time.perf_counter() - t0
+        cpu["server b"] = cpu_seconds(server_pid) - cpu["server"]
+        cpu["worker b"] = cpu_seconds(worker.pid) - cpu["worker"]
     except BaseException:
         log("worker log (tail):\n" + worker_log.read_text(errors="replace")[-4000:])
         raise
 
     outcomes = dict(PushAttempt.objects.values_list("outcome").annotate(n=Count("pk")).order_by())
-    tasks = sum(
-        "qos.tasks.send_pushes[" in line and "received" in line
-        for line in worker_log.read_text(errors="replace").splitlines()
-    )
+    # "Task qos.tasks.send_pushes[<id>] succeeded in 9.87s: None", one line per task.
+    task_seconds = [
+        float(match.group(1))
+        for match in re.finditer(r"send_pushes\[[^\]]+\] succeeded in ([0-9.]+)s", worker_log.read_text())
+    ]
     log(f"push attempts by outcome: {outcomes}")
+    faults = PushAttempt.objects.exclude(error="").values_list("error", flat=True)
+    for error in sorted(set(faults[:1000]))[:3]:
+        log(f"a retried fault: {error[:300]}")
 
     # Checked through a separate rucio client, not the portal's records.
     checker = rucio_client(rucio, tmp / "checker-tokens")
@@ -401,12 +450,25 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         print(f"  {label:<50} {seconds:>8.2f} {rate:>8.0f}")
     print(f"  ratio portal / baseline: {portal_rate / baseline_rate:.2f}")
     print(
-        f"  portal detail: assign() and commit {assigned_seconds:.2f} s; {tasks} Celery task(s) "
-        f"(received by the worker); attempts {outcomes}"
+        f"  portal detail: assign() and commit {assigned_seconds:.2f} s; {len(task_seconds)} Celery task(s) of "
+        f"{', '.join(f'{seconds:.2f}' for seconds in task_seconds)} s in the worker; attempts {outcomes}"
+    )
+    print(
+        f"  CPU seconds: Rucio server {cpu['server a']:.2f} in (a), {cpu['server b']:.2f} in (b); "
+        f"client {cpu['client a']:.2f} in (a) (this process), Celery worker {cpu['worker b']:.2f} in (b)"
     )
     print(f"  setup: sync_rses imported {len(names)} RSEs in {sync_seconds:.2f} s")
     print("Environment")
-    for label, value in environment_facts(db_description, rucio):
+    load["end"] = os.getloadavg()[0]
+    facts = environment_facts(db_description, rucio, args.concurrency)
+    facts.insert(
+        1,
+        (
+            "load average",
+            f"{load['a']:.1f} before (a), {load['b']:.1f} before (b), {load['end']:.1f} at the end",
+        ),
+    )
+    for label, value in facts:
         print(f"  {label:<16} {value}")
 
 
@@ -420,6 +482,13 @@ def main() -> int:
     parser.add_argument("--rses", type=int, default=1000, help="how many RSEs (default 1000)")
     parser.add_argument("--sqlite", action="store_true", help="use SQLite even when PostgreSQL answers")
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the pushes")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=0,
+        metavar="N",
+        help="run the worker with N prefork processes (default: one process, --pool=solo, as the tests do)",
+    )
     args = parser.parse_args()
     if args.rses < 1:
         parser.error("--rses must be at least 1")

@@ -77,7 +77,7 @@ class RequirementEventAdmin(ReadOnlyAdmin):
 
 @admin.register(ClassLink)
 class ClassLinkAdmin(ReadOnlyAdmin):
-    list_display = ["requirement", "qos_class", "linked_by", "linked_at"]
+    list_display = ["requirement", "qos_class", "copies", "linked_by", "linked_at"]
     list_select_related = ["requirement__experiment", "qos_class", "linked_by"]
 
 

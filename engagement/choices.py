@@ -23,6 +23,10 @@ ACTIVE_STATUSES = (
 )
 
 
+# Requirements the QoS group has committed to: a linked class losing RSEs breaks what was agreed.
+COMMITTED_STATUSES = (RequirementStatus.ACCEPTED, RequirementStatus.SATISFIED)
+
+
 class AccessPattern(models.TextChoices):
     """How the experiment uses the data; tells the QoS group what the numbers are for (not matched)."""
 

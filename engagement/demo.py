@@ -2,8 +2,8 @@
 
 ATLAS has the document Mario runs through ATLAS to get it approved; CTA and SKA have the pending "organise
 meetings" contacts Aleem took on; LOFAR has its workflow run on a desktop with the output uploaded to the
-data lake. Two requirements: CTA's raw-data archive, which SAFE satisfies, and an ATLAS one nothing does (a
-gap). Every object is looked up by its natural key first, so running the loader twice changes nothing.
+data lake. Two requirements: CTA's raw-data archive, which SAFE satisfies (accepted with 2 x SAFE: its
+coverage needs two RSEs in sync carrying QOS=SAFE), and an ATLAS one nothing does (a gap). Every object is looked up by its natural key first, so running the loader twice changes nothing.
 """
 
 from __future__ import annotations
@@ -121,7 +121,8 @@ REQUIREMENTS = [
         "retention_days": None,
         "access_pattern": AccessPattern.ARCHIVE,
         "sites": "Two sites in Europe",
-        "accept_with": "SAFE",
+        # Accepted with two copies on SAFE: coverage needs two RSEs in sync carrying QOS=SAFE.
+        "accept_with": ("SAFE", 2),
     },
     {
         "experiment": "ATLAS",
@@ -190,19 +191,28 @@ def load() -> list[str]:
 
 def _load_requirement(fields: dict[str, Any], experiments: dict[str, Experiment]) -> None:
     experiment = experiments[fields.pop("experiment")]
-    if Requirement.objects.filter(experiment=experiment, title=fields["title"]).exists():
+    accept_with = fields.pop("accept_with", None)
+    existing = Requirement.objects.filter(experiment=experiment, title=fields["title"]).first()
+    if existing is not None:
+        if accept_with:
+            # A demo loaded before links carried copies has its link at the default, one copy.
+            label, copies = accept_with
+            existing.links.filter(qos_class__label=label, copies=1).update(copies=copies)
         return
     User = get_user_model()
     liaison = User.objects.get(username=fields.pop("filed_by"))
-    accept_with = fields.pop("accept_with", None)
     # Through the lifecycle, as people would, so that each requirement has its history.
     requirement = Requirement.objects.file(
         by=liaison, experiment=experiment, comment="Raised in stream B, 2020-03-18", **fields
     )
     if accept_with:
+        label, copies = accept_with
         admin = User.objects.get(username="admin")
         requirement.take("review", by=admin)
         requirement.take("accept", by=admin, comment="SAFE keeps two tape copies at two sites.")
         requirement.link_class(
-            StorageQoSClass.objects.get(label=accept_with), by=admin, note="Custodial copies on tape."
+            StorageQoSClass.objects.get(label=label),
+            by=admin,
+            note="Custodial copies on tape, at two SAFE sites.",
+            copies=copies,
         )

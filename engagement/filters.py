@@ -25,7 +25,7 @@ def experiment_filter() -> ExperimentFilter:
 
 
 class RequirementFilterSet(django_filters.FilterSet):
-    """Requirements by experiment, status, gap, and text."""
+    """Requirements by experiment, status, gap, coverage at risk, and text."""
 
     q = django_filters.CharFilter(method="filter_text", label="Search")
     experiment = experiment_filter()
@@ -36,15 +36,24 @@ class RequirementFilterSet(django_filters.FilterSet):
         method="filter_gap", label="Gap (no approved class satisfies it)", widget=forms.NullBooleanSelect
     )
 
+    at_risk = django_filters.BooleanFilter(
+        method="filter_at_risk",
+        label="Coverage at risk (accepted, too few RSEs in sync)",
+        widget=forms.NullBooleanSelect,
+    )
+
     class Meta:
         model = Requirement
-        fields = ["q", "experiment", "status", "gap"]
+        fields = ["q", "experiment", "status", "gap", "at_risk"]
 
     def filter_text(self, queryset, name, value):
         return queryset.search(value)
 
     def filter_gap(self, queryset, name, value):
         return queryset.gaps() if value else queryset.not_gaps()
+
+    def filter_at_risk(self, queryset, name, value):
+        return queryset.coverage_at_risk() if value else queryset.coverage_not_at_risk()
 
 
 class EngagementRecordFilterSet(django_filters.FilterSet):

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from qos.models import StorageQoSClass
 
 from .models import (
+    LINK_COPIES_MESSAGES,
     NEED_FIELDS,
     NEED_RANGE_MESSAGES,
     Contact,
@@ -131,9 +132,24 @@ class LinkClassForm(forms.Form):
         empty_label="Choose an approved class",
         error_messages={"invalid_choice": "Choose one of the approved classes."},
     )
+    copies = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=10,
+        initial=1,
+        help_text="Copies wanted on RSEs of this class, e.g. 2 for two copies on SAFE. Empty: one.",
+        error_messages={
+            "invalid": "A whole number of copies, from 1 to 10.",
+            **LINK_COPIES_MESSAGES,
+        },
+    )
     note = forms.CharField(
         required=False, max_length=500, help_text="Why this class answers the requirement."
     )
+
+    def clean_copies(self) -> int:
+        copies = self.cleaned_data["copies"]
+        return 1 if copies is None else copies
 
 
 class ContactForm(forms.ModelForm):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -29,6 +29,7 @@ from qos.models import StorageQoSClass
 
 from .choices import (
     ACTIVE_STATUSES,
+    COMMITTED_STATUSES,
     AccessPattern,
     DocumentStatus,
     RecordKind,
@@ -37,6 +38,9 @@ from .choices import (
     RequirementStatus,
 )
 from .querysets import ExperimentQuerySet, RequirementQuerySet
+
+if TYPE_CHECKING:
+    from .coverage import ClassCoverage
 
 # Paths under /experiments/ that are pages, not experiments.
 RESERVED_SHORT_NAMES = {"new", "records", "documents", "contacts"}
@@ -171,6 +175,13 @@ NEED_RANGE_MESSAGES = {
 }
 
 
+# Copies wanted in one linked class (forms and the API check the bounds with the same words).
+LINK_COPIES_MESSAGES = {
+    "min_value": "At least one copy in the class.",
+    "max_value": "At most 10 copies in one class.",
+}
+
+
 def _positive_volume(value: Decimal) -> None:
     if value is not None and value <= 0:
         raise ValidationError(
@@ -300,8 +311,8 @@ class Requirement(RemembersLoadedValues):
     """What storage an experiment needs, filed by one of its liaisons and answered with QoS classes.
 
     The needs are typed like a class's properties so that they can be matched (``matching.py``). A class may
-    also be linked by hand (:class:`ClassLink`). Coverage — how many RSEs in sync advertise each wanted
-    class — is to come: it will read the linked classes, each then with the number of copies wanted in it.
+    also be linked by hand (:class:`ClassLink`), with the number of copies wanted in it; coverage
+    (``coverage.py``) says whether enough RSEs in sync advertise each linked class to place them.
     """
 
     experiment = models.ForeignKey(Experiment, on_delete=models.PROTECT, related_name="requirements")
@@ -437,6 +448,27 @@ class Requirement(RemembersLoadedValues):
         return BADGES[self.status]
 
     @property
+    def is_committed(self) -> bool:
+        """Accepted or satisfied: the QoS group answers it, so its coverage must hold."""
+        return self.status in COMMITTED_STATUSES
+
+    @property
+    def coverage_at_risk(self) -> bool:
+        """Committed, and a linked class has fewer RSEs in sync than the copies wanted in it. From the flag
+        ``Requirement.objects.with_coverage_flag()`` annotates (lists), else computed (one query)."""
+        if not self.is_committed:
+            return False
+        if hasattr(self, "coverage_short"):
+            return self.coverage_short
+        return any(not line.covered for line in self.coverage())
+
+    def coverage(self) -> list[ClassCoverage]:
+        """Per linked class: copies wanted, the RSEs in sync advertising it, covered or short (``coverage.py``)."""
+        from .coverage import coverage_of_links
+
+        return coverage_of_links(self.links.select_related("qos_class"))
+
+    @property
     def is_gap(self) -> bool:
         """From the flags ``Requirement.objects.with_class_flags()`` annotates (lists); see ``is_gap_among``."""
         return self.is_active and not self.has_matching_class and not self.has_linked_class
@@ -552,10 +584,19 @@ class Requirement(RemembersLoadedValues):
             locked._record(by, RequirementEventKind.STATUS, comment.strip(), from_status=previous)
         self.refresh_from_db()
 
-    def link_class(self, qos_class: StorageQoSClass, *, by: Any, note: str = "") -> ClassLink:
-        """Link an approved class by hand: the QoS group says it answers this requirement."""
+    def link_class(
+        self, qos_class: StorageQoSClass, *, by: Any, note: str = "", copies: int = 1
+    ) -> ClassLink:
+        """Link an approved class by hand: the QoS group says it answers this requirement, with ``copies``
+        of the data on RSEs of that class (2 for 2 x SAFE)."""
         if not self.can_review(by):
             raise PermissionDenied("Only a QoS admin may link classes to requirements.")
+        if isinstance(copies, bool) or not isinstance(copies, int):
+            raise ValidationError({"copies": "A whole number of copies, from 1 to 10."})
+        if not 1 <= copies <= 10:
+            raise ValidationError(
+                {"copies": LINK_COPIES_MESSAGES["min_value" if copies < 1 else "max_value"]}
+            )
         if qos_class.status != ClassStatus.APPROVED:
             raise ValidationError(
                 {
@@ -569,9 +610,17 @@ class Requirement(RemembersLoadedValues):
                 raise IllegalTransition(
                     f"This requirement is {locked.get_status_display().lower()}: file it again first."
                 )
-            if locked.links.filter(qos_class=qos_class).exists():
-                raise ValidationError({"qos_class": f"{qos_class.label} is already linked."})
-            link = ClassLink.objects.create(requirement=locked, qos_class=qos_class, linked_by=by, note=note)
+            existing = locked.links.filter(qos_class=qos_class).first()
+            if existing is not None:
+                raise ValidationError(
+                    {
+                        "qos_class": f"{qos_class.label} is already linked, with {existing.copies} "
+                        f"cop{'y' if existing.copies == 1 else 'ies'}: unlink it first to ask for another number."
+                    }
+                )
+            link = ClassLink.objects.create(
+                requirement=locked, qos_class=qos_class, copies=copies, linked_by=by, note=note
+            )
             locked._record(by, RequirementEventKind.LINKED, note, qos_class=qos_class)
         return link
 
@@ -653,13 +702,21 @@ class RequirementEvent(models.Model):
 
 
 class ClassLink(models.Model):
-    """A QoS class a QoS admin linked by hand to a requirement, saying it answers it.
-
-    Coverage will extend this row with the number of copies wanted in the class (2 x SAFE + 1 x FAST).
-    """
+    """A QoS class a QoS admin linked by hand to a requirement, saying it answers it, with the number of
+    copies wanted in it: FAIR's raw data asks 2 x SAFE + 1 x FAST, two links. Coverage (``coverage.py``)
+    holds ``copies`` against the RSEs in sync that advertise the class."""
 
     requirement = models.ForeignKey(Requirement, on_delete=models.CASCADE, related_name="links")
     qos_class = models.ForeignKey(StorageQoSClass, on_delete=models.PROTECT, related_name="requirement_links")
+    copies = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[
+            MinValueValidator(1, LINK_COPIES_MESSAGES["min_value"]),
+            MaxValueValidator(10, LINK_COPIES_MESSAGES["max_value"]),
+        ],
+        help_text="Copies wanted on RSEs of this class, e.g. 2 for two copies on SAFE: as many RSEs in "
+        "sync must advertise it.",
+    )
     linked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -669,7 +726,10 @@ class ClassLink(models.Model):
     class Meta:
         ordering = ["qos_class__label"]
         constraints = [
-            models.UniqueConstraint(fields=["requirement", "qos_class"], name="engagement_class_link_unique")
+            models.UniqueConstraint(fields=["requirement", "qos_class"], name="engagement_class_link_unique"),
+            models.CheckConstraint(
+                condition=models.Q(copies__gte=1, copies__lte=10), name="engagement_class_link_copies_range"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -15,7 +15,7 @@ from django.db import models, transaction
 from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from .choices import ACTIVE_STATUSES, DocumentStatus, RecordStatus
+from .choices import ACTIVE_STATUSES, COMMITTED_STATUSES, DocumentStatus, RecordStatus
 
 MANAGE_ANY = "engagement.manage_any_experiment"
 
@@ -108,6 +108,20 @@ class RequirementQuerySet(models.QuerySet):
         return self.with_class_flags().filter(
             Q(has_matching_class=True) | Q(has_linked_class=True) | ~Q(status__in=ACTIVE_STATUSES)
         )
+
+    def with_coverage_flag(self) -> RequirementQuerySet:
+        """Annotate ``coverage_short``: a linked class has fewer RSEs in sync than the copies wanted in it
+        (``coverage.py``), computed in the database."""
+        from .coverage import short_links
+
+        return self.annotate(coverage_short=Exists(short_links().filter(requirement=OuterRef("pk"))))
+
+    def coverage_at_risk(self) -> RequirementQuerySet:
+        """Accepted or satisfied requirements that RSEs in sync can no longer place: a linked class is short."""
+        return self.filter(status__in=COMMITTED_STATUSES).with_coverage_flag().filter(coverage_short=True)
+
+    def coverage_not_at_risk(self) -> RequirementQuerySet:
+        return self.with_coverage_flag().filter(Q(coverage_short=False) | ~Q(status__in=COMMITTED_STATUSES))
 
     def for_lists(self) -> RequirementQuerySet:
         """What a list row shows, fetched in a constant number of queries."""

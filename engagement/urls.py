@@ -62,6 +62,7 @@ urlpatterns = [
     path("requirements/", views.requirement_list, name="requirement-list"),
     path("requirements/new/", views.requirement_create, name="requirement-create"),
     path("requirements/gaps/", views.requirement_gaps, name="requirement-gaps"),
+    path("requirements/coverage/", views.requirement_coverage, name="requirement-coverage"),
     path("requirements/<int:pk>/", views.requirement_detail, name="requirement-detail"),
     path("requirements/<int:pk>/edit/", views.requirement_edit, name="requirement-edit"),
     path("requirements/<int:pk>/comments/", views.requirement_comment, name="requirement-comment"),

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from qos.models import StorageQoSClass
 
+from .coverage import coverage_by_requirement, coverage_of_links
 from .filters import DocumentFilterSet, EngagementRecordFilterSet, RequirementFilterSet
 from .forms import (
     CommentForm,
@@ -52,15 +53,23 @@ def _posted(request: HttpRequest) -> Any:
 
 
 def _rows(requirements: Any, classes: list[StorageQoSClass]) -> list[dict[str, Any]]:
-    """A list row per requirement: the classes that fit (computed) and those linked by hand."""
-    return [
-        {
-            "requirement": requirement,
-            "fitting": fitting_labels(requirement, classes),
-            "linked": [link.qos_class.label for link in requirement.links.all()],
-        }
-        for requirement in requirements
-    ]
+    """A list row per requirement: the classes that fit (computed), those linked by hand, and the coverage
+    of each linked class (one query for the whole page)."""
+    requirements = list(requirements)
+    coverage = coverage_by_requirement(requirements)
+    rows = []
+    for requirement in requirements:
+        lines = coverage[requirement.pk]
+        rows.append(
+            {
+                "requirement": requirement,
+                "fitting": fitting_labels(requirement, classes),
+                "linked": [link.qos_class.label for link in requirement.links.all()],
+                "coverage": lines,
+                "at_risk": requirement.is_committed and any(not line.covered for line in lines),
+            }
+        )
+    return rows
 
 
 # --- experiments ------------------------------------------------------------------------------------------
@@ -159,6 +168,16 @@ def requirement_gaps(request: HttpRequest) -> HttpResponse:
     return render(request, "engagement/requirement_gaps.html", {"page": page, "rows": rows})
 
 
+@permission_required(VIEW_REQUIREMENT, raise_exception=True)
+def requirement_coverage(request: HttpRequest) -> HttpResponse:
+    """Accepted requirements whose linked classes have fewer RSEs in sync than the copies wanted in them."""
+    at_risk = Requirement.objects.coverage_at_risk().for_lists().order_by("needed_by", "created_at")
+    page = Paginator(at_risk, PAGE_SIZE).get_page(request.GET.get("page"))
+    coverage = coverage_by_requirement(page.object_list)
+    rows = [{"requirement": r, "coverage": coverage[r.pk]} for r in page.object_list]
+    return render(request, "engagement/requirement_coverage.html", {"page": page, "rows": rows})
+
+
 @require_http_methods(["GET", "POST"])
 def requirement_create(request: HttpRequest, short_name: str | None = None) -> HttpResponse:
     """File a requirement: for the experiment in the URL, or one the user chooses among theirs."""
@@ -208,11 +227,15 @@ def _detail_context(request: HttpRequest, requirement: Requirement) -> dict[str,
     matches = requirement.matches()
     links = list(requirement.links.select_related("qos_class", "linked_by"))
     linked_approved = [link for link in links if link.qos_class.status == "approved"]
+    coverage = coverage_of_links(links)
     return {
         "requirement": requirement,
         "matches": matches,
         "fitting": [m for m in matches if m.fits],
         "links": links,
+        "coverage": coverage,
+        "coverage_short": [line for line in coverage if not line.covered],
+        "coverage_at_risk": requirement.is_committed and any(not line.covered for line in coverage),
         "is_gap": requirement.is_active and not linked_approved and not any(m.fits for m in matches),
         "events": requirement.events.select_related("author", "qos_class"),
         "comments": requirement.comments.select_related("author"),
@@ -309,13 +332,16 @@ def requirement_link(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         qos_class = form.cleaned_data["qos_class"]
         try:
-            requirement.link_class(qos_class, by=request.user, note=form.cleaned_data["note"])
+            link = requirement.link_class(
+                qos_class, by=request.user, note=form.cleaned_data["note"], copies=form.cleaned_data["copies"]
+            )
         except ValidationError as error:
             form.add_error(None, error)
         except EngagementError as error:
             form.add_error(None, error.message)
         else:
-            messages.success(request, f"{qos_class.label} linked to this requirement.")
+            wanted = f": {link.copies} copies wanted in it" if link.copies > 1 else ""
+            messages.success(request, f"{qos_class.label} linked to this requirement{wanted}.")
             return redirect(f"{requirement.get_absolute_url()}#classes")
     context = _detail_context(request, requirement) | {"link_form": form}
     return render(request, "engagement/requirement_detail.html", context, status=400)

@@ -7,7 +7,10 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        from . import roles
+        from . import lookups, roles
+
+        # A text lookup with a NUL character matches nothing, instead of a DataError on PostgreSQL.
+        lookups.register()
 
         # Permissions of models added by later migrations join their roles after every migrate. Not tied to
         # one sender: permissions of an app are only created by its own post_migrate signal.

@@ -57,7 +57,10 @@ class MeetingFilterSet(django_filters.FilterSet):
     when = django_filters.ChoiceFilter(
         method="filter_when", choices=[("upcoming", "Upcoming"), ("past", "Past")], empty_label="Any time"
     )
-    year = django_filters.NumberFilter(field_name="starts_at", lookup_expr="year")
+    # A whole year the calendar has: ?year=0 or ?year=1.5 would reach the database as an impossible date.
+    year = django_filters.NumberFilter(
+        field_name="starts_at", lookup_expr="year", min_value=1, max_value=9999, decimal_places=0
+    )
 
     class Meta:
         model = Meeting

@@ -187,7 +187,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.PortalPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # drf-spectacular's AutoSchema, also documenting the errors (400/401/403/404) every endpoint answers.
+    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.PortalAutoSchema",
     "DEFAULT_VERSIONING_CLASS": None,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -271,7 +272,10 @@ CELERY_BEAT_SCHEDULE = {
     # A lost broker message or a killed worker leaves pushes behind: re-send them.
     "sweep-pushes": {"task": "qos.tasks.sweep_pushes", "schedule": 60.0},
     # Import new RSEs and check every RSE for drift.
-    "sync-rucio": {"task": "qos.tasks.sync_all_instances", "schedule": float(env_int("RUCIO_SYNC_SECONDS", 900))},
+    "sync-rucio": {
+        "task": "qos.tasks.sync_all_instances",
+        "schedule": float(env_int("RUCIO_SYNC_SECONDS", 900)),
+    },
 }
 
 # --- Rucio --------------------------------------------------------------------------------------------------
@@ -289,6 +293,8 @@ RUCIO_CACHE_MINUTES = env_int("RUCIO_CACHE_MINUTES", 15)
 PUSH_SWEEP_AFTER_SECONDS = env_int("PUSH_SWEEP_AFTER_SECONDS", 120)
 # A push claimed by a worker that died is given back after this long.
 PUSH_CLAIM_LEASE_SECONDS = env_int("PUSH_CLAIM_LEASE_SECONDS", 300)
+# A catalogue file larger than this is refused by `manage.py import_catalogue` before it is parsed.
+CATALOGUE_IMPORT_MAX_BYTES = env_int("CATALOGUE_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
 
 # --- Logging: to stderr, never with secrets (the Rucio gateway keeps them out of messages). -------------
 LOGGING = {

@@ -62,3 +62,6 @@ urlpatterns = [
     path("api/auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),
 ]
+
+# A URL under /api/ that matches no route gets JSON, like every other API error (portal/api/errors.py).
+handler404 = "portal.api.errors.not_found"

@@ -26,6 +26,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             # Experiment engagement: requirements no approved class satisfies (gaps).
             "gaps": list(Requirement.objects.gaps().select_related("experiment").order_by("needed_by")[:10]),
             "gap_count": Requirement.objects.gaps().count(),
+            # Coverage: accepted requirements a linked class can no longer place (too few RSEs in sync).
+            "coverage_at_risk_count": Requirement.objects.coverage_at_risk().count(),
             # Stream coordination: the viewer's own open actions, and everyone's overdue ones.
             "my_open_actions": list(Action.objects.open().owned_by_user(request.user).with_related()[:50]),
             "overdue_actions": list(Action.objects.overdue().with_related()[:20]),

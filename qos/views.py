@@ -8,6 +8,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
+from engagement.coverage import breaks_if_assigned
+
 from . import tasks
 from .filters import PushFilterSet, RSEFilterSet, StorageQoSClassFilterSet
 from .forms import AssignForm, CompareForm, RejectForm, StorageQoSClassForm, TransitionForm
@@ -173,9 +175,12 @@ def class_transition(request: HttpRequest, label: str, action: str) -> HttpRespo
 def _transition_plan(qos_class: StorageQoSClass, action: str) -> dict | None:
     """Which RSEs a step changes in Rucio, shown before it is confirmed."""
     if action == "approve" and not qos_class.label_locked:
+        rows = qos_class.planned_rses.all().plan(qos_class)
         return {
             "title": "RSEs that get this class in Rucio",
-            "rows": qos_class.planned_rses.all().plan(qos_class),
+            "rows": rows,
+            # Coverage (engagement): these RSEs leave their current class on approval.
+            "coverage_breaks": breaks_if_assigned([row["rse"] for row in rows], qos_class),
         }
     if action == "deprecate":
         return {
@@ -183,7 +188,13 @@ def _transition_plan(qos_class: StorageQoSClass, action: str) -> dict | None:
             "rows": qos_class.rses.all().plan(qos_class),
         }
     if action == "retire":
-        return {"title": "RSEs that lose the attribute in Rucio", "rows": qos_class.rses.all().plan(None)}
+        rows = qos_class.rses.all().plan(None)
+        return {
+            "title": "RSEs that lose the attribute in Rucio",
+            "rows": rows,
+            # Coverage (engagement): accepted requirements linked to this class lose these RSEs.
+            "coverage_breaks": breaks_if_assigned([row["rse"] for row in rows], None),
+        }
     return None
 
 
@@ -269,14 +280,20 @@ def rse_assign(request: HttpRequest) -> HttpResponse:
     rses = RSE.objects.filter(pk__in=[rse.pk for rse in form.cleaned_data["rses"]])
     qos_class = form.cleaned_data["qos_class"]
     if not form.cleaned_data["confirm"]:
+        plan = rses.plan(qos_class)
         return render(
             request,
             "qos/rse_assign_plan.html",
             {
                 "form": form,
-                "plan": rses.plan(qos_class),
+                "plan": plan,
                 "qos_class": qos_class,
                 "next": request.POST.get("next", ""),
+                # Coverage (engagement): accepted requirements this change leaves short of RSEs in sync.
+                # A class only planned on RSEs moves none of them until it is approved.
+                "coverage_breaks": breaks_if_assigned(
+                    [row["rse"] for row in plan if not row["planned"]], qos_class
+                ),
             },
         )
     try:

@@ -6,14 +6,18 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
 from qos.api.serializers import validation_detail
 from qos.models import StorageQoSClass
 
+from ..choices import RequirementStatus
+from ..coverage import coverage_of_links
 from ..matching import approved_classes, fitting_labels
 from ..models import (
+    LINK_COPIES_MESSAGES,
     NEED_FIELDS,
     NEED_RANGE_MESSAGES,
     ClassLink,
@@ -113,11 +117,25 @@ class ClassMatchSerializer(serializers.Serializer):
 
 class ClassLinkSerializer(serializers.ModelSerializer):
     qos_class = serializers.CharField(source="qos_class.label")
-    linked_by = serializers.CharField(source="linked_by.username", default=None)
+    # allow_null, no default: null when nobody is set (a default would drop the field from a PATCH's answer).
+    linked_by = serializers.CharField(source="linked_by.username", read_only=True, allow_null=True)
 
     class Meta:
         model = ClassLink
-        fields = ["qos_class", "linked_by", "linked_at", "note"]
+        fields = ["qos_class", "copies", "linked_by", "linked_at", "note"]
+
+
+class ClassCoverageSerializer(serializers.Serializer):
+    """One linked class: copies wanted, the RSEs in sync advertising it, and whether that is enough."""
+
+    qos_class = serializers.CharField(source="qos_class.label")
+    copies = serializers.IntegerField(source="wanted", help_text="Copies wanted in the class.")
+    rses = serializers.ListField(
+        child=serializers.CharField(), help_text="Names of the RSEs in sync that advertise the class."
+    )
+    available = serializers.IntegerField(help_text="How many RSEs in sync advertise the class.")
+    covered = serializers.BooleanField()
+    short_by = serializers.IntegerField(help_text="RSEs missing to place every copy; 0 when covered.")
 
 
 class RequirementSerializer(serializers.ModelSerializer):
@@ -129,10 +147,14 @@ class RequirementSerializer(serializers.ModelSerializer):
 
     url = serializers.HyperlinkedIdentityField(view_name="requirement-detail")
     experiment = experiment_field()
-    filed_by = serializers.CharField(source="filed_by.username", read_only=True, default=None)
+    filed_by = serializers.CharField(source="filed_by.username", read_only=True, allow_null=True)
     matching_classes = serializers.SerializerMethodField(help_text="Labels of approved classes that fit.")
     linked_classes = ClassLinkSerializer(source="links", many=True, read_only=True)
     is_gap = serializers.SerializerMethodField()
+    coverage_at_risk = serializers.BooleanField(
+        read_only=True,
+        help_text="Accepted or satisfied, and a linked class has fewer RSEs in sync than the copies wanted.",
+    )
     comment = serializers.CharField(
         write_only=True, required=False, allow_blank=True, default="", help_text="Why; kept in the history."
     )
@@ -149,6 +171,7 @@ class RequirementSerializer(serializers.ModelSerializer):
             "matching_classes",
             "linked_classes",
             "is_gap",
+            "coverage_at_risk",
             "created_at",
             "updated_at",
             "status_changed_at",
@@ -216,8 +239,10 @@ class RequirementDetailSerializer(RequirementSerializer):
 
     matches = serializers.SerializerMethodField()
 
+    coverage = serializers.SerializerMethodField()
+
     class Meta(RequirementSerializer.Meta):
-        fields = [*RequirementSerializer.Meta.fields, "description_html", "matches"]
+        fields = [*RequirementSerializer.Meta.fields, "description_html", "matches", "coverage"]
 
     description_html = serializers.SerializerMethodField()
 
@@ -228,6 +253,10 @@ class RequirementDetailSerializer(RequirementSerializer):
 
     def get_matches(self, requirement: Requirement) -> list[dict[str, Any]]:
         return ClassMatchSerializer(requirement.matches(self._classes()), many=True).data
+
+    @extend_schema_field(ClassCoverageSerializer(many=True))
+    def get_coverage(self, requirement: Requirement) -> list[dict[str, Any]]:
+        return ClassCoverageSerializer(coverage_of_links(requirement.links.all()), many=True).data
 
 
 class RequirementTransitionSerializer(serializers.Serializer):
@@ -241,9 +270,24 @@ class LinkSerializer(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
 
+class LinkClassSerializer(LinkSerializer):
+    """What ``link`` takes: the class, and the copies wanted in it (2 for two copies on SAFE; default 1)."""
+
+    copies = serializers.IntegerField(
+        required=False,
+        default=1,
+        min_value=1,
+        max_value=10,
+        help_text="Copies wanted on RSEs of this class.",
+        error_messages={"invalid": "A whole number of copies, from 1 to 10.", **LINK_COPIES_MESSAGES},
+    )
+
+
 class EventSerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", default=None)
-    qos_class = serializers.CharField(source="qos_class.label", default=None)
+    author = serializers.CharField(source="author.username", read_only=True, allow_null=True)
+    qos_class = serializers.CharField(source="qos_class.label", read_only=True, allow_null=True)
+    # Declared, not generated: a generated read-only field forgets that the model allows blank (when filed).
+    from_status = serializers.ChoiceField(choices=RequirementStatus.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = RequirementEvent
@@ -261,7 +305,7 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class CommentSerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", read_only=True, default=None)
+    author = serializers.CharField(source="author.username", read_only=True, allow_null=True)
 
     class Meta:
         model = RequirementComment
@@ -328,7 +372,7 @@ class EngagementRecordSerializer(ExperimentItemSerializer):
         queryset=Contact.objects.all(),
         help_text="Ids of the experiment's contacts.",
     )
-    created_by = serializers.CharField(source="created_by.username", read_only=True, default=None)
+    created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)
 
     class Meta:
         model = EngagementRecord
@@ -362,7 +406,7 @@ class DocumentSerializer(ExperimentItemSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="document-detail")
     owner = username_field(required=False, allow_null=True, help_text="Who runs it through the experiment.")
     status_changed_by = serializers.CharField(
-        source="status_changed_by.username", read_only=True, default=None
+        source="status_changed_by.username", read_only=True, allow_null=True
     )
 
     class Meta:

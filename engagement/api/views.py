@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -29,6 +29,7 @@ from .serializers import (
     EngagementRecordSerializer,
     EventSerializer,
     ExperimentSerializer,
+    LinkClassSerializer,
     LinkSerializer,
     RequirementDetailSerializer,
     RequirementSerializer,
@@ -63,13 +64,19 @@ class ExperimentViewSet(WritableViewSet):
     ordering_fields = ["short_name", "name"]
 
 
+# An edit refused by the lifecycle (e.g. of an accepted requirement) answers 409, as the steps do.
+@extend_schema_view(
+    update=extend_schema(responses={200: RequirementSerializer, 409: ConflictSerializer}),
+    partial_update=extend_schema(responses={200: RequirementSerializer, 409: ConflictSerializer}),
+)
 class RequirementViewSet(WritableViewSet):
     """Storage requirements of experiments, filed by their liaisons and reviewed by QoS admins.
 
-    Filter by ``experiment`` (short name, repeatable), ``status`` (repeatable), ``gap`` (true/false), ``q``.
+    Filter by ``experiment`` (short name, repeatable), ``status`` (repeatable), ``gap`` (true/false),
+    ``at_risk`` (true/false: accepted or satisfied, and a linked class short of RSEs in sync), ``q``.
     """
 
-    queryset = Requirement.objects.for_lists().with_class_flags()
+    queryset = Requirement.objects.for_lists().with_class_flags().with_coverage_flag()
     serializer_class = RequirementSerializer
     permission_classes = [EngagementPermissions]
     filterset_class = RequirementFilterSet
@@ -168,19 +175,21 @@ class RequirementViewSet(WritableViewSet):
         return self._take(request, "refile")
 
     @extend_schema(
-        request=LinkSerializer, responses={200: RequirementDetailSerializer, 409: ConflictSerializer}
+        request=LinkClassSerializer, responses={200: RequirementDetailSerializer, 409: ConflictSerializer}
     )
     @action(detail=True, methods=["post"])
     def link(self, request, pk=None):
-        """Link an approved class by hand (QoS admins): ``{"qos_class": "SAFE", "note": "..."}``."""
+        """Link an approved class by hand (QoS admins), with the copies wanted in it (default 1):
+        ``{"qos_class": "SAFE", "copies": 2, "note": "..."}``."""
         requirement = self.get_object()
-        serializer = LinkSerializer(data=request.data)
+        serializer = LinkClassSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
             requirement.link_class(
                 serializer.validated_data["qos_class"],
                 by=request.user,
                 note=serializer.validated_data["note"],
+                copies=serializer.validated_data["copies"],
             )
         except EngagementError as error:
             return _conflict(error)
@@ -213,7 +222,8 @@ class RequirementViewSet(WritableViewSet):
         page = self.paginate_queryset(requirement.events.select_related("author", "qos_class"))
         return self.get_paginated_response(EventSerializer(page, many=True).data)
 
-    @extend_schema(request=CommentSerializer, responses=CommentSerializer(many=True))
+    @extend_schema(methods=["GET"], responses=CommentSerializer(many=True))
+    @extend_schema(methods=["POST"], request=CommentSerializer, responses={201: CommentSerializer})
     @action(detail=True, methods=["get", "post"], filterset_class=None, ordering_fields=None)
     def comments(self, request, pk=None):
         """The thread: GET lists it, oldest first; POST ``{"text"}`` adds to it (liaisons of the

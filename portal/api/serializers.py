@@ -38,7 +38,8 @@ def validation_detail(error: DjangoValidationError) -> Any:
 
 
 class PersonBriefSerializer(serializers.ModelSerializer):
-    username = serializers.CharField(source="user.username", default=None, read_only=True)
+    # allow_null, no default: null without an account (a default would drop the field from a PATCH's answer).
+    username = serializers.CharField(source="user.username", read_only=True, allow_null=True)
 
     class Meta:
         model = Person
@@ -73,8 +74,8 @@ class StreamSerializer(serializers.ModelSerializer):
 
 
 class TimetableItemSerializer(serializers.ModelSerializer):
-    speaker = PersonBriefSerializer(read_only=True)
-    stream = serializers.SlugRelatedField(slug_field="letter", read_only=True)
+    speaker = PersonBriefSerializer(read_only=True, allow_null=True)
+    stream = serializers.SlugRelatedField(slug_field="letter", read_only=True, allow_null=True)
 
     class Meta:
         model = TimetableItem
@@ -93,7 +94,7 @@ class TimetableItemSerializer(serializers.ModelSerializer):
 
 
 class MinutesSectionSerializer(serializers.ModelSerializer):
-    stream = serializers.SlugRelatedField(slug_field="letter", read_only=True)
+    stream = serializers.SlugRelatedField(slug_field="letter", read_only=True, allow_null=True)
 
     class Meta:
         model = MinutesSection
@@ -174,10 +175,14 @@ class NextMeetingSerializer(serializers.Serializer):
     )
 
 
+class MinutesSectionBodySerializer(serializers.Serializer):
+    # A CharField, not any value: it refuses what a text column cannot hold (NUL, which PostgreSQL refuses).
+    id = serializers.IntegerField(help_text="A section of this meeting.")
+    body = serializers.CharField(allow_blank=True, trim_whitespace=False, help_text="Markdown.")
+
+
 class MinutesUpdateSerializer(serializers.Serializer):
-    sections = serializers.ListField(
-        child=serializers.DictField(), help_text='[{"id": 12, "body": "Markdown"}, ...]'
-    )
+    sections = MinutesSectionBodySerializer(many=True, help_text='[{"id": 12, "body": "Markdown"}, ...]')
 
 
 class ActionSerializer(serializers.ModelSerializer):
@@ -249,7 +254,10 @@ class ActionSerializer(serializers.ModelSerializer):
 
 
 class ActionUpdateSerializer(serializers.ModelSerializer):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    # Declared, not generated: a generated read-only field forgets that the model allows blank ("no change").
+    old_status = serializers.ChoiceField(choices=ActionStatus.choices, allow_blank=True, read_only=True)
+    new_status = serializers.ChoiceField(choices=ActionStatus.choices, allow_blank=True, read_only=True)
 
     class Meta:
         model = ActionUpdate

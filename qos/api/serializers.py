@@ -14,7 +14,7 @@ from ..models import (
 
 
 class RevisionSerializer(serializers.ModelSerializer):
-    author = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = StorageQoSClassRevision
@@ -24,7 +24,8 @@ class RevisionSerializer(serializers.ModelSerializer):
 
 class PendingProposalSerializer(serializers.Serializer):
     revision = serializers.IntegerField(source="number")
-    author = serializers.CharField(source="author.username", default=None)
+    # allow_null, no default: null for a deleted author (a default would drop the field from a PATCH's answer).
+    author = serializers.CharField(source="author.username", read_only=True, allow_null=True)
     created_at = serializers.DateTimeField()
     comment = serializers.CharField()
     content = serializers.JSONField(source="data")
@@ -143,7 +144,7 @@ class PushAttemptSerializer(serializers.ModelSerializer):
 
 class PushSerializer(serializers.ModelSerializer):
     rse = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     attempt_log = PushAttemptSerializer(many=True, read_only=True)
 
     class Meta:
@@ -174,7 +175,7 @@ class RSESerializer(serializers.ModelSerializer):
     qos_class = serializers.SlugRelatedField(
         slug_field="label", queryset=StorageQoSClass.objects.all(), allow_null=True, required=False
     )
-    planned_class = serializers.SlugRelatedField(slug_field="label", read_only=True)
+    planned_class = serializers.SlugRelatedField(slug_field="label", read_only=True, allow_null=True)
     desired_value = serializers.CharField(read_only=True, allow_null=True)
     expression_may_be_stale = serializers.BooleanField(
         read_only=True, help_text="Rucio may still serve the old value in RSE expressions (up to 15 minutes)."

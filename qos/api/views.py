@@ -1,12 +1,22 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from .. import tasks
+from ..catalogue_io import export_catalogue
 from ..filters import PushFilterSet, RSEFilterSet, StorageQoSClassFilterSet
 from ..models import RSE, CatalogueError, Push, RucioInstance, StorageQoSClass, revision_diff
 from .serializers import (
@@ -26,6 +36,11 @@ ConflictSerializer = inline_serializer(
 )
 
 
+# An edit refused by the lifecycle (a retired class, a stale ``base_revision``) answers 409, as the steps do.
+@extend_schema_view(
+    update=extend_schema(responses={200: StorageQoSClassSerializer, 409: ConflictSerializer}),
+    partial_update=extend_schema(responses={200: StorageQoSClassSerializer, 409: ConflictSerializer}),
+)
 class StorageQoSClassViewSet(
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
@@ -49,6 +64,7 @@ class StorageQoSClassViewSet(
         "retire": ["qos.change_storageqosclass"],
         "revisions": ["qos.view_storageqosclass"],
         "diff": ["qos.view_storageqosclass"],
+        "export": ["qos.view_storageqosclass"],
     }
 
     def update(self, request, *args, **kwargs):
@@ -145,6 +161,24 @@ class StorageQoSClassViewSet(
         old = get_object_or_404(qos_class.revisions, number=numbers["from"])
         new = get_object_or_404(qos_class.revisions, number=numbers["to"])
         return Response(DiffRowSerializer(revision_diff(old, new), many=True).data)
+
+    @extend_schema(
+        responses={200: OpenApiResponse(OpenApiTypes.OBJECT, description="The catalogue export (version 1)")}
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        filterset_class=None,
+        pagination_class=None,
+        renderer_classes=[JSONRenderer],
+    )
+    def export(self, request):
+        """The whole catalogue (classes with every revision, RSE assignments) as a file for
+        `manage.py import_catalogue`; the same data the other reads show."""
+        response = Response(export_catalogue())
+        name = f"qos-catalogue-{timezone.now():%Y%m%d-%H%M%S}.json"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
 
 
 def _conflict(error: CatalogueError) -> Response:

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 
@@ -23,6 +24,8 @@ class IamIdentitySerializer(serializers.Serializer):
     last_seen_at = serializers.DateTimeField()
 
 
+# Answered by MeViewSet.list, but one object: not the array drf-spectacular documents for a ``list`` action.
+@extend_schema_serializer(many=False)
 class MeSerializer(serializers.Serializer):
     """The user the request is authenticated as: a session or an IAM bearer token."""
 
