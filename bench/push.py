@@ -84,14 +84,8 @@ def start_rucio(state_dir: Path, stack: contextlib.ExitStack) -> dict[str, str]:
     )
     for _ in range(3):  # another process may take the free port between the probe and gunicorn's bind
         env["RUCIO_SERVER_PORT"] = str(free_port())
-        # Not from the repository: gunicorn would read the portal's ./gunicorn.conf.py (its access log format).
         started = subprocess.run(
-            [str(RUCIO_SCRIPT), "start", "--fresh"],
-            env=env,
-            cwd=state_dir.parent,
-            capture_output=True,
-            text=True,
-            timeout=900,
+            [str(RUCIO_SCRIPT), "start", "--fresh"], env=env, capture_output=True, text=True, timeout=900
         )
         if started.returncode == 0:
             return dict(line.split("=", 1) for line in started.stdout.splitlines() if "=" in line)
