@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import kombu.pools
 import pytest
 import redis
 
@@ -94,9 +95,13 @@ def private_redis(tmp_path_factory) -> Iterator[PrivateRedis]:
 
 
 def _reset_pools(app) -> None:
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    """Forget every broker connection of this process, so the next publish connects to the current URL.
+
+    Celery keeps its pools in kombu's global registries keyed by connection: closing one without clearing
+    the registry hands the closed pool out again ("Acquire on closed pool").
+    """
+    kombu.pools.reset()
+    app._pool = None
     app.amqp._producer_pool = None
 
 
@@ -129,6 +134,11 @@ def start_worker(private_redis, django_db_setup, tmp_path) -> Iterator[Callable[
     """Start a Celery worker process on the test database: ``start_worker(**extra_env) -> Worker``."""
     from django.db import connection
 
+    from portal.celery import app
+
+    # Publish from this process to the private broker, through fresh connections.
+    app.conf.broker_url = private_redis.url
+    _reset_pools(app)
     workers: list[Worker] = []
 
     def start(**extra_env: str) -> Worker:
