@@ -86,12 +86,25 @@ def private_redis(tmp_path_factory) -> Iterator[PrivateRedis]:
 
     # This process publishes to the private broker too (the app reads its settings lazily; drop any pool).
     previous = app.conf.broker_url
-    app.conf.broker_url = server.url
-    _reset_pools(app)
+    _use_broker(app, server.url)
     yield server
-    app.conf.broker_url = previous
-    _reset_pools(app)
+    _use_broker(app, previous)
     server.stop()
+
+
+def _use_broker(app, url: str) -> None:
+    """Make this process publish to ``url``.
+
+    Celery reads Django's settings lazily, the first time its configuration is used: a URL set on a
+    configuration not read yet would be overwritten by CELERY_BROKER_URL then. So read it first, and change
+    the Django setting too.
+    """
+    from django.conf import settings
+
+    app.conf.broker_url  # noqa: B018 - forces the lazy configuration to load now
+    settings.CELERY_BROKER_URL = url
+    app.conf.broker_url = url
+    _reset_pools(app)
 
 
 def _reset_pools(app) -> None:
@@ -137,8 +150,7 @@ def start_worker(private_redis, django_db_setup, tmp_path) -> Iterator[Callable[
     from portal.celery import app
 
     # Publish from this process to the private broker, through fresh connections.
-    app.conf.broker_url = private_redis.url
-    _reset_pools(app)
+    _use_broker(app, private_redis.url)
     workers: list[Worker] = []
 
     def start(**extra_env: str) -> Worker:
