@@ -7,6 +7,7 @@ portal worker``) on the test database; tests that use it need ``django_db(transa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -82,28 +83,42 @@ def _pings(client: redis.Redis) -> bool:
 def private_redis(tmp_path_factory) -> Iterator[PrivateRedis]:
     server = PrivateRedis(port=_free_port(), directory=tmp_path_factory.mktemp("redis"))
     server.start()
-    from portal.celery import app
-
-    # This process publishes to the private broker too (the app reads its settings lazily; drop any pool).
-    previous = app.conf.broker_url
-    _use_broker(app, server.url)
     yield server
-    _use_broker(app, previous)
     server.stop()
 
 
-def _use_broker(app, url: str) -> None:
-    """Make this process publish to ``url``.
+@contextlib.contextmanager
+def publishing_to(url: str) -> Iterator[None]:
+    """Make this process publish its tasks to the broker at ``url`` inside the block, then restore.
 
-    Celery reads Django's settings lazily, the first time its configuration is used: a URL set on a
-    configuration not read yet would be overwritten by CELERY_BROKER_URL then. So read it first, and change
-    the Django setting too.
+    Three places hold the broker URL, and Celery's ``conf.broker_url`` reads them in this order: the
+    environment variable CELERY_BROKER_URL (scripts/test exports it: it beats anything set on the app), the
+    app's configuration, and Django's setting (read lazily, the first time the configuration is used).
     """
     from django.conf import settings
 
-    app.conf.broker_url  # noqa: B018 - forces the lazy configuration to load now
-    settings.CELERY_BROKER_URL = url
-    app.conf.broker_url = url
+    from portal.celery import app
+
+    app.conf.broker_url  # noqa: B018 - loads the lazy configuration now, so it cannot overwrite ours later
+    saved_environ = os.environ.get("CELERY_BROKER_URL")
+    saved_setting = settings.CELERY_BROKER_URL
+    saved_conf = app.conf.broker_url
+    _set_broker(app, url, url, url)
+    try:
+        yield
+    finally:
+        _set_broker(app, saved_environ, saved_setting, saved_conf)
+
+
+def _set_broker(app, environ: str | None, setting: str, conf: str) -> None:
+    from django.conf import settings
+
+    if environ is None:
+        os.environ.pop("CELERY_BROKER_URL", None)
+    else:
+        os.environ["CELERY_BROKER_URL"] = environ
+    settings.CELERY_BROKER_URL = setting
+    app.conf.broker_url = conf
     _reset_pools(app)
 
 
@@ -147,10 +162,6 @@ def start_worker(private_redis, django_db_setup, tmp_path) -> Iterator[Callable[
     """Start a Celery worker process on the test database: ``start_worker(**extra_env) -> Worker``."""
     from django.db import connection
 
-    from portal.celery import app
-
-    # Publish from this process to the private broker, through fresh connections.
-    _use_broker(app, private_redis.url)
     workers: list[Worker] = []
 
     def start(**extra_env: str) -> Worker:
@@ -205,6 +216,8 @@ def start_worker(private_redis, django_db_setup, tmp_path) -> Iterator[Callable[
             pytest.fail(f"Celery worker exited at start:\n{worker.output()[-3000:]}")
         return worker
 
-    yield start
+    # Publish from this process to the private broker too, through fresh connections.
+    with publishing_to(private_redis.url):
+        yield start
     for worker in workers:
         worker.stop()

@@ -1,0 +1,159 @@
+"""End to end through a real Celery worker on a real Redis to a real Rucio, and the fault drills of the push.
+
+Every result is checked through a separate rucio-clients session (``rucio_admin_client``).
+"""
+
+import socket
+import threading
+
+import pytest
+
+from qos import tasks
+from qos.models import RSE, Push, RucioInstance
+from qos.rucio.sync import sync_rses
+from tests.celery_worker import wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def rses(rucio_instance, make_rse):
+    names = [make_rse() for _ in range(3)]
+    sync_rses(rucio_instance)
+    return list(RSE.objects.filter(name__in=names).order_by("name"))
+
+
+def qos_in_rucio(client, name):
+    return client.list_rse_attributes(name).get("QOS")
+
+
+def push_of(rse):
+    return Push.objects.filter(rse=rse).order_by("-pk").first()
+
+
+def test_approved_and_assigned_class_lands_in_rucio(
+    start_worker, rses, proposed_class, admin, admin2, rucio_admin_client
+):
+    start_worker()
+    # Planned on two RSEs while proposed; approval pushes both; a third is assigned after approval.
+    RSE.objects.filter(pk__in=[rses[0].pk, rses[1].pk]).assign(proposed_class, by=admin)
+    assert not Push.objects.exists()
+    proposed_class.approve(by=admin2)
+    RSE.objects.filter(pk=rses[2].pk).assign(proposed_class, by=admin)
+    for rse in rses:
+        wait_for(
+            lambda rse=rse: qos_in_rucio(rucio_admin_client, rse.name) == "SAFE",
+            what=f"QOS=SAFE on {rse.name}",
+        )
+    wait_for(lambda: set(Push.objects.values_list("state", flat=True)) == {"done"}, what="pushes done")
+    assert set(RSE.objects.values_list("sync_state", flat=True)) == {"in_sync"}
+
+
+def test_rucio_stopped_during_a_push_is_retried_and_delivered_after_restart(
+    start_worker, rses, approved_class, admin, rucio_server, rucio_admin_client
+):
+    start_worker()
+    rucio_server.stop()
+    try:
+        RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)
+        wait_for(
+            lambda: push_of(rses[0]).attempt_log.filter(outcome="transient").exists(),
+            what="a transient failure",
+        )
+        assert push_of(rses[0]).state in ("queued", "sending")
+    finally:
+        rucio_server.start()
+    wait_for(lambda: push_of(rses[0]).state == "done", timeout=90, what="delivery after restart")
+    assert qos_in_rucio(rucio_admin_client, rses[0].name) == "SAFE"
+    assert push_of(rses[0]).attempt_log.filter(outcome="written").count() == 1
+
+
+def test_broker_down_when_an_admin_approves(
+    start_worker, private_redis, rses, proposed_class, admin, admin2, rucio_admin_client, settings
+):
+    settings.PUSH_SWEEP_AFTER_SECONDS = 0
+    RSE.objects.filter(pk=rses[0].pk).assign(proposed_class, by=admin)
+    private_redis.stop()
+    try:
+        proposed_class.approve(by=admin2)  # must not fail: the push waits in the outbox
+        proposed_class.refresh_from_db()
+        assert proposed_class.status == "approved"
+        assert push_of(rses[0]).state == "queued"
+    finally:
+        private_redis.start()
+    start_worker()
+    assert tasks.sweep_pushes() == 1
+    wait_for(lambda: push_of(rses[0]).state == "done", what="delivery after the broker is back")
+    assert qos_in_rucio(rucio_admin_client, rses[0].name) == "SAFE"
+
+
+@pytest.fixture
+def silent_server():
+    """A TCP server that accepts connections and never answers: a request to it hangs, like a stuck Rucio."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    accepted = []
+    stop = threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}", accepted
+    stop.set()
+    thread.join()
+    for connection in accepted:
+        connection.close()
+    listener.close()
+
+
+def test_worker_killed_mid_push_delivers_exactly_once(
+    start_worker,
+    rses,
+    approved_class,
+    admin,
+    rucio_instance,
+    rucio_server,
+    rucio_admin_client,
+    settings,
+    silent_server,
+):
+    url, accepted = silent_server
+    lease = {"PUSH_CLAIM_LEASE_SECONDS": "2"}
+    settings.PUSH_CLAIM_LEASE_SECONDS = 2
+    RucioInstance.objects.filter(pk=rucio_instance.pk).update(host=url, auth_host=url)
+    worker = start_worker(**lease)
+    RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)
+    wait_for(lambda: push_of(rses[0]).state == "sending" and accepted, what="the worker to be mid-push")
+    worker.kill()
+    RucioInstance.objects.filter(pk=rucio_instance.pk).update(
+        host=rucio_server.url, auth_host=rucio_server.url
+    )
+    start_worker(**lease)
+    wait_for(lambda: tasks.sync.due_for_sweep(), timeout=10, what="the lease to expire")
+    tasks.sweep_pushes()
+    wait_for(lambda: push_of(rses[0]).state == "done", what="delivery by the second worker")
+    assert qos_in_rucio(rucio_admin_client, rses[0].name) == "SAFE"
+    push = push_of(rses[0])
+    assert push.attempt_log.filter(outcome="written").count() == 1
+    assert Push.objects.count() == 1
+
+
+def test_wrong_credentials_fail_with_a_clear_message_and_no_endless_retry(
+    start_worker, rses, approved_class, admin, monkeypatch
+):
+    monkeypatch.setenv("RUCIO_TEST_PASSWORD", "not-the-password")
+    start_worker()
+    RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)
+    wait_for(lambda: push_of(rses[0]).state == "failed", what="the push to fail")
+    push = push_of(rses[0])
+    assert push.attempts == 1
+    assert "authenticat" in push.last_error.lower()
+    assert "not-the-password" not in push.last_error
