@@ -12,6 +12,8 @@ Everything comes from environment variables, the same ones the Procfile's other 
 | ``GUNICORN_GRACEFUL_TIMEOUT`` | ``20`` | seconds a stopping worker gets to finish its requests |
 | ``FORWARDED_ALLOW_IPS`` | ``127.0.0.1,::1`` | proxies whose ``X-Forwarded-*`` headers are trusted |
 | ``GUNICORN_CONTROL_SOCKET`` | empty: no control socket | path of a ``gunicornc`` control socket |
+| ``LOG_FORMAT`` | ``plain`` | ``json``: gunicorn's lines too are JSON objects, as the portal's |
+| ``PROMETHEUS_MULTIPROC_DIR`` | empty | a directory of its own for the workers' request metrics (emptied at start) |
 """
 
 from __future__ import annotations
@@ -64,8 +66,48 @@ preload_app = False
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
-# Never the query string: it may carry a token or a search a user would not want in a log.
-access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
+# Never the query string: it may carry a token or a search a user would not want in a log. Last, the request id
+# the portal gave the request (portal/logs.py), as in its own log lines.
+access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s" [%({x-request-id}o)s]'
+
+
+class _LogFields:
+    """LOG_FORMAT=json: an access line's facts as JSON fields; "-" as the request id of gunicorn's own lines."""
+
+    def filter(self, record) -> bool:
+        atoms = record.args if isinstance(record.args, dict) else {}
+        record.request_id = atoms.get("{x-request-id}o", "-")
+        if "s" in atoms:
+            record.method, record.path, record.status = atoms["m"], atoms["U"], atoms["s"]
+            record.duration_ms = atoms["M"]
+        return True
+
+
+if os.environ.get("LOG_FORMAT", "").strip() == "json":
+    # gunicorn's own lines in the same JSON as the portal's (portal.logs.JsonFormatter, LOG_FORMAT).
+    logconfig_dict = {
+        "root": {"level": "INFO", "handlers": ["error_console"]},
+        "loggers": {
+            "gunicorn.error": {"level": "INFO", "handlers": ["error_console"], "propagate": False},
+            "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
+        },
+        "filters": {"fields": {"()": _LogFields}},
+        "formatters": {"json": {"()": "portal.logs.JsonFormatter"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["fields"],
+                "stream": "ext://sys.stdout",
+            },
+            "error_console": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "filters": ["fields"],
+                "stream": "ext://sys.stderr",
+            },
+        },
+    }
 
 # Only these proxies may set X-Forwarded-For/-Proto for gunicorn (Django's own switch is USE_X_FORWARDED_PROTO).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
@@ -79,3 +121,21 @@ if not control_socket_disable:
 # Heartbeat files in memory: a container's /tmp may be on a slow or overlay file system.
 if os.path.isdir("/dev/shm"):  # noqa: S108 - gunicorn's documented recommendation, not a temp file
     worker_tmp_dir = "/dev/shm"  # noqa: S108
+
+
+# PROMETHEUS_MULTIPROC_DIR (portal/metrics.py): every worker keeps its request metrics in files there, and a
+# scrape adds them up. A directory of this gunicorn's own: emptied at start, so a restart begins at zero.
+def on_starting(server) -> None:
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip()
+    if directory:
+        os.makedirs(directory, exist_ok=True)
+        for name in os.listdir(directory):
+            if name.endswith(".db"):
+                os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker) -> None:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR", "").strip():
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

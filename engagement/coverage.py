@@ -142,6 +142,23 @@ def short_links() -> QuerySet[ClassLink]:
     ).filter(copies__gt=F("available_rses"))
 
 
+def count_at_risk() -> int:
+    """How many committed requirements are at risk: ``Requirement.objects.coverage_at_risk().count()``, in two
+    queries that read each class's RSEs once (the SQL counts them again for every link: 70 ms on a large
+    portal, for a number on the dashboard; bench/README.md)."""
+    from .models import ClassLink
+
+    available = dict(
+        rses_in_sync().order_by().values("qos_class").annotate(n=Count("pk")).values_list("qos_class", "n")
+    )
+    links = ClassLink.objects.filter(requirement__status__in=COMMITTED_STATUSES).values_list(
+        "requirement_id", "qos_class_id", "copies"
+    )
+    return len(
+        {requirement for requirement, qos_class, copies in links if copies > available.get(qos_class, 0)}
+    )
+
+
 def requirements_broken_by(leaving: Mapping[int, Iterable[int]]) -> list[CoverageBreak]:
     """The committed (accepted or satisfied) requirements that RSEs leaving classes would leave with fewer
     RSEs in sync of a linked class than the copies wanted in it.

@@ -21,6 +21,9 @@ def experiment_filter() -> ExperimentFilter:
         queryset=Experiment.objects.all(),
         to_field_name="short_name",
         widget=forms.CheckboxSelectMultiple,
+        # One experiment per row (a foreign key): no row repeats, and SELECT DISTINCT (django-filter's
+        # default) would keep the database from reading a page in index order.
+        distinct=False,
     )
 
 
@@ -30,7 +33,7 @@ class RequirementFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="filter_text", label="Search")
     experiment = experiment_filter()
     status = django_filters.MultipleChoiceFilter(
-        choices=RequirementStatus.choices, widget=forms.CheckboxSelectMultiple
+        choices=RequirementStatus.choices, widget=forms.CheckboxSelectMultiple, distinct=False
     )
     gap = django_filters.BooleanFilter(
         method="filter_gap", label="Gap (no approved class satisfies it)", widget=forms.NullBooleanSelect

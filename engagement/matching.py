@@ -4,14 +4,18 @@ Matching spans two apps (a requirement here, a class in ``qos``), so it has a mo
 exists twice, side by side: in Python, to explain to people why a class fits or not, and as a SQL condition,
 so that lists can find gaps (requirements no approved class satisfies) and count them in the database,
 with a constant number of queries, paginated and filtered. ``tests/engagement/test_matching.py`` checks
-that both agree on every combination of needs and offers.
+that both agree on every combination of needs and offers. :class:`ApprovedClasses` runs the Python checks
+for many requirements and classes at once (lists, gap counts), so that a catalogue of thousands of classes
+costs milliseconds, not seconds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import (
@@ -25,7 +29,7 @@ from django.db.models import (
     QuerySet,
 )
 
-from qos.choices import AccessLatency, Redundancy, StorageMedia
+from qos.choices import AccessLatency, ClassStatus, Redundancy, StorageMedia
 from qos.models import StorageQoSClass
 
 if TYPE_CHECKING:
@@ -255,6 +259,153 @@ def fitting_labels(requirement: Requirement, classes: Iterable[StorageQoSClass])
 def approved_classes() -> list[StorageQoSClass]:
     """The approved classes, loaded once for a whole page of requirements."""
     return list(StorageQoSClass.objects.approved().order_by("label"))
+
+
+# --- many requirements against many classes at once ---------------------------------------------------------
+# Each check above reads one need of the requirement and a few fields of the class, and nothing else.
+DIMENSIONS: tuple[tuple[Any, str, tuple[str, ...]], ...] = (
+    (check_media, "storage_media", ("storage_media",)),
+    (check_latency, "access_latency", ("access_latency",)),
+    (check_durability, "min_durability", ("durability_target",)),
+    (check_copies, "copies", ("copies", "redundancy", "erasure_coding")),
+    (check_retention, "retention_days", ("lifetime_days",)),
+    (check_throughput, "min_throughput_mbps", ("throughput_mbps",)),
+)
+NEED_NAMES = tuple(need for _, need, _ in DIMENSIONS)
+
+
+class ApprovedClasses:
+    """The approved classes, indexed so that many requirements are held against them at once.
+
+    ``match()`` per pair costs a few microseconds; a page of 50 requirements against a catalogue of 5,000
+    approved classes took seconds. Here the classes are grouped, for each property, by the value they offer
+    (as bit sets, bit *i* for the *i*-th class in label order), and each check is run once per distinct
+    offered value and need, with the very check functions above, never once per class. The classes that fit
+    a requirement are the intersection of its needs' sets. Verdicts are those of ``match()`` by construction;
+    ``tests/engagement/test_matching.py`` also checks it.
+    """
+
+    def __init__(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """``rows``: (label, then every field ``DIMENSIONS`` reads, in that order), in label order."""
+        columns = list(zip(*rows, strict=True))
+        self.labels: list[str] = list(columns[0]) if columns else []
+        self._groups: list[dict[tuple[Any, ...], int]] = []
+        start = 1
+        for _, _, fields in DIMENSIONS:
+            members: dict[tuple[Any, ...], list[int]] = {}
+            for index, offer in enumerate(zip(*columns[start : start + len(fields)], strict=True)):
+                members.setdefault(offer, []).append(index)
+            start += len(fields)
+            # Bit sets built byte by byte: OR-ing one bit at a time into a growing int is quadratic.
+            self._groups.append(
+                {offer: _bit_set(indexes, len(self.labels)) for offer, indexes in members.items()}
+            )
+        self.everything = (1 << len(self.labels)) - 1
+        self._masks: dict[tuple[int, Any], int] = {}
+
+    @classmethod
+    def load(cls) -> ApprovedClasses:
+        """One query: the approved classes' matched fields, not whole rows."""
+        fields = [field for _, _, fields in DIMENSIONS for field in fields]
+        return cls(StorageQoSClass.objects.approved().order_by("label").values_list("label", *fields))
+
+    @classmethod
+    def cached(cls) -> ApprovedClasses:
+        """As ``load()``, from the table cache until a class changes (portal/table_cache.py)."""
+        from portal import table_cache
+
+        return table_cache.cached("approved-classes", ["qos_storageqosclass"], cls.load)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def _mask(self, dimension: int, need: Any) -> int:
+        """The classes whose offer passes one check for one need (computed once per distinct need)."""
+        key = (dimension, need)
+        mask = self._masks.get(key)
+        if mask is None:
+            check, need_name, fields = DIMENSIONS[dimension]
+            requirement = SimpleNamespace(**{need_name: need})
+            mask = 0
+            for offer, members in self._groups[dimension].items():
+                if check(requirement, SimpleNamespace(**dict(zip(fields, offer, strict=True)))).fits:
+                    mask |= members
+            self._masks[key] = mask
+        return mask
+
+    def fitting(self, requirement: Any) -> int:
+        """The set of classes that fit (a bit set): every check passes."""
+        return self._fitting_needs(tuple(getattr(requirement, name) for name in NEED_NAMES))
+
+    def _fitting_needs(self, needs: tuple[Any, ...]) -> int:
+        mask = self.everything
+        for dimension, need in enumerate(needs):
+            mask &= self._mask(dimension, need)
+            if not mask:
+                break
+        return mask
+
+    def gap_ids(self, requirements: QuerySet[Requirement]) -> list[int]:
+        """The ids of the gaps among ``requirements``, as ``Requirement.objects.gaps()`` finds them in SQL, in
+        two queries that read only the needs: the SQL scans every approved class for each gap."""
+        from .models import ClassLink
+
+        linked = set(
+            ClassLink.objects.filter(
+                requirement__in=requirements.values("pk"), qos_class__status=ClassStatus.APPROVED
+            ).values_list("requirement_id", flat=True)
+        )
+        return [
+            pk
+            for pk, *needs in requirements.active().order_by().values_list("pk", *NEED_NAMES)
+            if pk not in linked and not self._fitting_needs(tuple(needs))
+        ]
+
+    def fitting_labels(self, requirement: Any) -> list[str]:
+        """Labels of the classes that fit, in label order (as ``fitting_labels()``)."""
+        return [self.labels[index] for index in _members(self.fitting(requirement))]
+
+    def is_gap(self, requirement: Any) -> bool:
+        """As ``Requirement.is_gap_among()``: active, no approved class fits and none is linked by hand. Reads
+        ``requirement.links.all()``: prefetch the links with their class for a list."""
+        if not requirement.is_active:
+            return False
+        if any(link.qos_class.status == ClassStatus.APPROVED for link in requirement.links.all()):
+            return False
+        return not self.fitting(requirement)
+
+    def closest_label(self, requirement: Any) -> str | None:
+        """The class missing the fewest needs (the first in label order among them), as ``requirement_gaps``
+        picks it from ``match_all()``; None without approved classes."""
+        masks = [self._mask(d, getattr(requirement, name)) for d, name in enumerate(NEED_NAMES)]
+        for excused in range(len(masks) + 1):
+            candidates = 0
+            for skipped in itertools.combinations(range(len(masks)), excused):
+                passing = self.everything
+                for dimension, mask in enumerate(masks):
+                    if dimension not in skipped:
+                        passing &= mask
+                candidates |= passing
+            if candidates:
+                return self.labels[next(_members(candidates))]
+        return None
+
+
+def _bit_set(indexes: list[int], size: int) -> int:
+    """An int whose bits ``indexes`` are set."""
+    data = bytearray((size + 7) // 8)
+    for index in indexes:
+        data[index >> 3] |= 1 << (index & 7)
+    return int.from_bytes(data, "little")
+
+
+def _members(mask: int) -> Iterator[int]:
+    """The positions of the bits set, lowest first."""
+    bits = bin(mask)[:1:-1]  # lowest bit first, without "0b"
+    position = bits.find("1")
+    while position >= 0:
+        yield position
+        position = bits.find("1", position + 1)
 
 
 def needs_summary(requirement: Any) -> str:

@@ -412,7 +412,11 @@ class Requirement(RemembersLoadedValues):
                 "Can review, accept, reject and mark requirements satisfied, and link classes to them",
             )
         ]
-        indexes = [models.Index(fields=["status", "experiment"])]
+        indexes = [
+            models.Index(fields=["status", "experiment"]),
+            # The order of the lists (newest first), so that a page is read in order, not sorted.
+            models.Index(fields=["created_at", "id"], name="engagement_req_created_id"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.experiment}: {self.title}"

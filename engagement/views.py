@@ -28,7 +28,7 @@ from .forms import (
     RequirementForm,
     TransitionForm,
 )
-from .matching import approved_classes, fitting_labels
+from .matching import ApprovedClasses, match
 from .models import (
     TRANSITIONS,
     Contact,
@@ -52,18 +52,26 @@ def _posted(request: HttpRequest) -> Any:
     return request.POST if request.method == "POST" else None
 
 
-def _rows(requirements: Any, classes: list[StorageQoSClass]) -> list[dict[str, Any]]:
-    """A list row per requirement: the classes that fit (computed), those linked by hand, and the coverage
-    of each linked class (one query for the whole page)."""
+# A list row names this many of the classes that fit, then says how many more (the requirement's page has
+# them all): a requirement may fit thousands of classes of a large catalogue.
+FITTING_SHOWN = 5
+
+
+def _rows(requirements: Any, classes: ApprovedClasses) -> list[dict[str, Any]]:
+    """A list row per requirement: the classes that fit (computed), those linked by hand, whether it is a gap,
+    and the coverage of each linked class (one query for the whole page)."""
     requirements = list(requirements)
     coverage = coverage_by_requirement(requirements)
     rows = []
     for requirement in requirements:
         lines = coverage[requirement.pk]
+        fitting = classes.fitting_labels(requirement)
         rows.append(
             {
                 "requirement": requirement,
-                "fitting": fitting_labels(requirement, classes),
+                "fitting": fitting[:FITTING_SHOWN],
+                "fitting_more": max(0, len(fitting) - FITTING_SHOWN),
+                "gap": classes.is_gap(requirement),
                 "linked": [link.qos_class.label for link in requirement.links.all()],
                 "coverage": lines,
                 "at_risk": requirement.is_committed and any(not line.covered for line in lines),
@@ -87,7 +95,7 @@ def experiment_detail(request: HttpRequest, short_name: str) -> HttpResponse:
             "contacts",
             Prefetch(
                 "requirements",
-                queryset=Requirement.objects.with_class_flags().for_lists(),
+                queryset=Requirement.objects.for_lists(),
             ),
             Prefetch("records", queryset=EngagementRecord.objects.prefetch_related("contacts")),
             Prefetch("documents", queryset=Document.objects.select_related("owner", "status_changed_by")),
@@ -100,7 +108,7 @@ def experiment_detail(request: HttpRequest, short_name: str) -> HttpResponse:
         "engagement/experiment_detail.html",
         {
             "experiment": experiment,
-            "requirement_rows": _rows(experiment.requirements.all(), approved_classes()),
+            "requirement_rows": _rows(experiment.requirements.all(), ApprovedClasses.cached()),
             "can_change": user.has_perm("engagement.change_experiment"),
             "can_file": experiment.can_write_requirements(user),
             "can_edit_requirements": experiment.can_write_requirements(user, "change"),
@@ -140,7 +148,7 @@ def experiment_edit(request: HttpRequest, short_name: str) -> HttpResponse:
 # --- requirements -----------------------------------------------------------------------------------------
 @permission_required(VIEW_REQUIREMENT, raise_exception=True)
 def requirement_list(request: HttpRequest) -> HttpResponse:
-    filterset = RequirementFilterSet(request.GET, queryset=Requirement.objects.for_lists().with_class_flags())
+    filterset = RequirementFilterSet(request.GET, queryset=Requirement.objects.for_lists())
     page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -148,7 +156,7 @@ def requirement_list(request: HttpRequest) -> HttpResponse:
         {
             "filter": filterset,
             "page": page,
-            "rows": _rows(page.object_list, approved_classes()),
+            "rows": _rows(page.object_list, ApprovedClasses.cached()),
             "can_file": Experiment.objects.requirements_writable_by(request.user).exists(),
         },
     )
@@ -159,12 +167,16 @@ def requirement_gaps(request: HttpRequest) -> HttpResponse:
     """Requirements no approved class satisfies, each with the closest class and what it misses."""
     gaps = Requirement.objects.gaps().for_lists().order_by("needed_by", "created_at")
     page = Paginator(gaps, PAGE_SIZE).get_page(request.GET.get("page"))
-    classes = approved_classes()
-    rows = []
-    for requirement in page.object_list:
-        matches = requirement.matches(classes)
-        closest = min(matches, key=lambda m: len(m.misses)) if matches else None
-        rows.append({"requirement": requirement, "closest": closest})
+    classes = ApprovedClasses.cached()
+    # The closest class of each gap found against the index, then those classes loaded in one query.
+    closest = {requirement: classes.closest_label(requirement) for requirement in page.object_list}
+    by_label = StorageQoSClass.objects.in_bulk(
+        [label for label in closest.values() if label], field_name="label"
+    )
+    rows = [
+        {"requirement": requirement, "closest": match(requirement, by_label[label]) if label else None}
+        for requirement, label in closest.items()
+    ]
     return render(request, "engagement/requirement_gaps.html", {"page": page, "rows": rows})
 
 

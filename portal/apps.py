@@ -7,10 +7,12 @@ class PortalConfig(AppConfig):
     verbose_name = "Portal"
 
     def ready(self) -> None:
-        from . import lookups, roles
+        from . import lookups, roles, table_cache
 
         # A text lookup with a NUL character matches nothing, instead of a DataError on PostgreSQL.
         lookups.register()
+        # Every write retires what the table cache holds from its table (does nothing while TABLE_CACHE is off).
+        table_cache.install()
 
         # Permissions of models added by later migrations join their roles after every migrate. Not tied to
         # one sender: permissions of an app are only created by its own post_migrate signal.

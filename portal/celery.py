@@ -4,6 +4,10 @@ import os
 
 from celery import Celery
 
+# Connects Celery's signals: workers log like the web (LOG_FORMAT), and a task queued during a request logs
+# under that request's id.
+from . import logs  # noqa: F401
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
 app = Celery("portal")

@@ -7,16 +7,18 @@ import zoneinfo
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 
 from engagement.models import Experiment
 from qos.models import StorageQoSClass
 
+from . import indico, uploads
 from .choices import ActionStatus
 from .models import (
     DEFAULT_MEETING_TIME_ZONE,
-    MAX_ATTACHMENT_BYTES,
     Action,
     Meeting,
     MeetingSeries,
@@ -25,6 +27,7 @@ from .models import (
     Stream,
     TimetableItem,
     known_time_zones,
+    validate_meeting_year,
 )
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
@@ -49,7 +52,7 @@ class PersonChoiceField(forms.ModelMultipleChoiceField):
 class LocalStartMixin(forms.Form):
     """Date, time and time zone fields that together give ``starts_at`` in UTC."""
 
-    date = forms.DateField(widget=DATE_INPUT)
+    date = forms.DateField(widget=DATE_INPUT, validators=[validate_meeting_year])
     time = forms.TimeField(widget=TIME_INPUT, help_text="On the meeting's own clock.")
     time_zone = forms.ChoiceField(choices=time_zone_choices, initial=DEFAULT_MEETING_TIME_ZONE)
 
@@ -284,9 +287,25 @@ class IndicoImportForm(forms.Form):
         help_text="e.g. https://indico.example/export/event/123.json?detail=subcontributions",
     )
 
+    def clean_file(self) -> UploadedFile | None:
+        upload = self.cleaned_data.get("file")
+        if upload:
+            uploads.check_size(upload, settings.INDICO_EXPORT_MAX_BYTES)
+        return upload
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data.get("url") or ""
+        # With a file as well, "one of the two" (clean) is what the user needs to hear.
+        if url and not self.cleaned_data.get("file"):
+            try:
+                indico.check_address(url)
+            except indico.IndicoImportError as error:
+                raise ValidationError(str(error)) from None
+        return url
+
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if bool(data.get("file")) == bool(data.get("url")):
+        if "file" in data and "url" in data and bool(data["file"]) == bool(data["url"]):
             raise ValidationError("Give either the export file or its address (one of the two).")
         return data
 
@@ -296,17 +315,28 @@ class AttachmentForm(forms.Form):
 
     title = forms.CharField(max_length=200)
     url = forms.URLField(required=False, label="Link", max_length=500, assume_scheme="https")
-    file = forms.FileField(required=False, help_text=f"Up to {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB.")
+    file = forms.FileField(required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["file"].help_text = (
+            f"Up to {uploads.size_text(settings.UPLOAD_MAX_BYTES)}: PDF, slides, documents, spreadsheets, "
+            "pictures, text, zip or gzip archives."
+        )
+        self.file_type: uploads.FileType | None = None
+
+    def clean_file(self) -> UploadedFile | None:
+        upload = self.cleaned_data.get("file")
+        # With a link as well, "one of the two" (clean) is what the user needs to hear.
+        if upload and not self.cleaned_data.get("url"):
+            self.file_type = uploads.check_attachment(upload)
+        return upload
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if bool(data.get("file")) == bool(data.get("url")):
+        # A file refused by clean_file() already says why; "one of the two" would only confuse.
+        if "file" in data and bool(data.get("file")) == bool(data.get("url")):
             raise ValidationError("Give either a link or a file (one of the two).")
-        upload = data.get("file")
-        if upload is not None and upload.size > MAX_ATTACHMENT_BYTES:
-            self.add_error(
-                "file", f"The file is too large: at most {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB."
-            )
         return data
 
 

@@ -6,8 +6,9 @@ contribution has a ``startDate``, a ``duration`` in minutes, ``speakers`` (``fir
 ``fullName`` as "Last, First", ``affiliation``), a ``description`` and, at that detail level,
 ``subContributions``. See https://docs.getindico.io/en/stable/http-api/exporters/event/.
 
-Fetching from a URL is bounded (http/https only, a timeout, a size limit, few redirects) because the address
-comes from a user and the request is made by the server.
+Fetching from a URL is bounded because the address comes from a user and the request is made by the server:
+only hosts on ``INDICO_ALLOWED_HOSTS`` (https; http only to an address listed with it), redirects within the
+same host only and few of them, a timeout, and a size limit (``INDICO_EXPORT_MAX_BYTES``).
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ import time
 import zoneinfo
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import requests
+from django.conf import settings
 from django.db import transaction
 
 from .models import Meeting, Person, Stream, TimetableItem
+from .uploads import size_text
 
-MAX_EXPORT_BYTES = 2 * 1024 * 1024
 CONNECT_TIMEOUT = 5.0
 TOTAL_TIMEOUT = 15.0
 MAX_REDIRECTS = 3
@@ -62,61 +64,137 @@ class IndicoEvent:
     items: list[IndicoItem]
 
 
-def fetch_export(url: str) -> bytes:
-    """GET an export from Indico: http(s) only, at most MAX_EXPORT_BYTES, within TOTAL_TIMEOUT seconds."""
-    if urlsplit(url).scheme not in ("http", "https"):
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def max_export_bytes() -> int:
+    return settings.INDICO_EXPORT_MAX_BYTES
+
+
+def _origin(parts: SplitResult) -> tuple[str, str, int]:
+    """(scheme, host, port) of an address, the port made explicit; ValueError if it has no valid port."""
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
+
+
+def allowed_origins() -> set[tuple[str, str, int]]:
+    """The (scheme, host, port) that exports may be fetched from, by INDICO_ALLOWED_HOSTS: a bare host (or
+    host:port) over https; an entry written with http:// allows that one address over plain http too."""
+    origins = set()
+    for entry in settings.INDICO_ALLOWED_HOSTS:
+        parts = urlsplit(entry if "://" in entry else f"https://{entry}")
+        try:
+            origins.add(_origin(parts))
+        except ValueError:
+            continue  # a port that is not a number matches no address
+    return origins
+
+
+def check_address(url: str) -> str:
+    """Refuse (IndicoImportError, saying why) an address the portal does not fetch exports from."""
+    parts = urlsplit(url)
+    if parts.scheme not in DEFAULT_PORTS:
         raise IndicoImportError("Only http and https addresses can be fetched.")
-    session = requests.Session()
-    session.max_redirects = MAX_REDIRECTS
-    deadline = time.monotonic() + TOTAL_TIMEOUT
+    if parts.username or parts.password:
+        raise IndicoImportError("Give the export's address without a user name or password in it.")
     try:
-        with session.get(
-            url,
-            stream=True,
-            timeout=(CONNECT_TIMEOUT, TOTAL_TIMEOUT),
-            headers={"Accept": "application/json"},
-        ) as response:
-            if response.status_code != 200:
-                raise IndicoImportError(f"Indico answered {response.status_code} {response.reason}.")
-            declared = response.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > MAX_EXPORT_BYTES:
-                raise IndicoImportError(_too_large())
-            body = bytearray()
-            while True:
-                # read1 returns what one socket read brings (iter_content would block until a whole chunk
-                # came), so the deadline below holds even against a server that drips a byte at a time:
-                # the read timeout alone is per read, not for the whole answer.
-                chunk = response.raw.read1(64 * 1024, decode_content=True)
-                if not chunk:
-                    break
-                body.extend(chunk)
-                if len(body) > MAX_EXPORT_BYTES:
-                    raise IndicoImportError(_too_large())
-                if time.monotonic() > deadline:
-                    raise IndicoImportError(f"Indico took longer than {TOTAL_TIMEOUT:.0f} seconds to answer.")
-            return bytes(body)
+        origin = _origin(parts)
+    except ValueError:
+        raise IndicoImportError("This address has no valid port.") from None
+    allowed = allowed_origins()
+    if origin in allowed:
+        return url
+    hosts = ", ".join(sorted({host for _, host, _ in allowed})) or "no host"
+    if any(host == origin[1] for _, host, _ in allowed):
+        raise IndicoImportError(
+            f"The portal fetches from {origin[1]} over https only, on the port it is listed with "
+            "(setting INDICO_ALLOWED_HOSTS): give its https address."
+        )
+    raise IndicoImportError(
+        f"The portal fetches Indico exports only from {hosts} (setting INDICO_ALLOWED_HOSTS), not from "
+        f"{origin[1] or 'this address'}. Export the event as a file from Indico and give the file instead."
+    )
+
+
+def fetch_export(url: str) -> bytes:
+    """GET an export from Indico: from an allowed host only, following redirects within that host (at most
+    MAX_REDIRECTS), at most INDICO_EXPORT_MAX_BYTES, within TOTAL_TIMEOUT seconds."""
+    address = check_address(url)
+    host = urlsplit(url).hostname
+    limit = max_export_bytes()
+    deadline = time.monotonic() + TOTAL_TIMEOUT
+    session = requests.Session()
+    try:
+        for _ in range(MAX_REDIRECTS + 1):
+            # Redirects are followed here, not by requests, so that each target is checked first.
+            with session.get(
+                address,
+                stream=True,
+                allow_redirects=False,
+                timeout=(CONNECT_TIMEOUT, TOTAL_TIMEOUT),
+                headers={"Accept": "application/json"},
+            ) as response:
+                if response.is_redirect:
+                    address = _redirect_target(address, response.headers["Location"], host)
+                    continue
+                return _read(response, limit, deadline)
+        raise IndicoImportError("Too many redirects.")
     except requests.Timeout:
         raise IndicoImportError(f"Indico did not answer within {TOTAL_TIMEOUT:.0f} seconds.") from None
-    except requests.TooManyRedirects:
-        raise IndicoImportError("Too many redirects.") from None
     except requests.RequestException as error:
         raise IndicoImportError(f"Could not fetch the export: {type(error).__name__}.") from None
     finally:
         session.close()
 
 
+def _redirect_target(address: str, location: str, host: str | None) -> str:
+    """Where a redirect leads: an allowed address of the same host, or IndicoImportError."""
+    target = urljoin(address, location)
+    target_host = urlsplit(target).hostname
+    if target_host != host:
+        # Typically the login page of a protected event: the server cannot log in there.
+        raise IndicoImportError(
+            f"Indico sent the request on to another site ({target_host or target}); the portal follows "
+            f"redirects within {host} only. If the event is protected, export it as a file and give the file."
+        )
+    return check_address(target)
+
+
+def _read(response: requests.Response, limit: int, deadline: float) -> bytes:
+    if response.status_code != 200:
+        raise IndicoImportError(f"Indico answered {response.status_code} {response.reason}.")
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise IndicoImportError(_too_large())
+    body = bytearray()
+    while True:
+        # read1 returns what one socket read brings (iter_content would block until a whole chunk came), so
+        # the deadline below holds even against a server that drips a byte at a time: the read timeout alone
+        # is per read, not for the whole answer.
+        chunk = response.raw.read1(64 * 1024, decode_content=True)
+        if not chunk:
+            break
+        body.extend(chunk)
+        if len(body) > limit:
+            raise IndicoImportError(_too_large())
+        if time.monotonic() > deadline:
+            raise IndicoImportError(f"Indico took longer than {TOTAL_TIMEOUT:.0f} seconds to answer.")
+    return bytes(body)
+
+
 def _too_large() -> str:
-    return f"The export is larger than {MAX_EXPORT_BYTES // (1024 * 1024)} MB; is it the right address?"
+    return f"The export is larger than {size_text(max_export_bytes())}; is it the right address or file?"
 
 
 def parse_export(data: bytes) -> IndicoEvent:
     """Read an Indico event export. Raises IndicoImportError saying what is wrong."""
-    if len(data) > MAX_EXPORT_BYTES:
+    if len(data) > max_export_bytes():
         raise IndicoImportError(_too_large())
     try:
         document = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise IndicoImportError("This is not JSON: export the event from Indico as .json.") from None
+    except RecursionError:
+        raise IndicoImportError("This JSON is nested too deeply to be an Indico export.") from None
     results = document.get("results") if isinstance(document, dict) else None
     if not isinstance(results, list) or not results:
         raise IndicoImportError("No event in this export (its 'results' list is missing or empty).")

@@ -18,10 +18,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from . import exports, indico
+from . import exports, indico, uploads
 from .choices import OPEN_ACTION_STATUSES, ActionStatus
 from .filters import ActionFilterSet, MeetingFilterSet
 from .forms import (
@@ -333,10 +334,7 @@ def indico_import(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             if form.cleaned_data["file"]:
-                upload = form.cleaned_data["file"]
-                if upload.size > indico.MAX_EXPORT_BYTES:
-                    raise indico.IndicoImportError(indico._too_large())
-                data = upload.read()
+                data = form.cleaned_data["file"].read()
             else:
                 data = indico.fetch_export(form.cleaned_data["url"])
             count = indico.import_timetable(meeting, indico.parse_export(data))
@@ -359,8 +357,9 @@ def attachment_add(request: HttpRequest, pk: int) -> HttpResponse:
             meeting=meeting, title=form.cleaned_data["title"], added_by=request.user
         )
         if upload is not None:
-            attachment.file_name = upload.name[:200]
-            attachment.content_type = (upload.content_type or "application/octet-stream")[:100]
+            attachment.file_name = _short_name(upload.name)
+            # What the portal found the file to be, never what the uploader's browser claimed.
+            attachment.content_type = form.file_type.content_type
             attachment.data = upload.read()
             attachment.size = len(attachment.data)
         else:
@@ -371,18 +370,21 @@ def attachment_add(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "portal/attachment_form.html", {"meeting": meeting, "form": form})
 
 
+def _short_name(name: str, length: int = 200) -> str:
+    """The file name cut to fit its column, keeping the extension (an accepted one, so short) it is served by."""
+    if len(name) <= length:
+        return name
+    stem, _, extension = name.rpartition(".")
+    return f"{stem[: length - len(extension) - 1]}.{extension}"
+
+
 @permission_required(VIEW_MEETING, raise_exception=True)
 def attachment_download(request: HttpRequest, pk: int) -> HttpResponse:
     attachment = get_object_or_404(MeetingAttachment, pk=pk)
     if not attachment.is_file:
         return redirect(attachment.url)
     # Always a download, never shown inline: an uploaded HTML or SVG file must not run in the portal's origin.
-    response = HttpResponse(
-        bytes(attachment.data), content_type=attachment.content_type or "application/octet-stream"
-    )
-    response["Content-Disposition"] = _disposition(attachment.file_name)
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return uploads.download_response(bytes(attachment.data), attachment.file_name)
 
 
 def _disposition(file_name: str) -> str:
@@ -461,6 +463,7 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
 
 # --- actions --------------------------------------------------------------------------------------------------
 BOARD_COLUMNS = [ActionStatus.OPEN, ActionStatus.IN_PROGRESS, ActionStatus.DONE, ActionStatus.DROPPED]
+BOARD_PAGE_SIZE = 100
 
 
 @permission_required(VIEW_ACTION, raise_exception=True)
@@ -469,29 +472,44 @@ def action_list(request: HttpRequest) -> HttpResponse:
     params = request.GET.copy()
     if "status" not in params and not params.get("all"):
         params.setlist("status", list(OPEN_ACTION_STATUSES))
-    filterset = ActionFilterSet(params, queryset=Action.objects.with_related(), request=request)
-    actions = list(filterset.qs) if filterset.is_valid() else []
-    streams = list(Stream.objects.all())
-    shown = (
-        [ActionStatus(s) for s in filterset.form.cleaned_data.get("status") or BOARD_COLUMNS]
-        if filterset.is_valid()
-        else BOARD_COLUMNS
+    # Lazy, as the board below: rendered from the table cache, the page makes none of them.
+    filterset = SimpleLazyObject(
+        lambda: ActionFilterSet(params, queryset=Action.objects.with_related(), request=request)
     )
-    columns = [status for status in BOARD_COLUMNS if status in shown]
-    cells: dict[tuple[int | None, str], list[Action]] = defaultdict(list)
-    for action in actions:
-        cells[(action.stream_id, action.status)].append(action)
-    rows = [(stream, [cells[(stream.pk, status)] for status in columns]) for stream in streams]
-    if any(cells[(None, status)] for status in columns):
-        rows.append((None, [cells[(None, status)] for status in columns]))
+
+    def shown_columns() -> list[ActionStatus]:
+        shown = (
+            [ActionStatus(s) for s in filterset.form.cleaned_data.get("status") or BOARD_COLUMNS]
+            if filterset.is_valid()
+            else BOARD_COLUMNS
+        )
+        return [status for status in BOARD_COLUMNS if status in shown]
+
+    columns = SimpleLazyObject(shown_columns)
+
+    def board() -> dict[str, Any]:
+        # A page of the board at a time, soonest due first: a large portal has thousands of open actions.
+        page = Paginator(
+            filterset.qs if filterset.is_valid() else Action.objects.none(), BOARD_PAGE_SIZE
+        ).get_page(request.GET.get("page"))
+        cells: dict[tuple[int | None, str], list[Action]] = defaultdict(list)
+        for action in page.object_list:
+            cells[(action.stream_id, action.status)].append(action)
+        rows = [
+            (stream, [cells[(stream.pk, status)] for status in columns]) for stream in Stream.objects.all()
+        ]
+        if any(cells[(None, status)] for status in columns):
+            rows.append((None, [cells[(None, status)] for status in columns]))
+        return {"rows": rows, "count": page.paginator.count, "page": page}
+
     return render(
         request,
         "portal/action_board.html",
         {
             "filter": filterset,
             "columns": columns,
-            "rows": rows,
-            "count": len(actions),
+            # Lazy: the board is rendered from the table cache until an action changes ({% tablecache %}).
+            "board": SimpleLazyObject(board),
             "today": timezone.localdate(),
         },
     )

@@ -24,8 +24,18 @@ from .choices import OPEN_ACTION_STATUSES, ActionStatus
 from .querysets import ActionQuerySet, MeetingQuerySet, PersonQuerySet
 
 DEFAULT_MEETING_TIME_ZONE = "Europe/Zurich"
-# Uploaded attachments live in the database (see MeetingAttachment); keep them to slides and documents.
-MAX_ATTACHMENT_BYTES = 10 * 1024 * 1024
+# Meetings of the task group start in these years, on pages and in the API alike. Outside them a meeting could
+# not be shown: before 1894 Zurich's clock was local mean time (+00:34:08, no valid RFC 3339 offset), and late
+# in year 9999 the local time overflows.
+MEETING_YEARS = range(2000, 2200)
+
+
+def validate_meeting_year(value: datetime.date) -> None:
+    """A meeting's start (a date, or a datetime on the clock it is given in) must fall in MEETING_YEARS."""
+    if value.year not in MEETING_YEARS:
+        raise ValidationError(
+            f"A meeting starts between {MEETING_YEARS.start} and {MEETING_YEARS.stop - 1}.", code="year"
+        )
 
 
 @functools.cache
@@ -260,6 +270,10 @@ class Meeting(models.Model):
         if starts_at <= self.starts_at:
             raise MeetingError("The next meeting must start after this one.")
         try:
+            validate_meeting_year(starts_at.astimezone(self.zone))
+        except ValidationError as error:
+            raise MeetingError(error.messages[0]) from None
+        try:
             with transaction.atomic():
                 following = Meeting.objects.create(
                     series=self.series,
@@ -424,7 +438,8 @@ class MeetingAttachment(models.Model):
     """A link (slides, a wiki page) or a small uploaded file attached to a meeting.
 
     Files are kept in the database rather than on a media volume: they are few and small (slides of a
-    one-hour meeting), served only to logged-in members through a view, and backed up with everything else.
+    one-hour meeting, at most UPLOAD_MAX_BYTES, of the kinds ``portal/uploads.py`` accepts), served only to
+    members as a download through a view, and backed up with everything else.
     """
 
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="attachments")
@@ -507,7 +522,17 @@ class Action(models.Model):
 
     class Meta:
         ordering = ["due_date", "pk"]
-        indexes = [models.Index(fields=["status", "due_date"], name="portal_action_status_due")]
+        indexes = [
+            models.Index(fields=["status", "due_date"], name="portal_action_status_due"),
+            # The order of every list of actions, so that a page of them is read in order, not sorted.
+            models.Index(fields=["due_date", "id"], name="portal_action_due_id"),
+            # The board and the overdue ones: open actions, soonest due first.
+            models.Index(
+                fields=["due_date", "id"],
+                name="portal_action_open_due",
+                condition=Q(status__in=OPEN_ACTION_STATUSES),
+            ),
+        ]
 
     def __str__(self) -> str:
         text = self.text if len(self.text) <= 60 else self.text[:59] + "…"

@@ -9,6 +9,7 @@ The README lists every variable.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -76,20 +77,34 @@ INSTALLED_APPS = [
     "qos",
     "engagement",
     "portal.iam",  # app label "iam": login with INDIGO IAM (OpenID Connect)
+    "csp",  # Content-Security-Policy header (portal/csp.py)
+    "axes",  # failed local logins and lockouts (portal/iam/lockout.py)
 ]
 
 MIDDLEWARE = [
+    # First, so that every log line of a request carries its id and every response is timed (portal/logs.py,
+    # portal/metrics.py).
+    "portal.logs.RequestIdMiddleware",
+    "portal.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
+    "portal.csp.CSPMiddleware",
+    # A request body larger than the upload limits is refused (413) before anything reads it (portal/uploads.py).
+    "portal.uploads.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Permissions from the table cache, when it is on (portal/table_cache.py; TABLE_CACHE below).
+    "portal.table_cache.PermissionCacheMiddleware",
     # Every page needs a login except those marked @login_not_required (login, health). DRF's views opt out
     # and answer 401/403 in JSON themselves, which is what a script with a bearer token needs.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a local login refused for too many failures into the "try again later" page (LOGIN_FAILURE_LIMIT).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -123,6 +138,11 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     (BASE_DIR / "var").mkdir(exist_ok=True)
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # No JIT: on queries the planner thinks big (the gap count of a large catalogue) PostgreSQL spent up to two
+    # seconds compiling them, to run for a few hundred milliseconds (bench/README.md).
+    options = DATABASES["default"].setdefault("OPTIONS", {})
+    options["options"] = f"{options.get('options', '')} -c jit=off".strip()
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -165,8 +185,8 @@ if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-    # Load balancers probe /healthz over plain HTTP.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    # Load balancers probe /healthz over plain HTTP; Prometheus may scrape each web machine directly.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
@@ -176,6 +196,66 @@ if not DEBUG:
 if env_bool("USE_X_FORWARDED_PROTO", False):
     # Only behind a proxy that sets this header itself; otherwise clients could spoof HTTPS.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Content Security Policy (django-csp): no inline script or style, no eval, nothing from other sites, never in
+# a frame. portal/csp.py adds IAM's origin to form-action while IAM login is on (logout is a POST that IAM's
+# end_session answers). The Swagger UI page loads its start-up script from /api/docs/?script and may show data:
+# images (portal/urls.py); DRF's browsable API may use inline styles (portal/api/renderers.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
+
+# --- Local logins: locked for a while after repeated failures (django-axes; IAM rate-limits its own). ---
+# Failures are counted per user name and client address, in the database (shared by every web machine).
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_COOLOFF_MINUTES = env_int("LOGIN_COOLOFF_MINUTES", 15)
+if LOGIN_FAILURE_LIMIT < 1 or LOGIN_COOLOFF_MINUTES < 1:
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_COOLOFF_MINUTES must be at least 1.")
+# How many proxies in front of the portal append the address they were reached from to X-Forwarded-For;
+# 0: none, the client is the peer address. Never more than there are, or clients choose their own address.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+AXES_FAILURE_LIMIT = LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=LOGIN_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Attempts during a lockout do not extend it, so the page can say when it ends.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are not kept in a table of their own
+# Failures and lockouts are logged with user name and address (never the password); no start-up banner.
+AXES_SENSITIVE_PARAMETERS: list[str] = []
+AXES_VERBOSE = False
+AXES_CLIENT_IP_CALLABLE = "portal.iam.lockout.client_ip"
+AXES_WHITELIST_CALLABLE = "portal.iam.lockout.is_not_password_login"
+AXES_LOCKOUT_CALLABLE = "portal.iam.lockout.lockout_response"
+
+# --- Uploads and imports (portal/uploads.py) ----------------------------------------------------------------
+# The largest file accepted: a meeting attachment. A larger one is refused with a form error (400 in the API)
+# and is never stored, not even in a temporary file; a request much larger still is refused unread (413).
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
+# A request body without its files (form fields, API JSON); Django's default.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2621440)
+# A file larger than this is spooled to a temporary file while the request is read, not kept in memory.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 2621440)
+DATA_UPLOAD_MAX_NUMBER_FILES = 10  # every form takes one file
+FILE_UPLOAD_HANDLERS = [
+    "portal.uploads.SizeLimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+# Indico exports are fetched from these hosts only, over https: "indico.cern.ch", "indico.cern.ch:8443". An
+# entry "http://host:port" also allows plain http to that one address (a test stand-in; never in production).
+INDICO_ALLOWED_HOSTS = env_list("INDICO_ALLOWED_HOSTS", "indico.cern.ch")
+# An Indico export (uploaded or fetched) larger than this is refused unread.
+INDICO_EXPORT_MAX_BYTES = env_int("INDICO_EXPORT_MAX_BYTES", 2 * 1024 * 1024)
 
 # --- REST API ----------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -187,6 +267,17 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.PortalPagination",
     "PAGE_SIZE": 50,
+    # DRF's; its browsable API may use inline styles on its own pages (Content-Security-Policy).
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "portal.api.renderers.BrowsableAPIRenderer",
+    ],
+    # DRF's, except that JSON nested too deeply is a 400, not a server error, and files are refused (400).
+    "DEFAULT_PARSER_CLASSES": [
+        "portal.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "portal.api.parsers.MultiPartParser",
+    ],
     # drf-spectacular's AutoSchema, also documenting the errors (400/401/403/404) every endpoint answers.
     "DEFAULT_SCHEMA_CLASS": "portal.api.schema.PortalAutoSchema",
     "DEFAULT_VERSIONING_CLASS": None,
@@ -244,7 +335,12 @@ OIDC_CALLBACK_CLASS = "portal.iam.views.IamCallbackView"
 OIDC_OP_LOGOUT_URL_METHOD = "portal.iam.views.iam_logout_url"
 OIDC_EXEMPT_URLS = ["logout", "healthz"]
 LOCAL_LOGIN_ENABLED = env_bool("LOCAL_LOGIN_ENABLED", True)
-AUTHENTICATION_BACKENDS = ["portal.iam.backends.LocalAccountBackend", "portal.iam.backends.IamBackend"]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a user name and password while that user name is locked out from that address.
+    "portal.iam.lockout.LockoutBackend",
+    "portal.iam.backends.LocalAccountBackend",
+    "portal.iam.backends.IamBackend",
+]
 if OIDC_OP_ISSUER and OIDC_RP_CLIENT_ID:
     MIDDLEWARE.append("portal.iam.middleware.SessionRefresh")
     REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"].insert(
@@ -257,6 +353,10 @@ if env("CACHE_URL"):
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("CACHE_URL")}
     }
+# Parts of pages and API lists kept until a table they read is written (portal/table_cache.py). Only with a
+# cache every web and worker process shares: on by default when CACHE_URL is set.
+TABLE_CACHE = env_bool("TABLE_CACHE", bool(env("CACHE_URL")))
+TABLE_CACHE_SECONDS = env_int("TABLE_CACHE_SECONDS", 600)
 
 # --- Celery ------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
@@ -269,8 +369,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
-    # A lost broker message or a killed worker leaves pushes behind: re-send them.
-    "sweep-pushes": {"task": "qos.tasks.sweep_pushes", "schedule": 60.0},
+    # A lost broker message or a killed worker leaves pushes behind: re-send them (every minute; the fault
+    # drills, tests/qos/test_fault_drills.py, make it shorter).
+    "sweep-pushes": {
+        "task": "qos.tasks.sweep_pushes",
+        "schedule": float(env_int("PUSH_SWEEP_INTERVAL_SECONDS", 60)),
+    },
     # Import new RSEs and check every RSE for drift.
     "sync-rucio": {
         "task": "qos.tasks.sync_all_instances",
@@ -297,11 +401,31 @@ PUSH_CLAIM_LEASE_SECONDS = env_int("PUSH_CLAIM_LEASE_SECONDS", 300)
 CATALOGUE_IMPORT_MAX_BYTES = env_int("CATALOGUE_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
 
 # --- Logging: to stderr, never with secrets (the Rucio gateway keeps them out of messages). -------------
+# Every line carries the request id (or the Celery task's); "json": one JSON object per line (portal/logs.py).
+# Catalogue decisions and pushes are logged with who and what by the logger "qos.audit" (qos/audit.py).
+LOG_FORMAT = env("LOG_FORMAT", "plain")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "portal.logs.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "portal.logs.JsonFormatter"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # django-axes says four INFO lines per successful login; its failures and lockouts are WARNINGs.
+        "axes": {"level": "WARNING"},
+    },
 }
+
+# --- /metrics (Prometheus, portal/metrics.py): for this bearer token, or for logged-in QoS admins. ----------
+METRICS_TOKEN = env("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters (e.g. `openssl rand -hex 32`).")

@@ -1,9 +1,10 @@
+from csp.decorators import csp_update
 from django.contrib import admin
 from django.contrib.auth.decorators import login_required
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from . import meeting_views, views
+from . import meeting_views, metrics, views
 from .api.urls import router
 from .iam import views as iam_views
 
@@ -43,9 +44,19 @@ app_urls = (
     "portal",
 )
 
+# The API docs page (Swagger UI). The split view serves its start-up script from ?script, as the
+# Content-Security-Policy wants; Swagger UI draws its logo and icons as data: images, allowed on this page only.
+api_docs = csp_update({"img-src": ["data:"]})(
+    login_required(
+        SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="portal/api_docs.html")
+    )
+)
+
 urlpatterns = [
     path("", include(app_urls)),
     path("healthz", views.healthz, name="healthz"),
+    # Prometheus: a bearer token (METRICS_TOKEN) or a QoS admin's session (portal/metrics.py).
+    path("metrics", metrics.metrics, name="metrics"),
     path("qos/", include("qos.urls")),
     # Experiment engagement: /experiments/... and /requirements/... (engagement/urls.py).
     path("", include("engagement.urls")),
@@ -58,7 +69,7 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # DRF views opt out of LoginRequiredMiddleware; the docs page is for people, so send them to log in.
-    path("api/docs/", login_required(SpectacularSwaggerView.as_view(url_name="api-schema")), name="api-docs"),
+    path("api/docs/", api_docs, name="api-docs"),
     path("api/auth/", include("rest_framework.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -321,6 +321,9 @@ def parse_catalogue(raw: bytes, file_format: FileFormat) -> dict[str, Any]:
             raise CatalogueImportError([f"Unknown file format {file_format!r}: use json or yaml."])
     except (ValueError, yaml.YAMLError) as error:
         raise CatalogueImportError([f"The file is not valid {file_format.upper()}: {error}"]) from error
+    except RecursionError:
+        # JSON nested thousands deep ("[[[[..."): no catalogue looks like that, and Python cannot parse it.
+        raise CatalogueImportError(["The file is nested too deeply to be a catalogue."]) from None
     if not isinstance(document, dict):
         raise CatalogueImportError(
             [f"The file must hold one mapping with 'format: {FORMAT}' at the top, not {_kind(document)}."]

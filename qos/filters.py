@@ -9,11 +9,13 @@ class StorageQoSClassFilterSet(django_filters.FilterSet):
     """Filters of the catalogue, shared by its page and its API list."""
 
     q = django_filters.CharFilter(method="filter_text", label="Search")
+    # distinct=False on columns of the row itself (django-filter's default is True): they repeat no row, and
+    # SELECT DISTINCT would keep the database from reading a page in index order.
     status = django_filters.MultipleChoiceFilter(
-        choices=ClassStatus.choices, widget=forms.CheckboxSelectMultiple
+        choices=ClassStatus.choices, widget=forms.CheckboxSelectMultiple, distinct=False
     )
     storage_media = django_filters.MultipleChoiceFilter(
-        choices=StorageMedia.choices, label="Media", widget=forms.CheckboxSelectMultiple
+        choices=StorageMedia.choices, label="Media", widget=forms.CheckboxSelectMultiple, distinct=False
     )
     awaiting_approval = django_filters.BooleanFilter(method="filter_awaiting", label="Awaiting approval")
 
@@ -34,7 +36,7 @@ class RSEFilterSet(django_filters.FilterSet):
 
     q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name")
     sync_state = django_filters.MultipleChoiceFilter(
-        choices=SyncState.choices, label="State", widget=forms.CheckboxSelectMultiple
+        choices=SyncState.choices, label="State", widget=forms.CheckboxSelectMultiple, distinct=False
     )
     qos_class = django_filters.ModelChoiceFilter(
         field_name="qos_class", to_field_name="label", queryset=StorageQoSClass.objects.all(), label="Class"
@@ -54,7 +56,7 @@ class RSEFilterSet(django_filters.FilterSet):
 
 class PushFilterSet(django_filters.FilterSet):
     state = django_filters.MultipleChoiceFilter(
-        choices=PushState.choices, widget=forms.CheckboxSelectMultiple
+        choices=PushState.choices, widget=forms.CheckboxSelectMultiple, distinct=False
     )
     rse = django_filters.CharFilter(field_name="rse__name", label="RSE")
 

@@ -54,6 +54,22 @@ class CompareForm(forms.Form):
     b = forms.IntegerField(min_value=1, label="To revision")
 
 
+# A <select> puts every class on every page that shows it; above this many classes a field takes the label.
+MAX_CLASSES_TO_LIST = 100
+
+
+def too_many_classes_to_list() -> bool:
+    """Whether the catalogue is too large for a <select> of its classes (one cheap query)."""
+    return StorageQoSClass.objects.order_by()[: MAX_CLASSES_TO_LIST + 1].count() > MAX_CLASSES_TO_LIST
+
+
+def label_input() -> forms.TextInput:
+    """Where a <select> of classes would be too long: type the label (checked as the select's choice is)."""
+    return forms.TextInput(
+        attrs={"placeholder": "label, e.g. SAFE", "autocapitalize": "characters", "spellcheck": "false"}
+    )
+
+
 class AssignForm(forms.Form):
     """Assign a class to RSEs (or plan a class awaiting approval, or unassign). Confirmed after a plan."""
 

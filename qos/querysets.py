@@ -7,6 +7,7 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import audit
 from .choices import ClassStatus, RevisionKind
 
 
@@ -97,6 +98,7 @@ class RSEQuerySet(models.QuerySet):
                     self.model.objects.filter(pk__in=chunk).update(planned_class=qos_class, updated_at=now)
                 for rse in rses:
                     rse.planned_class, rse.updated_at = qos_class, now
+                audit.rses_assigned([rse.name for rse in rses], qos_class, by=by, planned=True)
                 return []
             for chunk in _chunks(pks):
                 self.model.objects.filter(pk__in=chunk).update(
@@ -104,6 +106,7 @@ class RSEQuerySet(models.QuerySet):
                 )
             for rse in rses:
                 rse.qos_class, rse.planned_class, rse.updated_at = qos_class, None, now
+            audit.rses_assigned([rse.name for rse in rses], qos_class, by=by, planned=False)
             action = f"assigned {qos_class.label}" if qos_class else "unassigned"
             pushes = Push.objects.enqueue_many(
                 rses, qos_class.label if qos_class else None, reason or action, by=by
@@ -139,8 +142,9 @@ class PushQuerySet(models.QuerySet):
         now = timezone.now()
         pks = [rse.pk for rse in rses]
         with transaction.atomic():
+            superseded = 0
             for chunk in _chunks(pks):
-                self.filter(rse__in=chunk, state=PushState.QUEUED).update(
+                superseded += self.filter(rse__in=chunk, state=PushState.QUEUED).update(
                     state=PushState.SUPERSEDED,
                     finished_at=now,
                     last_error="A newer push for this RSE was written.",
@@ -161,6 +165,15 @@ class PushQuerySet(models.QuerySet):
             )
             for chunk in _chunks(pks):
                 RSE.objects.filter(pk__in=chunk).update(sync_state=SyncState.PENDING)
+            if superseded:
+                audit.log_on_commit(
+                    "push.superseded",
+                    "%s queued push(es) superseded by newer ones for the same RSEs",
+                    superseded,
+                    by=by,
+                    push_count=superseded,
+                )
+            audit.pushes_queued(pushes, by=by, reason=reason[:255])
         for rse in rses:
             rse.sync_state = SyncState.PENDING
         return pushes

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import logging
 import random
+import uuid
 
 from celery import shared_task
 from django.core.cache import cache
+from django.db import InterfaceError, connections
+from django.db import OperationalError as DatabaseOperationalError
+from kombu.exceptions import OperationalError
 
 from .models import RucioInstance
 from .rucio import sync
@@ -23,11 +27,18 @@ def backoff(retries: int) -> float:
 
 
 @shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES, ignore_result=True)
-def send_pushes(self, push_ids: list[int]) -> None:
+def send_pushes(self, push_ids: list[int], reclaim: list[str] | None = None) -> None:
     """Send pushes to Rucio. Transient faults are retried with backoff; when retries run out the pushes stay
-    queued for the sweeper. Permanent faults are recorded on the push and not retried."""
+    queued for the sweeper. Permanent faults are recorded on the push and not retried.
+
+    A lost database connection (PostgreSQL restarted, a failover) is transient too. The attempt it cut short
+    may still hold pushes it had claimed: ``reclaim`` carries that attempt's claim token to the retry, which
+    takes them back at once instead of waiting PUSH_CLAIM_LEASE_SECONDS for the lease to expire. A token of
+    its own per attempt (not the task id): a message the broker delivers twice never shares a claim.
+    """
+    token = str(uuid.uuid4())
     try:
-        sync.deliver(push_ids)
+        sync.deliver(push_ids, token=token, reclaim=reclaim or ())
     except TransientRucioError as error:
         if self.request.retries >= MAX_RETRIES:
             logger.warning(
@@ -35,6 +46,25 @@ def send_pushes(self, push_ids: list[int]) -> None:
             )
             return
         raise self.retry(exc=error, countdown=backoff(self.request.retries)) from error
+    except (DatabaseOperationalError, InterfaceError) as error:
+        # The broken connection would fail the retry too: the next query opens a fresh one.
+        connections.close_all()
+        if self.request.retries >= MAX_RETRIES:
+            logger.warning(
+                "Giving pushes %s to the sweeper after %s retries (database unavailable: %s); claimed ones "
+                "are sent again once their claim lease expires.",
+                push_ids,
+                MAX_RETRIES,
+                type(error).__name__,
+            )
+            return
+        logger.warning("Database unavailable while sending pushes %s (%s); retrying.", push_ids, error)
+        raise self.retry(
+            args=[push_ids],
+            kwargs={"reclaim": [*(reclaim or ()), token]},
+            exc=error,
+            countdown=backoff(self.request.retries),
+        ) from error
 
 
 @shared_task(ignore_result=True)
@@ -68,6 +98,18 @@ def sync_instance(self, instance_id: int) -> None:
     except PermanentRucioError as error:
         RucioInstance.objects.filter(pk=instance_id).update(last_error=str(error))
         logger.warning("Rucio instance %s refused the sync: %s", instance.name, error)
+
+
+def queue_sync(instance: RucioInstance) -> bool:
+    """Queue ``sync_instance`` for an instance. False (and a warning logged) when the broker cannot take it:
+    the caller says so, and nothing is lost, since the periodic ``sync_all_instances`` runs again."""
+    try:
+        sync_instance.delay(instance.pk)
+    except OperationalError as error:
+        # What Celery raises when it cannot reach the broker after its publish retries.
+        logger.warning("Could not queue the sync of Rucio instance %s: %s", instance.name, error)
+        return False
+    return True
 
 
 @shared_task(ignore_result=True)

@@ -6,13 +6,23 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_http_methods
 
 from engagement.coverage import breaks_if_assigned
+from portal.table_cache import Lazy
 
 from . import tasks
 from .filters import PushFilterSet, RSEFilterSet, StorageQoSClassFilterSet
-from .forms import AssignForm, CompareForm, RejectForm, StorageQoSClassForm, TransitionForm
+from .forms import (
+    AssignForm,
+    CompareForm,
+    RejectForm,
+    StorageQoSClassForm,
+    TransitionForm,
+    label_input,
+    too_many_classes_to_list,
+)
 from .models import RSE, CatalogueError, Push, RucioInstance, StorageQoSClass, revision_diff
 
 VIEW = "qos.view_storageqosclass"
@@ -23,8 +33,12 @@ APPROVE = "qos.approve_storageqosclass"
 
 @permission_required(VIEW, raise_exception=True)
 def class_list(request: HttpRequest) -> HttpResponse:
-    filterset = StorageQoSClassFilterSet(request.GET, queryset=StorageQoSClass.objects.all())
-    page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
+    # Lazy: the page is rendered from the table cache until a class changes ({% tablecache %}), and then
+    # neither the filters nor the page are made.
+    filterset = SimpleLazyObject(
+        lambda: StorageQoSClassFilterSet(request.GET, queryset=StorageQoSClass.objects.all())
+    )
+    page = SimpleLazyObject(lambda: Paginator(filterset.qs, 50).get_page(request.GET.get("page")))
     return render(request, "qos/class_list.html", {"filter": filterset, "page": page})
 
 
@@ -234,16 +248,27 @@ VIEW_RSE = "qos.view_rse"
 
 @permission_required(VIEW_RSE, raise_exception=True)
 def rse_list(request: HttpRequest) -> HttpResponse:
-    filterset = RSEFilterSet(request.GET, queryset=RSE.objects.with_related())
-    page = Paginator(filterset.qs, 100).get_page(request.GET.get("page"))
+    by_label = too_many_classes_to_list()
+
+    def filters() -> RSEFilterSet:
+        filterset = RSEFilterSet(request.GET, queryset=RSE.objects.with_related())
+        if by_label:
+            filterset.form.fields["qos_class"].widget = label_input()
+        return filterset
+
+    # Lazy, as the counts: the list is rendered from the table cache until an RSE changes ({% tablecache %}),
+    # and then neither the filters nor the page are made.
+    filterset = SimpleLazyObject(filters)
+    page = SimpleLazyObject(lambda: Paginator(filterset.qs, 100).get_page(request.GET.get("page")))
     return render(
         request,
         "qos/rse_list.html",
         {
             "filter": filterset,
             "page": page,
-            "state_counts": RSE.objects.state_counts(),
-            "assign_form": AssignForm(),
+            "state_counts": Lazy(RSE.objects.state_counts),
+            "assign_form": SimpleLazyObject(AssignForm),
+            "assign_by_label": by_label,
             "can_push": request.user.has_perm(PUSH),
             "instances": RucioInstance.objects.all(),
         },
@@ -254,13 +279,16 @@ def rse_list(request: HttpRequest) -> HttpResponse:
 def rse_detail(request: HttpRequest, name: str) -> HttpResponse:
     rse = get_object_or_404(RSE.objects.with_related(), name=name)
     pushes = rse.pushes.select_related("requested_by").prefetch_related("attempt_log")[:50]
+    assign_form = AssignForm(initial={"rses": [rse.name], "qos_class": rse.qos_class})
+    if too_many_classes_to_list():
+        assign_form.fields["qos_class"].widget = label_input()
     return render(
         request,
         "qos/rse_detail.html",
         {
             "rse": rse,
             "pushes": pushes,
-            "assign_form": AssignForm(initial={"rses": [rse.name], "qos_class": rse.qos_class}),
+            "assign_form": assign_form,
             "can_push": request.user.has_perm(PUSH),
             "attributes": sorted(rse.rucio_attributes.items()),
         },
@@ -344,12 +372,14 @@ def rse_adopt(request: HttpRequest, name: str) -> HttpResponse:
 @require_http_methods(["POST"])
 def instance_sync(request: HttpRequest, name: str) -> HttpResponse:
     instance = get_object_or_404(RucioInstance, name=name)
-    try:
-        tasks.sync_instance.delay(instance.pk)
-    except Exception as error:
-        messages.error(request, f"Could not queue the sync ({type(error).__name__}); try again shortly.")
-    else:
+    if tasks.queue_sync(instance):
         messages.success(request, f"Sync of {instance.name} queued: new RSEs appear and drift is checked.")
+    else:
+        messages.error(
+            request,
+            f"The sync of {instance.name} could not be queued: the task queue does not answer. Nothing was "
+            "changed; try again shortly (the periodic sync also runs by itself).",
+        )
     return redirect("qos:rse-list")
 
 

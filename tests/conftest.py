@@ -15,7 +15,7 @@ from engagement.models import Experiment
 from portal.choices import Role
 from qos.models import StorageQoSClass
 
-pytest_plugins = ["tests.browser", "tests.celery_worker", "tests.oidc", "tests.rucio_server"]
+pytest_plugins = ["tests.browser", "tests.celery_worker", "tests.oidc", "tests.rucio_server", "tests.stack"]
 
 
 def _make_user(django_user_model, username: str, *roles: str):

@@ -12,6 +12,7 @@ Fixtures:
 * ``rucio_admin_client`` (session): a plain ``rucio.client.Client`` logged in as root with its own token dir,
   for checking results independently of the gateway, and for setting the scene.
 * ``make_rse``: factory ``make_rse(**add_rse_kwargs) -> str`` creating uniquely named RSEs, deleted afterwards.
+* ``silent_server``: a :class:`SilentServer`, an address where a Rucio request hangs until ``close()``.
 
 The first run creates the server's virtualenv (about a minute); later sessions start in ~5 s.
 """
@@ -23,6 +24,7 @@ import os
 import secrets
 import socket
 import subprocess
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -164,3 +166,51 @@ def make_rse(rucio_admin_client: Client) -> Iterator[Callable[..., str]]:
     for name in created:
         with contextlib.suppress(RucioException):  # already deleted by the test
             rucio_admin_client.delete_rse(name)
+
+
+@dataclass
+class SilentServer:
+    """A TCP server that accepts connections and never answers: a request to it hangs, like a stuck Rucio."""
+
+    url: str
+    accepted: list[socket.socket]
+    listener: socket.socket = field(repr=False)
+    stopping: threading.Event = field(repr=False)
+    thread: threading.Thread = field(repr=False)
+
+    def close(self) -> None:
+        """Stop accepting and drop every connection: hung requests fail, new ones are refused."""
+        self.stopping.set()
+        self.thread.join()
+        for connection in self.accepted:
+            connection.close()
+        self.listener.close()
+
+
+@pytest.fixture
+def silent_server() -> Iterator[SilentServer]:
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    accepted: list[socket.socket] = []
+    stopping = threading.Event()
+
+    def accept() -> None:
+        while not stopping.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    server = SilentServer(
+        url=f"http://127.0.0.1:{listener.getsockname()[1]}",
+        accepted=accepted,
+        listener=listener,
+        stopping=stopping,
+        thread=thread,
+    )
+    yield server
+    server.close()

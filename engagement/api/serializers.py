@@ -15,7 +15,7 @@ from qos.models import StorageQoSClass
 
 from ..choices import RequirementStatus
 from ..coverage import coverage_of_links
-from ..matching import approved_classes, fitting_labels
+from ..matching import ApprovedClasses, approved_classes
 from ..models import (
     LINK_COPIES_MESSAGES,
     NEED_FIELDS,
@@ -196,13 +196,19 @@ class RequirementSerializer(serializers.ModelSerializer):
             self.context["approved_classes"] = approved_classes()
         return self.context["approved_classes"]
 
+    def _index(self) -> ApprovedClasses:
+        # Loaded once per response, like _classes(): a whole page is held against the same classes.
+        if "approved_index" not in self.context:
+            self.context["approved_index"] = ApprovedClasses.cached()
+        return self.context["approved_index"]
+
     def get_matching_classes(self, requirement: Requirement) -> list[str]:
-        return fitting_labels(requirement, self._classes())
+        return self._index().fitting_labels(requirement)
 
     def get_is_gap(self, requirement: Requirement) -> bool:
         if hasattr(requirement, "has_matching_class"):
             return requirement.is_gap
-        return requirement.is_gap_among(self._classes())
+        return self._index().is_gap(requirement)
 
     def validate_experiment(self, experiment: Experiment) -> Experiment:
         if self.instance is not None:

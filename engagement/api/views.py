@@ -9,6 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
+from portal.api.cached_lists import TableCachedListMixin
 from qos.api.serializers import validation_detail
 
 from ..filters import ContactFilterSet, DocumentFilterSet, EngagementRecordFilterSet, RequirementFilterSet
@@ -69,14 +70,25 @@ class ExperimentViewSet(WritableViewSet):
     update=extend_schema(responses={200: RequirementSerializer, 409: ConflictSerializer}),
     partial_update=extend_schema(responses={200: RequirementSerializer, 409: ConflictSerializer}),
 )
-class RequirementViewSet(WritableViewSet):
+class RequirementViewSet(TableCachedListMixin, WritableViewSet):
     """Storage requirements of experiments, filed by their liaisons and reviewed by QoS admins.
 
     Filter by ``experiment`` (short name, repeatable), ``status`` (repeatable), ``gap`` (true/false),
     ``at_risk`` (true/false: accepted or satisfied, and a linked class short of RSEs in sync), ``q``.
     """
 
-    queryset = Requirement.objects.for_lists().with_class_flags().with_coverage_flag()
+    # Gaps are found by the serializer, against the approved classes loaded once per page (matching.py):
+    # with_class_flags() would scan the catalogue in SQL for every row (the ``gap`` filter still uses it).
+    queryset = Requirement.objects.for_lists().with_coverage_flag()
+    # The rows' needs, experiment, filer, links and their classes; the classes that fit; RSEs in sync (coverage).
+    cache_tables = (
+        "engagement_requirement",
+        "engagement_experiment",
+        "auth_user",
+        "engagement_classlink",
+        "qos_storageqosclass",
+        "qos_rse",
+    )
     serializer_class = RequirementSerializer
     permission_classes = [EngagementPermissions]
     filterset_class = RequirementFilterSet

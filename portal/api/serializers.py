@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
+from rest_framework.validators import UniqueValidator
 
 from engagement.models import Experiment
 from qos.models import StorageQoSClass
@@ -28,6 +29,7 @@ from ..models import (
     Stream,
     TimetableItem,
     known_time_zones,
+    validate_meeting_year,
 )
 
 
@@ -56,6 +58,12 @@ class PersonSerializer(serializers.ModelSerializer):
         allow_null=True,
         required=False,
         help_text="The username of their portal account, if any.",
+        # An account belongs to one person (a unique column): say so, instead of failing on the database.
+        validators=[
+            UniqueValidator(
+                queryset=Person.objects.all(), message="This account is already linked to another person."
+            )
+        ],
     )
 
     class Meta:
@@ -102,6 +110,10 @@ class MinutesSectionSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "position", "title", "stream", "updated_at"]
 
 
+# Meetings of the task group start in MEETING_YEARS: the pages' rule (portal/models.py), so that both agree.
+validate_meeting_start = validate_meeting_year
+
+
 class MeetingSerializer(serializers.ModelSerializer):
     """A meeting: ``starts_at`` is an instant (ISO 8601 with offset, answered in UTC); ``local_start`` is
     the same instant on the meeting's own clock (``time_zone``)."""
@@ -139,6 +151,7 @@ class MeetingSerializer(serializers.ModelSerializer):
         ]
         # The (series, starts_at) clash is checked in validate() with a message that says which meeting.
         validators = []
+        extra_kwargs = {"starts_at": {"validators": [validate_meeting_start]}}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -171,7 +184,9 @@ class MeetingSerializer(serializers.ModelSerializer):
 
 class NextMeetingSerializer(serializers.Serializer):
     starts_at = serializers.DateTimeField(
-        required=False, help_text="Default: the series' interval later, at the same local time."
+        required=False,
+        help_text="Default: the series' interval later, at the same local time.",
+        validators=[validate_meeting_start],
     )
 
 

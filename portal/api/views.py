@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from .. import exports
 from ..filters import ActionFilterSet, MeetingFilterSet
 from ..models import Action, Meeting, MeetingError, Person, Stream, TimetableItem
+from .cached_lists import TableCachedListMixin
 from .serializers import (
     ActionProgressSerializer,
     ActionSerializer,
@@ -172,6 +173,7 @@ class MeetingViewSet(
 
 
 class ActionViewSet(
+    TableCachedListMixin,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
@@ -187,6 +189,17 @@ class ActionViewSet(
 
     queryset = Action.objects.with_related()
     serializer_class = ActionSerializer
+    # The action, its owners (people and their accounts), stream, meeting, class and experiment.
+    cache_tables = (
+        "portal_action",
+        "portal_action_owners",
+        "portal_person",
+        "auth_user",
+        "portal_stream",
+        "portal_meeting",
+        "qos_storageqosclass",
+        "engagement_experiment",
+    )
     filterset_class = ActionFilterSet
     ordering_fields = ["due_date", "created_at", "status", "id"]
     # Reads of the log need only view; who may post to it is decided per action, below.

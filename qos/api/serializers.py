@@ -11,6 +11,7 @@ from ..models import (
     StorageQoSClass,
     StorageQoSClassRevision,
 )
+from ..models.rucio import is_rucio_prefix
 
 
 class RevisionSerializer(serializers.ModelSerializer):
@@ -134,6 +135,14 @@ class RucioInstanceSerializer(serializers.ModelSerializer):
             "last_error",
         ]
         read_only_fields = ["last_synced_at", "last_error"]
+
+    def validate_env_prefix(self, value: str) -> str:
+        if not is_rucio_prefix(value):
+            raise serializers.ValidationError(
+                "Credentials are read from variables named for Rucio: give RUCIO or a prefix starting with "
+                "RUCIO_, e.g. RUCIO_DOMA."
+            )
+        return value
 
 
 class PushAttemptSerializer(serializers.ModelSerializer):

@@ -15,6 +15,8 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
+from portal.api.cached_lists import TableCachedListMixin
+
 from .. import tasks
 from ..catalogue_io import export_catalogue
 from ..filters import PushFilterSet, RSEFilterSet, StorageQoSClassFilterSet
@@ -34,6 +36,9 @@ from .serializers import (
 ConflictSerializer = inline_serializer(
     "CatalogueConflict", {"detail": serializers.CharField(), "code": serializers.CharField()}
 )
+QueueUnavailableSerializer = inline_serializer(
+    "QueueUnavailable", {"detail": serializers.CharField(), "code": serializers.CharField()}
+)
 
 
 # An edit refused by the lifecycle (a retired class, a stale ``base_revision``) answers 409, as the steps do.
@@ -42,6 +47,7 @@ ConflictSerializer = inline_serializer(
     partial_update=extend_schema(responses={200: StorageQoSClassSerializer, 409: ConflictSerializer}),
 )
 class StorageQoSClassViewSet(
+    TableCachedListMixin,
     mixins.CreateModelMixin,
     mixins.RetrieveModelMixin,
     mixins.UpdateModelMixin,
@@ -52,6 +58,7 @@ class StorageQoSClassViewSet(
 
     queryset = StorageQoSClass.objects.select_related("pending_revision__author")
     serializer_class = StorageQoSClassSerializer
+    cache_tables = ("qos_storageqosclass", "qos_storageqosclassrevision", "auth_user")
     filterset_class = StorageQoSClassFilterSet
     ordering_fields = ["label", "status", "updated_at"]
     lookup_field = "label"
@@ -194,22 +201,44 @@ class RucioInstanceViewSet(viewsets.ModelViewSet):
     http_method_names = ["get", "post", "patch", "head", "options"]
     action_permissions = {"sync": ["qos.push_rse"]}
 
-    @extend_schema(request=None, responses={202: OpenApiResponse(description="Sync queued")})
+    @extend_schema(
+        request=None,
+        responses={
+            202: inline_serializer("SyncQueued", {"detail": serializers.CharField()}),
+            503: OpenApiResponse(QueueUnavailableSerializer, description="The task queue does not answer"),
+        },
+    )
     @action(detail=True, methods=["post"])
     def sync(self, request, name=None):
-        """Import the instance's RSEs and check every RSE for drift (in the background)."""
+        """Import the instance's RSEs and check every RSE for drift (in the background). 503 when the task
+        queue cannot take the sync: nothing was queued, try again later."""
         instance = self.get_object()
-        tasks.sync_instance.delay(instance.pk)
+        if not tasks.queue_sync(instance):
+            return Response(
+                {
+                    "detail": f"The sync of {instance.name} could not be queued: the task queue does not "
+                    "answer. Try again shortly.",
+                    "code": "queue_unavailable",
+                },
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": "60"},
+            )
         return Response({"detail": f"Sync of {instance.name} queued."}, status=status.HTTP_202_ACCEPTED)
 
 
 class RSEViewSet(
-    mixins.RetrieveModelMixin, mixins.UpdateModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet
+    TableCachedListMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
 ):
     """RSEs known to the portal, looked up by name. ``PATCH {"qos_class": "SAFE"}`` assigns and pushes."""
 
     queryset = RSE.objects.with_related()
     serializer_class = RSESerializer
+    cache_tables = ("qos_rse", "qos_rucioinstance", "qos_storageqosclass")
+    cache_minutes = True  # expression_may_be_stale turns false 15 minutes after a push, with no write
     filterset_class = RSEFilterSet
     ordering_fields = ["name", "sync_state", "last_read_at"]
     lookup_field = "name"

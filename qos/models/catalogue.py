@@ -21,6 +21,7 @@ from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from .. import audit
 from ..choices import (
     AccessLatency,
     ClassStatus,
@@ -392,7 +393,7 @@ class StorageQoSClass(models.Model):
         status: str | None = None,
     ) -> StorageQoSClassRevision:
         self.revision += 1
-        return StorageQoSClassRevision.objects.create(
+        revision = StorageQoSClassRevision.objects.create(
             qos_class=self,
             number=self.revision,
             kind=kind,
@@ -402,6 +403,8 @@ class StorageQoSClass(models.Model):
             data=data if data is not None else self.head_content(),
             changed_fields=changed or [],
         )
+        audit.class_changed(self, kind, by=by, revision=revision.number, status=revision.status)
+        return revision
 
 
 class StorageQoSClassRevision(models.Model):

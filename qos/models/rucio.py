@@ -7,7 +7,6 @@ row is still there and the periodic sweeper sends it later: a push can be late, 
 
 from __future__ import annotations
 
-import logging
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -20,14 +19,20 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from .. import audit
 from ..choices import AttemptOutcome, AuthType, ClassStatus, PushOperation, PushState, SyncState
 from ..querysets import PushQuerySet, RSEQuerySet, RucioInstanceQuerySet
-from ..rucio import RucioConnection
+from ..rucio import PermanentRucioError, RucioConnection
 from .catalogue import StorageQoSClass
 
-logger = logging.getLogger(__name__)
-
 ENV_PREFIX_PATTERN = r"^[A-Z][A-Z0-9_]*$"
+
+
+def is_rucio_prefix(prefix: str) -> bool:
+    """Whether credentials may be read with this prefix: RUCIO or RUCIO_<SOMETHING> only. Whoever edits an
+    instance chooses its server; with a prefix such as POSTGRES they would have the portal send them its other
+    secrets (POSTGRES_PASSWORD) on the next sync."""
+    return prefix == "RUCIO" or prefix.startswith("RUCIO_")
 
 
 class RucioInstance(models.Model):
@@ -80,6 +85,12 @@ class RucioInstance(models.Model):
 
     def connection(self) -> RucioConnection:
         """Connection settings for the Rucio gateway, with secrets read from the environment now."""
+
+        if not is_rucio_prefix(self.env_prefix):
+            raise PermanentRucioError(
+                f"The credentials prefix {self.env_prefix!r} is not RUCIO or RUCIO_...: the portal reads "
+                "no other variables. Set the instance's prefix to one such as RUCIO_DOMA."
+            )
 
         def secret(name: str) -> str:
             return _env_secret(f"{self.env_prefix}_{name}")
@@ -214,7 +225,19 @@ class RSE(models.Model):
         self.planned_class = None
         self.sync_state = SyncState.IN_SYNC
         self.save(update_fields=["qos_class", "planned_class", "sync_state", "updated_at"])
-        logger.info("%s adopted Rucio's %s=%s on %s", by, self.instance.attribute_key, label, self.name)
+        audit.log_on_commit(
+            "rse.adopted",
+            "%s adopted Rucio's %s=%s on %s",
+            audit.username(by),
+            self.instance.attribute_key,
+            label,
+            self.name,
+            by=by,
+            rse=self.name,
+            key=self.instance.attribute_key,
+            value=label,
+            qos_class=label,
+        )
 
     def record_rucio_attributes(self, attributes: dict[str, str]) -> None:
         """Store what Rucio reported and recompute the sync state."""

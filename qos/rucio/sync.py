@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -18,6 +19,7 @@ from django.db import transaction
 from django.db.models import F, Max, Q
 from django.utils import timezone
 
+from .. import audit
 from ..choices import AttemptOutcome, PushOperation, PushState, SyncState
 from ..models import RSE, Push, PushAttempt, RucioInstance
 from .client import PermanentRucioError, RucioGateway, TransientRucioError
@@ -39,23 +41,33 @@ class DeliveryReport:
     transient_error: str = ""
 
 
-def claim(push_ids: list[int]) -> list[Push]:
-    """Take the pushes no one else holds: queued ones, and those whose sender died (lease expired)."""
+def claim(push_ids: list[int], *, token: str = "", reclaim: Sequence[str] = ()) -> list[Push]:
+    """Take the pushes no one else holds: queued ones, those whose sender died (lease expired), and those this
+    sender's own earlier attempts still hold under the tokens ``reclaim`` (a database fault cut them short)."""
     now = timezone.now()
-    token = str(uuid.uuid4())
+    token = token or str(uuid.uuid4())
     lease_expired = now - timedelta(seconds=settings.PUSH_CLAIM_LEASE_SECONDS)
-    Push.objects.filter(pk__in=push_ids).filter(
-        Q(state=PushState.QUEUED) | Q(state=PushState.SENDING, claimed_at__lt=lease_expired)
-    ).update(state=PushState.SENDING, claimed_at=now, claim_token=token, attempts=F("attempts") + 1)
+    free = Q(state=PushState.QUEUED) | Q(state=PushState.SENDING, claimed_at__lt=lease_expired)
+    if reclaim:
+        free |= Q(state=PushState.SENDING, claim_token__in=list(reclaim))
+    Push.objects.filter(pk__in=push_ids).filter(free).update(
+        state=PushState.SENDING, claimed_at=now, claim_token=token, attempts=F("attempts") + 1
+    )
     return list(
-        Push.objects.filter(claim_token=token, state=PushState.SENDING).select_related("rse__instance")
+        # requested_by: the audit lines say who asked for each push.
+        Push.objects.filter(claim_token=token, state=PushState.SENDING).select_related(
+            "rse__instance", "requested_by"
+        )
     )
 
 
-def deliver(push_ids: list[int]) -> DeliveryReport:
-    """Send these pushes to Rucio. Raises TransientRucioError (after recording it) when a retry may help."""
+def deliver(push_ids: list[int], *, token: str = "", reclaim: Sequence[str] = ()) -> DeliveryReport:
+    """Send these pushes to Rucio. Raises TransientRucioError (after recording it) when a retry may help.
+
+    ``token`` names this attempt's claim (a fresh one if empty); ``reclaim``: see claim().
+    """
     report = DeliveryReport()
-    pushes = claim(push_ids)
+    pushes = claim(push_ids, token=token, reclaim=reclaim)
     if not pushes:
         return report
     pushes = _drop_superseded(pushes, report)
@@ -81,6 +93,7 @@ def _drop_superseded(pushes: list[Push], report: DeliveryReport) -> list[Push]:
         if newest.get(push.rse_id, push.pk) > push.pk:
             _finish(push, PushState.SUPERSEDED, "A newer push for this RSE was written.")
             report.superseded.append(push.pk)
+            audit.push_outcome(push, "superseded")
         else:
             keep.append(push)
     return keep
@@ -241,7 +254,7 @@ def _succeed(
             RSE.objects.filter(pk=rse.pk).update(**{name: getattr(rse, name) for name in _RECORDED})
     for push, _, _ in done:
         (report.written if outcome == AttemptOutcome.WRITTEN else report.unchanged).append(push.pk)
-        logger.info("push %s %s: %s (%s)", push.pk, push.rse.name, push.description, outcome)
+        audit.push_outcome(push, outcome)
 
 
 # What _succeed writes on an RSE: RSE.record_rucio_attributes's fields, and the time of the push.
@@ -273,7 +286,7 @@ def _fail(push, started, before, error: str, report: DeliveryReport) -> None:
         _finish(push, PushState.FAILED, error)
         RSE.objects.filter(pk=push.rse_id).update(sync_state=SyncState.FAILED)
     report.failed.append(push.pk)
-    logger.warning("push %s %s failed for good: %s", push.pk, push.rse.name, error)
+    audit.push_outcome(push, "failed", error=error, level=logging.WARNING)
 
 
 def _give_back(pushes: list[Push], started, error: str, report: DeliveryReport) -> None:
@@ -295,7 +308,8 @@ def _give_back(pushes: list[Push], started, error: str, report: DeliveryReport) 
         )
     report.retry.extend(push.pk for push in pushes)
     report.transient_error = error
-    logger.warning("pushes %s will be retried: %s", [push.pk for push in pushes], error)
+    for push in pushes:
+        audit.push_outcome(push, "retry", error=error, level=logging.WARNING)
 
 
 def _finish(push: Push, state: str, error: str) -> None:

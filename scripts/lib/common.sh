@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared helpers for scripts/test, the demo command and .ci/run.
+# Shared helpers for scripts/test, scripts/fault-drills, the demo command and .ci/run.
 # Source it; do not execute it:   . scripts/lib/common.sh
 #
 # Functions:
@@ -254,6 +254,9 @@ _pg_init_cluster() {
 ensure_postgres() {
     [[ -z "$_QOS_PG_STATUS" ]] || return 0
     local url_default="postgres://postgres@127.0.0.1:5432/qosportal" bindir major data
+    # The fault drills start a PostgreSQL server of their own (tests/stack.py): the server programs are needed
+    # even when one runs.
+    [[ -n "$(_pg_find_bindir || true)" ]] || _apt_install postgresql
 
     if ! _forced_own; then
         if [[ -n "${DATABASE_URL:-}" ]]; then

@@ -13,14 +13,9 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
@@ -31,37 +26,22 @@ import requests
 from psycopg import sql
 
 from tests.celery_worker import wait_for
+from tests.stack import (
+    Stack,
+    admin_password,
+    free_port,
+    listening,
+    log_in,
+    process_group_alive,
+    release,
+    stack_env,
+    wait_until_up,
+)
 
 pytestmark = [pytest.mark.deploy]
 
-ROOT = Path(__file__).resolve().parents[2]
-VENV_BIN = Path(sys.executable).parent
-# Only what any login shell has: nothing of the test run (DJANGO_SETTINGS_MODULE=tests.settings,
-# DJANGO_ALLOW_ASYNC_UNSAFE, DATABASE_URL, CELERY_*, RUCIO_*, OIDC_* ...) may leak into the stack.
-INHERITED_VARIABLES = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAME", "TMPDIR")
 PROCESSES = ("web.1", "worker.1", "beat.1")
 HONCHO_RC_AFTER_SIGTERM = 143
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _process_group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # exists, but is not ours: a recycled id, not one of the stack's processes
-        return True
-    return True
 
 
 @pytest.fixture
@@ -93,150 +73,22 @@ def deploy_database() -> Iterator[str]:
         connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-@dataclass
-class Stack:
-    """``honcho start`` of the Procfile, its output in a file, and the process groups it started."""
-
-    env: dict[str, str] = field(repr=False)
-    log: Path
-    port: int
-    process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def manage(self, *args: str, timeout: float = 120) -> str:
-        """``python manage.py ...`` with the stack's environment, as an operator runs it; its output."""
-        return self.run("python", "manage.py", *args, timeout=timeout)
-
-    def run(self, *command: str, timeout: float = 120) -> str:
-        """An operator's command with the stack's environment, in the repository; its output."""
-        done = subprocess.run(
-            command,
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    def start(self) -> None:
-        empty_env_file = self.log.with_name("empty.env")  # never a developer's own .env in the repository
-        empty_env_file.write_text("")
-        with self.log.open("w") as out:
-            self.process = subprocess.Popen(
-                ["honcho", "start", "--no-colour", "--env", str(empty_env_file), "--port", str(self.port)],
-                cwd=ROOT,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def pids(self) -> dict[str, int]:
-        """What honcho started, by process name: each one leads a process group (session) of its own."""
-        return {name: int(pid) for name, pid in re.findall(r"\| (\S+) started \(pid=(\d+)\)", self.output())}
-
-    def exit_codes(self) -> dict[str, int]:
-        return {name: int(rc) for name, rc in re.findall(r"\| (\S+) stopped \(rc=(-?\d+)\)", self.output())}
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def kill_everything(self) -> None:
-        """After a failure: nothing of the stack may outlive the test."""
-        for pgid in self.pids().values():
-            if _process_group_alive(pgid):
-                os.killpg(pgid, signal.SIGKILL)
-        if self.alive():
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-
 @pytest.fixture
 def stack(deploy_database, private_redis, rucio_server, tmp_path) -> Iterator[Stack]:
-    home = tmp_path / "home"
-    home.mkdir()
-    port = _free_port()
-    env = {name: os.environ[name] for name in INHERITED_VARIABLES if name in os.environ}
-    env.update(
-        PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '/usr/bin:/bin')}",  # an activated virtualenv
-        HOME=str(home),
-        DEBUG="0",
-        SECRET_KEY=secrets.token_urlsafe(50),
-        ALLOWED_HOSTS="127.0.0.1",
-        # Plain HTTP on loopback: no TLS in front of this gunicorn, unlike production.
-        SECURE_SSL_REDIRECT="0",
-        SESSION_COOKIE_SECURE="0",
-        CSRF_COOKIE_SECURE="0",
-        DATABASE_URL=deploy_database,
+    port = free_port()
+    env = stack_env(
+        database_url=deploy_database,
         # A database of the private Redis that no other test's worker reads.
-        CELERY_BROKER_URL=private_redis.url.rsplit("/", 1)[0] + "/7",
-        RUCIO_HOST=rucio_server.url,
-        RUCIO_USERNAME=rucio_server.username,
-        RUCIO_PASSWORD=rucio_server.password,
-        RUCIO_ACCOUNT=rucio_server.account,
-        RUCIO_INSTANCE_NAME="deploy-rucio",
-        RUCIO_TOKEN_DIR=str(tmp_path / "rucio-tokens"),
-        STATIC_ROOT=str(tmp_path / "static"),
-        BIND=f"127.0.0.1:{port}",
-        WEB_CONCURRENCY="2",
-        WORKER_CONCURRENCY="1",
-        BEAT_SCHEDULE_FILE=str(tmp_path / "celerybeat-schedule"),
+        broker_url=private_redis.url.rsplit("/", 1)[0] + "/7",
+        rucio_server=rucio_server,
+        directory=tmp_path,
+        port=port,
     )
     deployed = Stack(env=env, log=tmp_path / "honcho.log", port=port)
     try:
         yield deployed
     finally:
         deployed.kill_everything()
-
-
-def release(stack: Stack, pool: ThreadPoolExecutor) -> None:
-    """README's release step: migrate and collectstatic (independent of each other, so side by side)."""
-    collected = pool.submit(stack.manage, "collectstatic", "--no-input", "-v0")
-    stack.manage("migrate", "--no-input", "-v0")
-    collected.result()
-
-
-def admin_password(loaddemo_output: str) -> str:
-    password = re.search(r"^\s+admin\s+(\S+)$", loaddemo_output, re.MULTILINE)
-    assert password, f"no password for admin in loaddemo's output:\n{loaddemo_output}"
-    return password.group(1)
-
-
-def wait_until_up(stack: Stack) -> None:
-    def up() -> bool:
-        if not stack.alive():
-            pytest.fail(f"honcho stopped while starting:\n{stack.output()[-4000:]}")
-        try:
-            return requests.get(f"{stack.url}/healthz", timeout=5).status_code == 200
-        except (requests.ConnectionError, requests.Timeout):  # not listening yet; workers still loading
-            return False
-
-    wait_for(up, timeout=30, what="gunicorn to answer /healthz")
-    # "ready.": the worker consumes; "Starting...": beat schedules the sweeper of lost pushes.
-    wait_for(lambda: "ready." in stack.output(), timeout=30, what="the Celery worker to be ready")
-    wait_for(lambda: "beat: Starting" in stack.output(), timeout=30, what="Celery beat to start")
-
-
-def log_in(session: requests.Session, stack: Stack, username: str, password: str) -> None:
-    page = session.get(f"{stack.url}/accounts/login/", timeout=10)
-    assert page.status_code == 200
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)
-    answer = session.post(
-        f"{stack.url}/accounts/login/",
-        data={"username": username, "password": password, "csrfmiddlewaretoken": token},
-        allow_redirects=False,
-        timeout=10,
-    )
-    assert answer.status_code == 302, f"login refused ({answer.status_code}):\n{answer.text[:2000]}"
 
 
 def test_the_procfile_stack_serves_pushes_to_rucio_and_stops_cleanly(stack, make_rse, rucio_admin_client):
@@ -292,18 +144,14 @@ def test_the_procfile_stack_serves_pushes_to_rucio_and_stops_cleanly(stack, make
     # gunicorn.conf.py turns off gunicorn 27's control socket, whose default path every instance would share.
     assert not (Path(stack.env["HOME"]) / ".gunicorn").exists()
 
-    stack.process.send_signal(signal.SIGTERM)
-    try:
-        returncode = stack.process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"honcho did not stop within 30 s of SIGTERM:\n{stack.output()[-4000:]}")
+    returncode = stack.stop(timeout=30)
     assert returncode == HONCHO_RC_AFTER_SIGTERM, stack.output()[-4000:]
     # Each process stopped by itself, gracefully: honcho would SIGKILL one still running after 5 s (rc -9).
     assert stack.exit_codes() == dict.fromkeys(PROCESSES, 0), stack.output()[-4000:]
     deadline = time.monotonic() + 10
-    while any(_process_group_alive(pgid) for pgid in started.values()) and time.monotonic() < deadline:
+    while any(process_group_alive(pgid) for pgid in started.values()) and time.monotonic() < deadline:
         time.sleep(0.1)
-    leftovers = {name: pgid for name, pgid in started.items() if _process_group_alive(pgid)}
+    leftovers = {name: pgid for name, pgid in started.items() if process_group_alive(pgid)}
     assert not leftovers, f"processes left behind: {leftovers}"
-    assert not _process_group_alive(stack.process.pid)
-    assert not _listening(stack.port)
+    assert not process_group_alive(stack.process.pid)
+    assert not listening(stack.port)

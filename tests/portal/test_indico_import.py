@@ -19,6 +19,7 @@ from tests.portal.meeting_factories import make_meeting, make_series, zurich
 pytestmark = pytest.mark.django_db
 
 EXPORT = Path(__file__).parent / "data" / "indico_event_2020-03-18.json"
+EXPORT_LIMIT = 2 * 1024 * 1024  # INDICO_EXPORT_MAX_BYTES by default
 UTC = datetime.UTC
 
 
@@ -122,18 +123,22 @@ def test_give_a_file_or_an_address_not_both(client_for, coordinator, meeting):
 class IndicoStandIn(BaseHTTPRequestHandler):
     """Answers like Indico's export API, and misbehaves on purpose on some paths."""
 
+    paths_asked: list[str] = []  # every request any test made, to show when none was made
+
     def do_GET(self):
+        IndicoStandIn.paths_asked.append(self.path)
+        port = self.server.server_address[1]
         if self.path.startswith("/export/event/902357.json"):
             self._send(EXPORT.read_bytes())
         elif self.path == "/huge.json":
-            self._send(b" " * (indico.MAX_EXPORT_BYTES + 1))
+            self._send(b" " * (EXPORT_LIMIT + 1))
         elif self.path == "/huge-undeclared.json":
             # No Content-Length: the size is only known by reading; the import must stop at the limit.
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
             chunk = b" " * 65536
-            for _ in range(indico.MAX_EXPORT_BYTES // len(chunk) + 2):
+            for _ in range(EXPORT_LIMIT // len(chunk) + 2):
                 self.wfile.write(chunk)
         elif self.path == "/slow.json":
             self.send_response(200)
@@ -143,6 +148,13 @@ class IndicoStandIn(BaseHTTPRequestHandler):
                 self.wfile.write(b" ")
                 self.wfile.flush()
                 time.sleep(0.1)
+        elif self.path == "/moved.json":
+            self._redirect("/export/event/902357.json?detail=subcontributions")
+        elif self.path == "/to-another-host.json":
+            # The same server under another name: what matters is that the name differs.
+            self._redirect(f"http://localhost:{port}/export/event/902357.json")
+        elif self.path == "/to-another-port.json":
+            self._redirect("http://127.0.0.1:9/export/event/902357.json")
         elif self.path == "/loop.json":
             self.send_response(302)
             self.send_header("Location", "/loop.json")
@@ -150,6 +162,12 @@ class IndicoStandIn(BaseHTTPRequestHandler):
         else:
             self.send_response(404)
             self.end_headers()
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _send(self, body: bytes) -> None:
         self.send_response(200)
@@ -164,15 +182,25 @@ class IndicoStandIn(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def indico_server() -> Iterator[str]:
+@contextlib.contextmanager
+def stand_in_server() -> Iterator[str]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), IndicoStandIn)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def indico_server(settings) -> Iterator[str]:
+    """The stand-in's address, on the allow-list as an explicit http address (as only a test may list one)."""
+    with stand_in_server() as address:
+        settings.INDICO_ALLOWED_HOSTS = ["indico.cern.ch", address]
+        yield address
 
 
 def test_timetable_imports_from_the_export_address(client_for, coordinator, meeting, indico_server):
@@ -215,3 +243,111 @@ def test_member_cannot_import(client_for, member, meeting):
     )
     assert response.status_code == 403
     assert not meeting.timetable_items.filter(title="Round Table").exists()
+
+
+# --- which addresses are fetched at all (INDICO_ALLOWED_HOSTS) ------------------------------------------------
+def test_the_default_allow_list_is_indico_at_cern_over_https():
+    assert indico.check_address("https://indico.cern.ch/export/event/902357.json?detail=subcontributions")
+    assert indico.check_address("https://INDICO.cern.ch:443/export/event/1.json")
+    refused = {
+        "http://indico.cern.ch/export/event/1.json": "over https only",
+        "https://indico.cern.ch:8443/export/event/1.json": "over https only",
+        "https://indico.cern.ch.example.org/export/event/1.json": "only from indico.cern.ch",
+        "https://127.0.0.1/export/event/1.json": "only from indico.cern.ch",
+        "https://169.254.169.254/latest/meta-data/": "only from indico.cern.ch",
+        "https://someone:secret@indico.cern.ch/export/event/1.json": "without a user name or password",
+    }
+    for url, message in refused.items():
+        with pytest.raises(indico.IndicoImportError, match=message):
+            indico.check_address(url)
+
+
+def test_an_address_off_the_allow_list_is_refused_unfetched_and_changes_nothing(
+    client_for, coordinator, meeting, indico_server, settings
+):
+    settings.INDICO_ALLOWED_HOSTS = ["indico.cern.ch"]
+    before = list(meeting.timetable_items.values_list("pk", "title"))
+    asked = len(IndicoStandIn.paths_asked)
+    url = f"{indico_server}/export/event/902357.json?detail=subcontributions"
+    response = client_for(coordinator).post(f"/meetings/{meeting.pk}/indico/", {"url": url})
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    assert errors["url"] == [
+        "The portal fetches Indico exports only from indico.cern.ch (setting INDICO_ALLOWED_HOSTS), not from "
+        "127.0.0.1. Export the event as a file from Indico and give the file instead."
+    ]
+    assert f'value="{url.replace("&", "&amp;")}"' in response.content.decode()  # kept in the form
+    assert len(IndicoStandIn.paths_asked) == asked
+    assert list(meeting.timetable_items.values_list("pk", "title")) == before
+
+
+def test_plain_http_is_fetched_only_from_an_address_listed_with_http(
+    client_for, coordinator, meeting, settings
+):
+    with stand_in_server() as address:
+        settings.INDICO_ALLOWED_HOSTS = [address.removeprefix("http://")]  # listed, but for https
+        response = client_for(coordinator).post(
+            f"/meetings/{meeting.pk}/indico/", {"url": f"{address}/export/event/902357.json"}
+        )
+    assert "The portal fetches from 127.0.0.1 over https only" in response.content.decode()
+    assert not meeting.timetable_items.filter(title="Round Table").exists()
+
+
+def test_a_redirect_within_the_host_is_followed(client_for, coordinator, meeting, indico_server):
+    response = client_for(coordinator).post(
+        f"/meetings/{meeting.pk}/indico/", {"url": f"{indico_server}/moved.json"}
+    )
+    assert response.status_code == 302
+    assert meeting.timetable_items.filter(title="Round Table").exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("/to-another-host.json", "Indico sent the request on to another site (localhost)"),
+        ("/to-another-port.json", "The portal fetches from 127.0.0.1 over https only"),
+    ],
+)
+def test_a_redirect_off_the_host_or_the_allow_list_is_refused(
+    client_for, coordinator, meeting, indico_server, settings, path, message
+):
+    port = indico_server.rsplit(":", 1)[1]
+    # Even a host on the allow-list is not followed to: a redirect leaves the address the user gave.
+    settings.INDICO_ALLOWED_HOSTS = [indico_server, f"http://localhost:{port}"]
+    asked = len(IndicoStandIn.paths_asked)
+    response = client_for(coordinator).post(f"/meetings/{meeting.pk}/indico/", {"url": indico_server + path})
+    assert message in response.content.decode()
+    assert IndicoStandIn.paths_asked[asked:] == [path]
+    assert not meeting.timetable_items.filter(title="Round Table").exists()
+
+
+# --- uploaded files --------------------------------------------------------------------------------------------
+def test_an_export_file_over_the_export_limit_is_refused_on_the_form(
+    client_for, coordinator, meeting, settings
+):
+    settings.INDICO_EXPORT_MAX_BYTES = 4096
+    response = client_for(coordinator).post(
+        f"/meetings/{meeting.pk}/indico/", {"file": upload(EXPORT.read_bytes())}
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["file"] == ["The file is too large (6.1 KB): at most 4 KB."]
+    assert not meeting.timetable_items.filter(title="Round Table").exists()
+
+
+def test_an_export_file_over_the_upload_limit_is_refused_on_the_form(
+    client_for, coordinator, meeting, settings
+):
+    settings.UPLOAD_MAX_BYTES = 64 * 1024
+    response = client_for(coordinator).post(
+        f"/meetings/{meeting.pk}/indico/", {"file": upload(b" " * (100 * 1024) + EXPORT.read_bytes())}
+    )
+    assert response.context["form"].errors["file"] == ["The file is too large (106.1 KB): at most 64 KB."]
+    assert not meeting.timetable_items.filter(title="Round Table").exists()
+
+
+def test_an_export_nested_too_deeply_is_refused_with_the_reason(client_for, coordinator, meeting):
+    response = client_for(coordinator).post(
+        f"/meetings/{meeting.pk}/indico/", {"file": upload(b"[" * 200_000)}
+    )
+    assert response.status_code == 200
+    assert "This JSON is nested too deeply to be an Indico export." in response.content.decode()

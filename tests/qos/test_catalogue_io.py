@@ -521,6 +521,10 @@ def test_only_a_qos_admin_may_restore(request, exported, persona):
         (b"a: &x [1, 2]\nb: [*x, *x]\n", "yaml", "aliases (&name, *name) are not allowed"),
         (b"- just\n- a list\n", "yaml", "must hold one mapping"),
         (b"!!python/object:os.system {}", "yaml", "not valid YAML"),
+        # Nested deeper than Python can parse: a clear refusal, not a RecursionError.
+        (b"[" * 200_000, "json", "nested too deeply to be a catalogue"),
+        (b'{"a":' * 100_000, "json", "nested too deeply to be a catalogue"),
+        (b"[" * 200_000, "yaml", "not valid YAML"),
     ],
 )
 def test_unreadable_files_are_refused_with_the_reason(raw, file_format, expected):

@@ -3,9 +3,6 @@
 Every result is checked through a separate rucio-clients session (``rucio_admin_client``).
 """
 
-import socket
-import threading
-
 import pytest
 
 from qos import tasks
@@ -87,33 +84,6 @@ def test_broker_down_when_an_admin_approves(
     assert qos_in_rucio(rucio_admin_client, rses[0].name) == "SAFE"
 
 
-@pytest.fixture
-def silent_server():
-    """A TCP server that accepts connections and never answers: a request to it hangs, like a stuck Rucio."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    accepted = []
-    stop = threading.Event()
-
-    def accept():
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}", accepted
-    stop.set()
-    thread.join()
-    for connection in accepted:
-        connection.close()
-    listener.close()
-
-
 def test_worker_killed_mid_push_delivers_exactly_once(
     start_worker,
     rses,
@@ -125,7 +95,7 @@ def test_worker_killed_mid_push_delivers_exactly_once(
     settings,
     silent_server,
 ):
-    url, accepted = silent_server
+    url, accepted = silent_server.url, silent_server.accepted
     lease = {"PUSH_CLAIM_LEASE_SECONDS": "2"}
     settings.PUSH_CLAIM_LEASE_SECONDS = 2
     RucioInstance.objects.filter(pk=rucio_instance.pk).update(host=url, auth_host=url)

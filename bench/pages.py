@@ -1,0 +1,512 @@
+#!/usr/bin/env python
+"""Benchmark: the main pages and API lists of a large portal under load, against a bare Django view.
+
+    .venv/bin/python bench/pages.py [--scale 1.0] [--seed 1] [--duration 10] [--rounds 2] [--connections 8]
+
+Everything it uses is its own and thrown away at the end, also on failure or Ctrl-C: a PostgreSQL database
+(``qos_bench_pages_<pid>`` at 127.0.0.1:5432 as user ``postgres``), migrated and filled by
+``manage.py generate_load_data`` (at scale 1: 10,000 classes, 1,000 RSEs, 5,000 requirements, 2,000 meetings,
+20,000 actions), the static files (collectstatic into a temp dir) and gunicorn, started with the repository's
+gunicorn.conf.py and production settings (DEBUG off) except for two things (``bench/settings.py``): no redirect
+to HTTPS on loopback, and one more URL, ``/bench/bare/``, a view that does no work.
+
+Logged in as a QoS admin (a session cookie, as a browser sends it), ``wrk`` (Debian's package; installed with
+apt-get when missing) keeps ``--connections`` requests in flight against each URL in turn, ``--duration``
+seconds each, ``--rounds`` times over (the bare view included in every round), and the script prints req/s,
+p50 and p99 latency for each, with the ratio of its req/s to the bare view's in the same run. Before the load,
+it fetches each URL once in-process and prints how many SQL queries it made and the size of the answer.
+
+Not a test: nothing here asserts a timing. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.push import start_redis  # noqa: E402 - after the path: run as a script from anywhere
+
+PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
+
+BARE = ("bare Django view", "/bench/bare/")
+TARGETS = [
+    BARE,
+    ("dashboard", "/"),
+    ("class list", "/qos/"),
+    ("RSE list", "/qos/rses/"),
+    ("actions board", "/actions/"),
+    ("API qos-classes", "/api/v1/qos-classes/"),
+    ("API rses", "/api/v1/rses/"),
+    ("API requirements", "/api/v1/requirements/"),
+    ("API actions", "/api/v1/actions/"),
+]
+# Pages people open often that issue 7 does not name; measured with --more.
+MORE_TARGETS = [
+    ("requirement list", "/requirements/"),
+    ("meeting list", "/meetings/"),
+    ("push log", "/qos/pushes/"),
+]
+
+# wrk's report, as JSON: its own summary lacks exact percentiles and the count of non-2xx/3xx answers.
+WRK_SCRIPT = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, "mean_us": %.1f, "max_us": %d, '
+    .. '"socket_errors": %d, "http_errors": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency.mean,
+    latency.max, e.connect + e.read + e.write + e.timeout, e.status))
+end
+"""
+
+
+def log(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str, interval: float = 0.2) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(interval)
+    raise RuntimeError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# --------------------------------------------------------------------------------------------- services
+
+
+def ensure_wrk() -> str:
+    """wrk from Debian, installed with apt-get when missing (as scripts/lib/common.sh installs packages)."""
+    found = shutil.which("wrk")
+    if found:
+        return found
+    log("installing Debian's wrk with apt-get ...")
+    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "wrk"]):
+        done = subprocess.run([*sudo, *command], env=env, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed:\n{done.stderr[-2000:]}")
+    return shutil.which("wrk") or "/usr/bin/wrk"
+
+
+def make_database(name: str, stack: contextlib.ExitStack, keep: bool, reuse: bool) -> tuple[str, str]:
+    """A PostgreSQL database of this run: (DATABASE_URL, what it is). Dropped at the end unless ``keep``."""
+    import psycopg
+
+    try:
+        admin = psycopg.connect(**PG_ADMIN, autocommit=True, connect_timeout=3)
+    except Exception as error:
+        raise RuntimeError(
+            f"PostgreSQL at 127.0.0.1:5432 (user postgres) is needed ({type(error).__name__}: {error})"
+        ) from None
+    with admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not (reuse and exists):
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.execute(f'CREATE DATABASE "{name}"')
+        version = admin.execute("SHOW server_version").fetchone()[0]
+    if not keep:
+        stack.callback(_drop_postgres, name)
+    return f"postgres://postgres@127.0.0.1:5432/{name}", f"PostgreSQL {version} (127.0.0.1:5432, {name})"
+
+
+def _drop_postgres(name: str) -> None:
+    import psycopg
+
+    with contextlib.suppress(Exception):
+        from django.db import connections
+
+        connections.close_all()
+    with psycopg.connect(**PG_ADMIN, autocommit=True, connect_timeout=5) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    log(f"dropped database {name}")
+
+
+def _stop_process(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def start_gunicorn(env: dict[str, str], log_path: Path, stack: contextlib.ExitStack) -> tuple[str, int]:
+    """gunicorn with the repository's gunicorn.conf.py; returns (base URL, its master's pid)."""
+    port = free_port()
+    with log_path.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py")],
+            cwd=ROOT,
+            env={**env, "BIND": f"127.0.0.1:{port}"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    stack.callback(_stop_process, process)
+    base = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"gunicorn exited at start:\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:  # noqa: S310 - our loopback
+                return response.status == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    wait_for(healthy, 60, "gunicorn to answer /healthz")
+    return base, process.pid
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by a process and its children (gunicorn's workers)."""
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    total = 0
+    for one in [pid, *(int(child) for child in found.split())]:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+# --------------------------------------------------------------------------------------------- load
+
+
+@dataclass
+class Result:
+    """One URL's measurements over every round."""
+
+    name: str
+    path: str
+    queries: int = 0
+    size: int = 0
+    requests: int = 0
+    seconds: float = 0.0
+    p50: list[float] = field(default_factory=list)
+    p99: list[float] = field(default_factory=list)
+    errors: int = 0
+    alone_ms: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def fetch(base: str, path: str, cookie: str) -> tuple[int, bytes]:
+    request = urllib.request.Request(  # noqa: S310 - our own gunicorn on loopback
+        base + path, headers={"Cookie": cookie, "Accept": "text/html,*/*"}
+    )
+    opener = urllib.request.build_opener(_NoRedirect)
+    try:
+        with opener.open(request, timeout=60) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # a redirect (to the login page, to HTTPS) must show as such, not be followed
+
+
+def drain(base: str, cookie: str) -> None:
+    """Wait until gunicorn is idle: wrk stops with requests still in flight, and a slow page's backlog must
+    not be measured as the next URL's latency."""
+
+    def idle() -> bool:
+        started = time.perf_counter()
+        fetch(base, BARE[1], cookie)
+        return time.perf_counter() - started < 0.1
+
+    wait_for(idle, 300, "gunicorn to finish the requests left in flight", interval=0.5)
+
+
+def run_wrk(wrk: str, script: Path, url: str, cookie: str, connections: int, seconds: float) -> dict:
+    done = subprocess.run(
+        [
+            wrk,
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "30s",
+            "-s",
+            str(script),
+            "-H",
+            f"Cookie: {cookie}",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 120,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed on {url}:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------------------------- the run
+
+
+def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="qos-bench-pages-"))
+    stack.callback(shutil.rmtree, tmp, True)
+    wrk = ensure_wrk()
+    db_name = args.database or f"qos_bench_pages_{os.getpid()}"
+    db_url, db_description = make_database(db_name, stack, args.keep, args.reuse)
+    log(f"database: {db_description}")
+    cache_url = ""
+    if not args.no_table_cache:
+        # As production runs several web processes: a Redis they share (CACHE_URL), which turns the table
+        # cache on (portal/table_cache.py).
+        cache_url = start_redis(tmp / "redis", stack)
+        log(f"cache: {cache_url} (table cache on)")
+
+    os.environ.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "bench.settings",
+            "DEBUG": "0",
+            "SECRET_KEY": secrets.token_urlsafe(40),
+            "DATABASE_URL": db_url,
+            "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+            "STATIC_ROOT": str(tmp / "static"),
+            "LOG_LEVEL": "WARNING",
+            "GUNICORN_LOG_LEVEL": "warning",
+            "CACHE_URL": cache_url,
+            "TABLE_CACHE": "1" if cache_url else "0",
+        }
+    )
+    if args.workers:
+        os.environ["WEB_CONCURRENCY"] = str(args.workers)
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.load_data import Sizes, is_empty
+
+    t = time.monotonic()
+    call_command("migrate", verbosity=0)
+    log(f"migrated ({time.monotonic() - t:.1f} s)")
+    if is_empty():
+        sizes = Sizes.at(args.scale)
+        log(
+            f"generating the portal at scale {args.scale} (seed {args.seed}): {sizes.classes} classes, "
+            f"{sizes.rses} RSEs, {sizes.requirements} requirements, {sizes.meetings} meetings, "
+            f"{sizes.actions} actions ..."
+        )
+        t = time.monotonic()
+        with open(os.devnull, "w") as quiet:
+            call_command("generate_load_data", scale=args.scale, seed=args.seed, stdout=quiet)
+        generated = f"generated in {time.monotonic() - t:.1f} s"
+    else:
+        generated = "reused (--reuse)"
+    log(f"portal data {generated}")
+    call_command("collectstatic", interactive=False, verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # fresh statistics, as autovacuum would have them on a portal in use
+
+    user = get_user_model().objects.get(username="lg-admin-001")
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(user)
+    session = client.cookies[settings.SESSION_COOKIE_NAME].value
+    cookie = f"{settings.SESSION_COOKIE_NAME}={session}"
+
+    targets = TARGETS + (MORE_TARGETS if args.more else [])
+    if args.only:
+        wanted = {path.strip() for path in args.only.split(",")}
+        targets = [BARE, *(target for target in targets[1:] if target[1] in wanted)]
+    results = [Result(name, path) for name, path in targets]
+    for result in results:
+        client.get(result.path)  # the first request also loads permissions, caches
+        t = time.perf_counter()
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(result.path)
+        result.alone_ms = (time.perf_counter() - t) * 1000
+        if response.status_code != 200:
+            raise RuntimeError(f"{result.path} answered {response.status_code} in-process")
+        result.queries, result.size = len(queries), len(response.content)
+        log(
+            f"{result.path}: {result.queries} queries, {result.size / 1024:.0f} KB, {result.alone_ms:.0f} ms alone"
+        )
+    connection.close()  # gunicorn's workers have their own
+
+    base, master = start_gunicorn(dict(os.environ), tmp / "gunicorn.log", stack)
+    for result in results:
+        status, body = fetch(base, result.path, cookie)
+        if status != 200:
+            raise RuntimeError(f"{result.path} answered {status} through gunicorn:\n{body[:500]!r}")
+    script = tmp / "report.lua"
+    script.write_text(WRK_SCRIPT)
+
+    log(f"warming up: {args.warmup} s per URL")
+    for result in results:
+        run_wrk(wrk, script, base + result.path, cookie, args.connections, args.warmup)
+        drain(base, cookie)
+    load = {"start": os.getloadavg()}
+    cpu_start = cpu_seconds(master)
+    started = time.monotonic()
+    for number in range(1, args.rounds + 1):
+        log(f"round {number} of {args.rounds}: {args.duration} s per URL, {args.connections} connections")
+        for result in results:
+            report = run_wrk(wrk, script, base + result.path, cookie, args.connections, args.duration)
+            result.requests += report["requests"]
+            result.seconds += report["duration_us"] / 1e6
+            result.p50.append(report["p50_us"] / 1000)
+            result.p99.append(report["p99_us"] / 1000)
+            result.errors += report["socket_errors"] + report["http_errors"]
+            drain(base, cookie)
+    load["end"] = os.getloadavg()
+    gunicorn_cpu = cpu_seconds(master) - cpu_start
+    wall = time.monotonic() - started
+
+    bare = results[0]
+    if not bare.requests:
+        raise RuntimeError("the bare view answered no request under load: nothing to compare with")
+    print()
+    print(
+        f"Pages of a large portal under load: {args.connections} concurrent connections, "
+        f"{args.rounds} x {args.duration:g} s per URL"
+    )
+    header = f"  {'target':<20} {'path':<24} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6} {'queries':>7} {'KB':>6}"
+    print(header)
+    for result in results:
+        print(
+            f"  {result.name:<20} {result.path:<24} {result.rate:>7.1f} {statistics.median(result.p50):>7.1f} "
+            f"{max(result.p99):>7.1f} {result.rate / bare.rate:>6.2f} {result.queries:>7} "
+            f"{result.size / 1024:>6.1f}" + (f"  ({result.errors} errors)" if result.errors else "")
+        )
+    print(
+        "  ratio: req/s over the bare view's req/s; p50: median of the rounds' medians; p99: the worst round's;"
+        "\n  queries and KB: one request in-process, before the load"
+    )
+    print("Environment")
+    workers = os.environ.get("WEB_CONCURRENCY") or _gunicorn_default_workers()
+    facts = [
+        ("cores", _cores()),
+        (
+            "load average",
+            f"{load['start'][0]:.1f} (1 min) / {load['start'][1]:.1f} (5 min) at the start, "
+            f"{load['end'][0]:.1f} / {load['end'][1]:.1f} at the end",
+        ),
+        (
+            "gunicorn",
+            f"{workers} workers x {os.environ.get('GUNICORN_THREADS', '2')} threads (gthread); "
+            f"{gunicorn_cpu:.0f} CPU s in {wall:.0f} s of load",
+        ),
+        ("database", db_description),
+        (
+            "cache",
+            f"Redis {_redis_version()} shared by the workers ({cache_url}): table cache on"
+            if cache_url
+            else "each process its own (no CACHE_URL): table cache off",
+        ),
+        ("portal", f"scale {args.scale}, seed {args.seed}; {generated}"),
+        ("load generator", f"wrk, 1 thread, {args.connections} connections, logged in as {user.username}"),
+        ("Python", f"{platform.python_version()}, Django {django.get_version()}, on {platform.platform()}"),
+    ]
+    for label, value in facts:
+        print(f"  {label:<15} {value}")
+
+
+def _redis_version() -> str:
+    found = subprocess.run(
+        [shutil.which("redis-server") or "/usr/bin/redis-server", "--version"], capture_output=True, text=True
+    ).stdout.split()
+    return next((part.split("=", 1)[1] for part in found if part.startswith("v=")), "?")
+
+
+def _gunicorn_default_workers() -> str:
+    import multiprocessing
+
+    return str(min(2 * multiprocessing.cpu_count() + 1, 8))
+
+
+def _cores() -> str:
+    cpu = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{os.cpu_count()} ({usable} usable), {cpu}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="size of the generated portal (default 1.0)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the generated portal (default 1)")
+    parser.add_argument(
+        "--duration", type=float, default=10, help="seconds of load per URL and round (default 10)"
+    )
+    parser.add_argument("--rounds", type=int, default=2, help="times over every URL (default 2)")
+    parser.add_argument("--warmup", type=float, default=2, help="seconds of load per URL before measuring")
+    parser.add_argument("--connections", type=int, default=8, help="requests in flight (default 8)")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="gunicorn workers (default: gunicorn.conf.py's)"
+    )
+    parser.add_argument("--more", action="store_true", help="also the requirement list, meetings, push log")
+    parser.add_argument(
+        "--no-table-cache",
+        action="store_true",
+        help="no Redis, so no table cache: every page computed every time (each process its own cache)",
+    )
+    parser.add_argument("--only", help="comma-separated paths to measure (the bare view is always measured)")
+    parser.add_argument("--database", help="database name (default qos_bench_pages_<pid>)")
+    parser.add_argument("--keep", action="store_true", help="keep the database at the end")
+    parser.add_argument(
+        "--reuse", action="store_true", help="use the database as it is if it exists (with --keep)"
+    )
+    args = parser.parse_args()
+    if args.scale <= 0 or args.duration <= 0 or args.rounds < 1 or args.connections < 1:
+        parser.error("--scale and --duration must be more than 0, --rounds and --connections at least 1")
+
+    def terminate(signum, frame):
+        raise SystemExit(128 + signum)  # so that the cleanup below runs
+
+    signal.signal(signal.SIGTERM, terminate)
+    with contextlib.ExitStack() as stack:
+        run(args, stack)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1001 @@
+"""A large portal for benchmarks: many classes with their histories, RSEs, requirements, meetings and actions.
+
+``manage.py generate_load_data --scale 1.0 --seed 1`` writes, at scale 1, 10,000 Storage QoS classes (about
+40,000 revisions), 1,000 RSEs on two Rucio instances (with their pushes and attempts, in every sync state),
+5,000 requirements of 50 experiments (with their events, comments and linked classes), 2,000 meetings in ten
+series (attendees, timetable, minutes) and 20,000 actions (owners, updates, reviews; some overdue), plus the
+accounts and people they need. ``bench/pages.py`` measures the pages against it.
+
+The rows are written with ``bulk_create`` in chunks, so no model method runs: the generator itself keeps the
+rules those methods keep (a class's revisions numbered 1..n with ``revision`` the last, a pending change only on
+an approved class, four eyes on every approval, an RSE's ``sync_state`` what ``RSE.compute_sync_state()``
+says, a satisfied requirement linked to an approved class, closed actions with ``closed_at``, ...).
+``tests/portal/test_load_data.py`` checks them on the result.
+
+The same seed gives the same portal, relative to the day it runs (due dates and meetings are placed around
+today, so that some actions are overdue and some meetings upcoming). Everything runs in one transaction: a
+failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import datetime
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import UNUSABLE_PASSWORD_PREFIX
+from django.contrib.auth.models import Group
+from django.db import models, transaction
+from django.db.models import Max, Min, OuterRef, Subquery
+from django.utils import timezone
+
+from engagement.choices import AccessPattern, RequirementEventKind, RequirementStatus
+from engagement.models import (
+    ClassLink,
+    Contact,
+    Experiment,
+    Requirement,
+    RequirementComment,
+    RequirementEvent,
+)
+from qos.choices import (
+    AccessLatency,
+    AttemptOutcome,
+    ClassStatus,
+    CostTier,
+    GeographicPlacement,
+    PushOperation,
+    PushState,
+    Redundancy,
+    RevisionKind,
+    StorageMedia,
+    SyncState,
+)
+from qos.models import (
+    CONTENT_FIELDS,
+    RSE,
+    Push,
+    PushAttempt,
+    RucioInstance,
+    StorageQoSClass,
+    StorageQoSClassRevision,
+)
+
+from .choices import ActionStatus, Role
+from .models import (
+    Action,
+    ActionReview,
+    ActionUpdate,
+    Meeting,
+    MeetingSeries,
+    MinutesSection,
+    Person,
+    Stream,
+    TimetableItem,
+)
+
+# An unusable password (django.contrib.auth.hashers): nobody logs in with a generated account.
+UNUSABLE = UNUSABLE_PASSWORD_PREFIX + "generated"
+
+# Rows per INSERT: large enough to be quick, small enough for PostgreSQL's and SQLite's parameter limits.
+CHUNK = 1000
+
+# What is counted to decide whether a database already holds a portal's data (streams and roles are created by
+# the migrations themselves and do not count).
+DOMAIN_MODELS: tuple[type[models.Model], ...] = (
+    StorageQoSClass,
+    RSE,
+    Experiment,
+    Requirement,
+    MeetingSeries,
+    Meeting,
+    Action,
+    Person,
+)
+
+
+class NotEmpty(Exception):
+    """The database already holds portal data and ``force`` was not given."""
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How many of each thing to generate."""
+
+    classes: int
+    rses: int
+    requirements: int
+    meetings: int
+    actions: int
+    experiments: int
+    people: int
+    admins: int
+    coordinators: int
+    members: int
+
+    @classmethod
+    def at(cls, scale: float) -> Sizes:
+        """The sizes of issue 7's large portal (10,000 classes, 1,000 RSEs, ...) times ``scale``."""
+
+        def n(full: int, least: int = 1) -> int:
+            return max(least, round(full * scale))
+
+        return cls(
+            classes=n(10_000, 10),
+            rses=n(1_000, 5),
+            requirements=n(5_000, 10),
+            meetings=n(2_000, 4),
+            actions=n(20_000, 20),
+            experiments=n(50, 4),
+            people=n(600, 10),
+            admins=n(20, 2),
+            coordinators=n(10, 1),
+            members=n(100, 2),
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass
+class Report:
+    """What was written: the name prefix of this run and a count per model."""
+
+    prefix: str
+    counts: dict[str, int]
+
+
+def is_empty() -> bool:
+    return not any(model.objects.exists() for model in DOMAIN_MODELS)
+
+
+def generate(
+    scale: float = 1.0, seed: int = 1, *, force: bool = False, now: datetime.datetime | None = None
+) -> Report:
+    """Generate a large portal into the current database (see the module's docstring).
+
+    Raises :class:`NotEmpty`, and writes nothing, when the database already holds portal data, unless ``force``:
+    then this run's names get a prefix of their own (``LG2-...``) so that they clash with nothing there.
+    """
+    if scale <= 0:
+        raise ValueError("The scale must be more than 0.")
+    if not is_empty() and not force:
+        raise NotEmpty(
+            "The database already holds portal data (classes, RSEs, requirements, meetings or actions). "
+            "Generate into an empty database, or pass --force to add to it."
+        )
+    with transaction.atomic():
+        return _Generator(Sizes.at(scale), seed, now or timezone.now()).run()
+
+
+def _chunked_create(model: type[models.Model], rows: Iterable[models.Model]) -> list[Any]:
+    return model.objects.bulk_create(list(rows), batch_size=CHUNK)
+
+
+# --- vocabulary ----------------------------------------------------------------------------------------------
+CLASS_WORDS = ("SAFE", "FAST", "CHEAP", "ARCHIVE", "ANALYSIS", "CUSTODIAL", "SCRATCH", "BULK", "HOT", "COLD")
+ADJECTIVES = ("Safe", "Fast", "Cheap", "Long-term", "Analysis", "Custodial", "Scratch", "Bulk", "Hot", "Cold")
+SITES = (
+    ("CERN", "CH"),
+    ("DESY", "DE"),
+    ("INFN-CNAF", "IT"),
+    ("IN2P3-CC", "FR"),
+    ("PIC", "ES"),
+    ("SURF", "NL"),
+    ("GSI", "DE"),
+    ("LAPP", "FR"),
+    ("IJS", "SI"),
+    ("CESNET", "CZ"),
+)
+STORAGE_SYSTEMS = ("EOS", "DCACHE", "STORM", "XROOTD", "ECHO")
+FIRST_NAMES = [
+    "Aris",
+    "Paul",
+    "Riccardo",
+    "Marek",
+    "Frederic",
+    "Mario",
+    "Xavier",
+    "Rizart",
+    "Yan",
+    "Agustin",
+    "Elena",
+    "Giovanni",
+    "Ana",
+    "Lukas",
+    "Sofia",
+    "Martin",
+    "Ines",
+    "Pierre",
+    "Clara",
+    "Jonas",
+    "Marta",
+    "Oscar",
+    "Petra",
+    "Hugo",
+    "Lea",
+    "Nina",
+    "Tomas",
+    "Irene",
+    "Karl",
+    "Eva",
+    "Luca",
+    "Mila",
+    "Jan",
+    "Rosa",
+    "Sven",
+    "Alma",
+    "Ivo",
+    "Noor",
+    "Zoe",
+    "Emil",
+]
+LAST_NAMES = [
+    "Fkiaras",
+    "Millar",
+    "Di-Maria",
+    "Szuba",
+    "Gillardo",
+    "Lassnig",
+    "Espinal",
+    "Dona",
+    "Grange",
+    "Calatrava",
+    "Ruiz",
+    "Bianchi",
+    "Novak",
+    "Weber",
+    "Costa",
+    "Moreau",
+    "Schmidt",
+    "Rossi",
+    "Dubois",
+    "Nowak",
+    "Horvat",
+    "Jansen",
+    "Silva",
+    "Berger",
+    "Keller",
+    "Ricci",
+    "Marin",
+    "Lopez",
+    "Meyer",
+    "Vogel",
+    "Fischer",
+    "Conti",
+    "Laurent",
+    "Svoboda",
+    "Kral",
+    "Hansen",
+    "Nilsson",
+    "Ortiz",
+    "Santos",
+    "Vidal",
+]
+INSTITUTES = ("CERN", "DESY", "INFN", "CNRS", "PIC", "SURF", "GSI", "IJS", "CESNET", "FAIR", "CTAO", "SKAO")
+ACTION_VERBS = (
+    "Add the qos key-value pair to the RSE endpoints of",
+    "Contact the data manager of",
+    "Write up the storage needs of",
+    "Check the tape recall rates of",
+    "Run the QoS transition test on",
+    "Prepare slides on the QoS classes for",
+    "Ask the site admins about the durability of",
+    "Review the requirement document of",
+)
+
+# Requirement statuses, and the steps that lead to each from "filed" (the events written).
+REQUIREMENT_PATHS: dict[str, tuple[str, ...]] = {
+    RequirementStatus.FILED: (),
+    RequirementStatus.UNDER_REVIEW: (RequirementStatus.UNDER_REVIEW,),
+    RequirementStatus.ACCEPTED: (RequirementStatus.UNDER_REVIEW, RequirementStatus.ACCEPTED),
+    RequirementStatus.SATISFIED: (
+        RequirementStatus.UNDER_REVIEW,
+        RequirementStatus.ACCEPTED,
+        RequirementStatus.SATISFIED,
+    ),
+    RequirementStatus.REJECTED: (RequirementStatus.UNDER_REVIEW, RequirementStatus.REJECTED),
+    RequirementStatus.WITHDRAWN: (RequirementStatus.WITHDRAWN,),
+}
+# Steps a liaison takes; a QoS admin takes the others.
+LIAISON_STEPS = {RequirementStatus.WITHDRAWN, RequirementStatus.FILED}
+
+
+class _Generator:
+    def __init__(self, sizes: Sizes, seed: int, now: datetime.datetime) -> None:
+        self.sizes = sizes
+        self.random = random.Random(seed)  # noqa: S311 - made-up data, not secrets
+        self.now = now
+        self.today = timezone.localdate(now)
+        self.prefix = self._free_prefix()
+        self.counts: dict[str, int] = {}
+
+    def _free_prefix(self) -> str:
+        """``LG``, or ``LG2``, ``LG3``... when an earlier run (with --force) already used it."""
+        User = get_user_model()
+        prefix, number = "LG", 1
+        while User.objects.filter(username__startswith=f"{prefix.lower()}-").exists():
+            number += 1
+            prefix = f"LG{number}"
+        return prefix
+
+    def _count(self, name: str, rows: Sequence[Any]) -> list[Any]:
+        self.counts[name] = self.counts.get(name, 0) + len(rows)
+        return list(rows)
+
+    def _ago(self, days: float) -> datetime.datetime:
+        return self.now - datetime.timedelta(days=days)
+
+    def run(self) -> Report:
+        self.accounts()
+        self.classes()
+        self.rses()
+        self.experiments()
+        self.requirements()
+        self.meetings()
+        self.actions()
+        return Report(self.prefix, self.counts)
+
+    # --- accounts and people -------------------------------------------------------------------------------
+    def accounts(self) -> None:
+        User = get_user_model()
+        sizes, tag = self.sizes, self.prefix.lower()
+        specs = (
+            [(f"{tag}-admin-{i:03d}", (Role.MEMBER, Role.QOS_ADMIN)) for i in range(1, sizes.admins + 1)]
+            + [
+                (f"{tag}-coordinator-{i:03d}", (Role.MEMBER, Role.COORDINATOR))
+                for i in range(1, sizes.coordinators + 1)
+            ]
+            + [(f"{tag}-member-{i:03d}", (Role.MEMBER,)) for i in range(1, sizes.members + 1)]
+        )
+        # Liaisons: two per experiment (``experiments()`` names them).
+        specs += [
+            (f"{tag}-liaison-{i:03d}", (Role.MEMBER, Role.LIAISON))
+            for i in range(1, 2 * sizes.experiments + 1)
+        ]
+        # bench/pages.py logs in by creating a session.
+        users = _chunked_create(
+            User,
+            (
+                User(username=name, first_name=name.split("-")[1].capitalize(), password=UNUSABLE)
+                for name, _ in specs
+            ),
+        )
+        groups = {group.name: group for group in Group.objects.filter(name__in=Role.values)}
+        _chunked_create(
+            User.groups.through,
+            (
+                User.groups.through(user_id=user.pk, group_id=groups[role].pk)
+                for user, (_, roles) in zip(users, specs, strict=True)
+                for role in roles
+            ),
+        )
+        self._count("users", users)
+        self.admins = [u for u in users if "-admin-" in u.username]
+        self.coordinators = [u for u in users if "-coordinator-" in u.username]
+        self.liaisons = [u for u in users if "-liaison-" in u.username]
+
+        # People: one per account (so that everyone may report on their own actions), then people without one.
+        names = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
+        self.random.shuffle(names)
+        suffix = "" if self.prefix == "LG" else f" ({self.prefix})"
+        people = []
+        for i in range(max(self.sizes.people, len(users))):
+            name = names[i % len(names)] + (f" {i // len(names) + 1}" if i >= len(names) else "") + suffix
+            people.append(
+                Person(
+                    name=name,
+                    affiliation=self.random.choice(INSTITUTES),
+                    user=users[i] if i < len(users) else None,
+                )
+            )
+        self.people = self._count("people", _chunked_create(Person, people))
+
+    # --- the catalogue ---------------------------------------------------------------------------------------
+    def _content(self, i: int) -> dict[str, Any]:
+        r = self.random
+        word = CLASS_WORDS[i % len(CLASS_WORDS)]
+        media = r.choice(StorageMedia.values)
+        latency = (
+            AccessLatency.NEARLINE
+            if media == StorageMedia.TAPE
+            else r.choices([AccessLatency.ONLINE, AccessLatency.NEARLINE], [4, 1])[0]
+        )
+        erasure = r.random() < 0.25 and media != StorageMedia.TAPE
+        return {
+            "label": f"{self.prefix}-{word}-{i:05d}",
+            "title": f"{ADJECTIVES[i % len(ADJECTIVES)]} {StorageMedia(media).label.lower()} storage {i}",
+            "description": f"Generated class {i} for load tests.\n\n* {AccessLatency(latency).label}.\n"
+            f"* Keeps data {r.choice(['on one site', 'on several sites', 'in several countries'])}.",
+            "storage_media": media,
+            "access_latency": latency,
+            "throughput_mbps": r.choice([None, 50, 100, 200, 500, 1000, 2000]),
+            "redundancy": Redundancy.ERASURE_CODING if erasure else Redundancy.REPLICAS,
+            "copies": 1 if erasure else r.choices([1, 2, 3], [5, 3, 1])[0],
+            "erasure_coding": r.choice(["4+2", "8+2", "8+3", "10+4"]) if erasure else "",
+            "geographic_placement": r.choice(GeographicPlacement.values),
+            "durability_target": r.choice(
+                [None, Decimal("99.9"), Decimal("99.99"), Decimal("99.999"), Decimal("99.99999")]
+            ),
+            "lifetime_days": r.choice([None, None, 30, 90, 365, 1825, 3650]),
+            "cost_tier": r.choice(CostTier.values),
+        }
+
+    def classes(self) -> None:
+        r = self.random
+        statuses = r.choices(
+            [
+                ClassStatus.DRAFT,
+                ClassStatus.PROPOSED,
+                ClassStatus.APPROVED,
+                ClassStatus.DEPRECATED,
+                ClassStatus.RETIRED,
+            ],
+            [12, 8, 50, 18, 12],
+            k=self.sizes.classes,
+        )
+        classes, plans = [], []
+        for i, status in enumerate(statuses, start=1):
+            content = self._content(i)
+            qos_class = StorageQoSClass(**content)
+            # The models' own rules on content (erasure coding needs a scheme, tape is nearline, ...).
+            qos_class.clean_fields()
+            qos_class.clean()
+            plan = self._history(qos_class, status, content)
+            classes.append(qos_class)
+            plans.append(plan)
+        classes = _chunked_create(StorageQoSClass, classes)
+        revisions = []
+        for qos_class, plan in zip(classes, plans, strict=True):
+            for number, step in enumerate(plan, start=1):
+                revisions.append(StorageQoSClassRevision(qos_class=qos_class, number=number, **step))
+        revisions = _chunked_create(StorageQoSClassRevision, revisions)
+        # A pending change is the last revision of its class (written "edited", status "proposed").
+        last = {revision.qos_class_id: revision for revision in revisions}
+        pending = [c for c in classes if getattr(c, "_pending", False)]
+        for qos_class in pending:
+            qos_class.pending_revision = last[qos_class.pk]
+        StorageQoSClass.objects.bulk_update(pending, ["pending_revision"], batch_size=CHUNK)
+        # created_at and updated_at are automatic (bulk_create sets them to now): take them from the history.
+        history = (
+            StorageQoSClassRevision.objects.filter(qos_class=OuterRef("pk")).order_by().values("qos_class")
+        )
+        StorageQoSClass.objects.filter(pk__in=[c.pk for c in classes]).update(
+            created_at=Subquery(history.annotate(at=Min("created_at")).values("at")),
+            updated_at=Subquery(history.annotate(at=Max("created_at")).values("at")),
+        )
+        self._count("classes", classes)
+        self._count("revisions", revisions)
+        self.classes_by_status: dict[str, list[StorageQoSClass]] = {}
+        for qos_class in classes:
+            self.classes_by_status.setdefault(qos_class.status, []).append(qos_class)
+
+    def _history(self, qos_class: StorageQoSClass, status: str, content: dict[str, Any]) -> list[dict]:
+        """The revisions that lead a new class to ``status`` (each a dict of revision fields), and the class's
+        own lifecycle fields set to match. Four eyes: whoever approves wrote nothing since the last approval."""
+        r = self.random
+        author, approver, other = r.sample(self.admins, 3) if len(self.admins) >= 3 else (*self.admins, None)
+        other = other or author
+        when = self._ago(r.uniform(30, 1500))
+        steps: list[dict[str, Any]] = []
+
+        def step(kind: str, step_status: str, by: Any, data: dict, changed=(), comment: str = "") -> None:
+            nonlocal when
+            when += datetime.timedelta(hours=r.uniform(1, 24 * 20))
+            steps.append(
+                {
+                    "kind": kind,
+                    "status": step_status,
+                    "author": by,
+                    "created_at": min(when, self.now),
+                    "comment": comment,
+                    "data": _json_content(data),
+                    "changed_fields": list(changed),
+                }
+            )
+
+        first_draft = {**content, "title": content["title"] + " (first draft)"}
+        step(
+            RevisionKind.CREATED,
+            ClassStatus.DRAFT,
+            author,
+            first_draft,
+            [name for name in CONTENT_FIELDS if first_draft[name] not in (None, "")],
+        )
+        step(RevisionKind.EDITED, ClassStatus.DRAFT, author, content, ["title"], "Shorter title.")
+        if status != ClassStatus.DRAFT:
+            if r.random() < 0.15:  # sent back once before
+                step(RevisionKind.PROPOSED, ClassStatus.PROPOSED, author, content)
+                step(RevisionKind.REJECTED, ClassStatus.DRAFT, approver, content, comment="Say which sites.")
+            step(RevisionKind.PROPOSED, ClassStatus.PROPOSED, author, content)
+        if status in (ClassStatus.APPROVED, ClassStatus.DEPRECATED, ClassStatus.RETIRED):
+            step(
+                RevisionKind.APPROVED,
+                ClassStatus.APPROVED,
+                approver,
+                content,
+                comment="Agreed at the meeting.",
+            )
+            qos_class.label_locked = True
+            qos_class.approved_at = steps[-1]["created_at"]
+        if status == ClassStatus.APPROVED and r.random() < 0.2:
+            changed = {**content, "description": content["description"] + "\n* Also for analysis."}
+            step(RevisionKind.EDITED, ClassStatus.PROPOSED, other, changed, ["description"])
+            qos_class._pending = True
+        if status in (ClassStatus.DEPRECATED, ClassStatus.RETIRED):
+            step(RevisionKind.DEPRECATED, ClassStatus.DEPRECATED, author, content, comment="Superseded.")
+        if status == ClassStatus.RETIRED:
+            step(RevisionKind.RETIRED, ClassStatus.RETIRED, approver, content, comment="No RSE left.")
+        qos_class.status = status
+        qos_class.revision = len(steps)
+        return steps
+
+    # --- RSEs and pushes --------------------------------------------------------------------------------------
+    def rses(self) -> None:
+        r = self.random
+        tag = self.prefix.lower()
+        instances = _chunked_create(
+            RucioInstance,
+            [
+                RucioInstance(
+                    name=f"{tag}-{name}",
+                    host=f"https://rucio-{name}.example.org",
+                    account="root",
+                    env_prefix="RUCIO",
+                    last_synced_at=self._ago(0.01),
+                )
+                for name in ("escape", "doma")
+            ],
+        )
+        self._count("rucio instances", instances)
+        # RSEs carry a few hundred of the classes, as in a real data lake: most classes are on none.
+        advertised = self.classes_by_status.get(ClassStatus.APPROVED, []) + self.classes_by_status.get(
+            ClassStatus.DEPRECATED, []
+        )
+        popular = r.sample(advertised, min(len(advertised), max(3, self.sizes.rses // 3)))
+        self.popular_classes = [c for c in popular if c.status == ClassStatus.APPROVED]
+        awaiting = self.classes_by_status.get(ClassStatus.DRAFT, []) + self.classes_by_status.get(
+            ClassStatus.PROPOSED, []
+        )
+        rses, histories = [], []
+        for i in range(1, self.sizes.rses + 1):
+            site, country = SITES[i % len(SITES)]
+            rse = RSE(
+                instance=instances[0] if i % 5 else instances[1],
+                name=f"{self.prefix}-{site}-{STORAGE_SYSTEMS[i % len(STORAGE_SYSTEMS)]}-{i:04d}",
+                qos_class=r.choice(popular) if popular and r.random() < 0.85 else None,
+                planned_class=r.choice(awaiting) if awaiting and r.random() < 0.05 else None,
+                missing_in_rucio=r.random() < 0.01,
+            )
+            state = r.choices(SyncState.values, [70, 8, 7, 5, 10])[0]
+            if state == SyncState.UNKNOWN and rse.qos_class is not None:
+                state = SyncState.PENDING  # an assigned class is pushed at once; unknown is an RSE never read
+            desired = rse.qos_class.label if rse.qos_class else None
+            rse.sync_state = state
+            if state != SyncState.UNKNOWN:
+                rse.last_read_at = self._ago(r.uniform(0.01, 0.6))
+                if state == SyncState.DRIFTED:
+                    rse.rucio_value = r.choice(["OLD-DISK", "TEST", None]) if desired else "HAND-SET"
+                elif state == SyncState.IN_SYNC:
+                    rse.rucio_value = desired
+                else:
+                    rse.rucio_value = r.choice([desired, "OLD-DISK", None])
+                attributes = {"country": country, "site": site, "fts": f"https://fts.{site.lower()}.example"}
+                if rse.rucio_value is not None:
+                    attributes[rse.instance.attribute_key] = rse.rucio_value
+                rse.rucio_attributes = attributes
+            histories.append(self._push_history(rse, state, desired))
+            rses.append(rse)
+        rses = _chunked_create(RSE, rses)
+        self.rse_list = self._count("rses", rses)
+
+        pushes, attempts_for = [], []
+        for rse, history in zip(rses, histories, strict=True):
+            for push, attempts in history:
+                push.rse = rse
+                pushes.append(push)
+                attempts_for.append(attempts)
+        pushes = _chunked_create(Push, pushes)
+        attempts = []
+        for push, planned in zip(pushes, attempts_for, strict=True):
+            for attempt in planned:
+                attempt.push = push
+                attempts.append(attempt)
+        self._count("pushes", pushes)
+        self._count("push attempts", _chunked_create(PushAttempt, attempts))
+        # RSE.last_pushed_at: when the latest push landed.
+        landed = [rse for rse in rses if getattr(rse, "_last_pushed_at", None)]
+        for rse in landed:
+            rse.last_pushed_at = rse._last_pushed_at
+        RSE.objects.bulk_update(landed, ["last_pushed_at"], batch_size=CHUNK)
+
+    def _push_history(
+        self, rse: RSE, state: str, desired: str | None
+    ) -> list[tuple[Push, list[PushAttempt]]]:
+        """Pushes of one RSE, oldest first; the newest one's state is what ``state`` requires."""
+        r = self.random
+        if state == SyncState.UNKNOWN or (
+            state in (SyncState.IN_SYNC, SyncState.DRIFTED) and desired is None and r.random() < 0.5
+        ):
+            return []  # never pushed: nothing was ever assigned to it
+        history = []
+        count = r.choice([1, 1, 2, 3])
+        when = self._ago(r.uniform(2, 300))
+        for n in range(count):
+            newest = n == count - 1
+            when = min(when + datetime.timedelta(days=r.uniform(0.1, 30)), self._ago(0.02))
+            value = desired if newest else r.choice(["OLD-DISK", desired])
+            if newest and state == SyncState.PENDING:
+                push_state = PushState.QUEUED
+            elif newest and state == SyncState.FAILED:
+                push_state = PushState.FAILED
+            elif not newest and r.random() < 0.2:
+                push_state = PushState.SUPERSEDED
+            else:
+                push_state = PushState.DONE
+            push = Push(
+                key=rse.instance.attribute_key,
+                value=value,
+                operation=PushOperation.SET if value else PushOperation.DELETE,
+                reason=f"assigned {value}" if value else "unassigned",
+                requested_by=r.choice(self.admins),
+                state=push_state,
+                created_at=when,
+            )
+            attempts = []
+            if push_state == PushState.DONE:
+                push.attempts = 1
+                push.finished_at = when + datetime.timedelta(seconds=r.uniform(1, 30))
+                attempts.append(
+                    PushAttempt(
+                        started_at=when,
+                        finished_at=push.finished_at,
+                        outcome=AttemptOutcome.WRITTEN,
+                        value_before=None,
+                    )
+                )
+                rse._last_pushed_at = push.finished_at
+            elif push_state == PushState.FAILED:
+                push.attempts = 2
+                push.finished_at = when + datetime.timedelta(minutes=5)
+                push.last_error = "Rucio refused: account root has no permission to set RSE attributes"
+                attempts += [
+                    PushAttempt(
+                        started_at=when,
+                        finished_at=when + datetime.timedelta(seconds=2),
+                        outcome=AttemptOutcome.TRANSIENT_ERROR,
+                        error="Connection refused",
+                    ),
+                    PushAttempt(
+                        started_at=push.finished_at,
+                        finished_at=push.finished_at,
+                        outcome=AttemptOutcome.PERMANENT_ERROR,
+                        error=push.last_error,
+                    ),
+                ]
+            elif push_state == PushState.SUPERSEDED:
+                push.finished_at = when + datetime.timedelta(seconds=5)
+                push.last_error = "A newer push for this RSE was written."
+            history.append((push, attempts))
+        return history
+
+    # --- experiments and requirements -------------------------------------------------------------------------
+    def experiments(self) -> None:
+        experiments = _chunked_create(
+            Experiment,
+            (
+                Experiment(
+                    short_name=f"{self.prefix}-EXP{i:03d}",
+                    name=f"Generated experiment {i}",
+                    description="An experiment of the load-test portal.",
+                    website=f"https://exp{i}.example.org",
+                )
+                for i in range(1, self.sizes.experiments + 1)
+            ),
+        )
+        self.experiment_list = self._count("experiments", experiments)
+        # Two liaisons each, in order.
+        self.liaisons_of = {
+            experiment.pk: self.liaisons[2 * i : 2 * i + 2] for i, experiment in enumerate(experiments)
+        }
+        _chunked_create(
+            Experiment.liaisons.through,
+            (
+                Experiment.liaisons.through(experiment_id=pk, user_id=user.pk)
+                for pk, users in self.liaisons_of.items()
+                for user in users
+            ),
+        )
+        self._count(
+            "contacts",
+            _chunked_create(
+                Contact,
+                (
+                    Contact(
+                        experiment=experiment,
+                        name=f"{self.random.choice(FIRST_NAMES)} {self.random.choice(LAST_NAMES)}",
+                        role=role,
+                        email=f"{role.split()[0]}@exp{i}.example.org",
+                    )
+                    for i, experiment in enumerate(experiments, start=1)
+                    for role in ("data manager", "computing coordinator")
+                ),
+            ),
+        )
+
+    def requirements(self) -> None:
+        r = self.random
+        statuses = r.choices(
+            list(REQUIREMENT_PATHS), [15, 15, 30, 15, 10, 15], k=self.sizes.requirements
+        )  # order of REQUIREMENT_PATHS: filed, under review, accepted, satisfied, rejected, withdrawn
+        linkable = self.popular_classes or self.classes_by_status.get(ClassStatus.APPROVED, [])
+        if not linkable:  # a satisfied requirement needs a linked approved class
+            statuses = [
+                RequirementStatus.ACCEPTED if s == RequirementStatus.SATISFIED else s for s in statuses
+            ]
+        requirements, plans = [], []
+        for i, status in enumerate(statuses, start=1):
+            experiment = r.choice(self.experiment_list)
+            liaison = r.choice(self.liaisons_of[experiment.pk])
+            filed_at = self._ago(r.uniform(20, 900))
+            requirement = Requirement(
+                experiment=experiment,
+                title=f"{r.choice(['Raw', 'Reconstructed', 'Simulated', 'Calibration', 'Analysis'])} data "
+                f"{i} of {experiment.short_name}",
+                description="What the data is, who reads it, and how often.",
+                storage_media=r.choice(["", "", *StorageMedia.values]),
+                access_latency=r.choice(["", "", *AccessLatency.values]),
+                min_durability=r.choice([None, None, Decimal("99.9"), Decimal("99.99"), Decimal("99.999")]),
+                copies=r.choices([1, 2, 3], [6, 3, 1])[0],
+                volume_tb=Decimal(r.randint(1, 5_000_000)) / 1000,
+                retention_days=r.choice([None, None, 365, 1825, 3650, 7300]),
+                # 5000 MB/s no generated class offers: those requirements are gaps unless a class is linked.
+                min_throughput_mbps=r.choice([None, None, None, 100, 500, 2000, 5000]),
+                access_pattern=r.choice(AccessPattern.values),
+                sites=r.choice(["", "", "Europe, two countries", "CERN and one other site"]),
+                needed_by=r.choice([None, self.today + datetime.timedelta(days=r.randint(-200, 700))]),
+                status=status,
+                filed_by=liaison,
+            )
+            requirement.clean_fields(exclude=["experiment", "filed_by", "needed_by"])
+            requirements.append(requirement)
+            plans.append((filed_at, liaison))
+        requirements = _chunked_create(Requirement, requirements)
+        self._count("requirements", requirements)
+
+        events, links, comments = [], [], []
+        for requirement, (filed_at, liaison) in zip(requirements, plans, strict=True):
+            when = filed_at
+            events.append(
+                RequirementEvent(
+                    requirement=requirement,
+                    kind=RequirementEventKind.FILED,
+                    to_status=RequirementStatus.FILED,
+                    author=liaison,
+                    created_at=when,
+                )
+            )
+            if r.random() < 0.2:
+                when += datetime.timedelta(days=r.uniform(0.1, 10))
+                events.append(
+                    RequirementEvent(
+                        requirement=requirement,
+                        kind=RequirementEventKind.EDITED,
+                        to_status=RequirementStatus.FILED,
+                        author=liaison,
+                        created_at=when,
+                        comment="Volume revised.",
+                        changed_fields=["volume_tb"],
+                    )
+                )
+            previous = RequirementStatus.FILED
+            linked: set[int] = set()
+            for target in REQUIREMENT_PATHS[requirement.status]:
+                when += datetime.timedelta(days=r.uniform(0.5, 30))
+                if (target == RequirementStatus.SATISFIED and not linked) or (
+                    target == RequirementStatus.ACCEPTED and r.random() < 0.7
+                ):
+                    for qos_class in r.sample(linkable, min(len(linkable), r.choice([1, 1, 2]))):
+                        linked.add(qos_class.pk)
+                        admin = r.choice(self.admins)
+                        links.append(
+                            ClassLink(
+                                requirement=requirement,
+                                qos_class=qos_class,
+                                copies=r.choice([1, 1, 2]),
+                                linked_by=admin,
+                                linked_at=when,
+                            )
+                        )
+                        events.append(
+                            RequirementEvent(
+                                requirement=requirement,
+                                kind=RequirementEventKind.LINKED,
+                                from_status="",
+                                to_status=previous,
+                                author=admin,
+                                created_at=when,
+                                qos_class=qos_class,
+                            )
+                        )
+                        when += datetime.timedelta(minutes=5)
+                events.append(
+                    RequirementEvent(
+                        requirement=requirement,
+                        kind=RequirementEventKind.STATUS,
+                        from_status=previous,
+                        to_status=target,
+                        author=liaison if target in LIAISON_STEPS else r.choice(self.admins),
+                        created_at=min(when, self.now),
+                        comment="Not something the data lake offers."
+                        if target == RequirementStatus.REJECTED
+                        else "",
+                    )
+                )
+                previous = target
+            requirement.status_changed_at = min(when, self.now)
+            requirement.created_at = filed_at
+            for n in range(r.choice([0, 0, 0, 1, 2, 3])):
+                comments.append(
+                    RequirementComment(
+                        requirement=requirement,
+                        author=liaison if n % 2 == 0 else r.choice(self.admins),
+                        created_at=filed_at + datetime.timedelta(days=n + 1),
+                        text=r.choice(
+                            ["Can the tape copy be at another site?", "Which RSEs would hold it?", "Agreed."]
+                        ),
+                    )
+                )
+        # created_at is auto_now_add (bulk_create sets it to now): put back when each was filed.
+        Requirement.objects.bulk_update(requirements, ["status_changed_at", "created_at"], batch_size=CHUNK)
+        self._count("requirement events", _chunked_create(RequirementEvent, events))
+        self._count("class links", _chunked_create(ClassLink, links))
+        self._count("requirement comments", _chunked_create(RequirementComment, comments))
+
+    # --- meetings and actions ---------------------------------------------------------------------------------
+    def meetings(self) -> None:
+        r = self.random
+        tag = self.prefix.lower()
+        series_count = max(1, round(self.sizes.meetings / 200))
+        series = _chunked_create(
+            MeetingSeries,
+            (
+                MeetingSeries(name=f"Load-test series {k}", slug=f"{tag}-series-{k}", location="Zoom")
+                for k in range(1, series_count + 1)
+            ),
+        )
+        self._count("meeting series", series)
+        self.streams = list(Stream.objects.all())
+        meetings = []
+        for i in range(self.sizes.meetings):
+            one_series = series[i % series_count]
+            # Every series meets fortnightly at 14:00 UTC; its newest two meetings are still to come.
+            k = i // series_count
+            per_series = -(-self.sizes.meetings // series_count)
+            day = self.today + datetime.timedelta(days=14 * (k - per_series + 3) + i % series_count)
+            meetings.append(
+                Meeting(
+                    series=one_series,
+                    title=f"{one_series.name}, meeting {k + 1}",
+                    starts_at=datetime.datetime.combine(day, datetime.time(14), tzinfo=datetime.UTC),
+                    location="Zoom",
+                    created_by=r.choice(self.coordinators),
+                )
+            )
+        meetings = _chunked_create(Meeting, meetings)
+        self.meeting_list = self._count("meetings", meetings)
+        attendees = []
+        for meeting in meetings:
+            for person in r.sample(self.people, min(len(self.people), r.randint(3, 8))):
+                attendees.append(Meeting.attendees.through(meeting_id=meeting.pk, person_id=person.pk))
+        self._count("attendances", _chunked_create(Meeting.attendees.through, attendees))
+        sections, items = [], []
+        for meeting in meetings:
+            past = meeting.starts_at < self.now
+            titles = [("News", None), *((str(stream), stream) for stream in self.streams), ("AOB", None)]
+            for position, (title, stream) in enumerate(titles):
+                sections.append(
+                    MinutesSection(
+                        meeting=meeting,
+                        position=position,
+                        title=title,
+                        stream=stream,
+                        body="* Discussed the QoS classes.\n* Actions below." if past else "",
+                    )
+                )
+            for position, (title, offset, minutes) in enumerate(
+                [("News", 0, 10), ("Round table", 10, 40), ("AOB", 50, 10)]
+            ):
+                items.append(
+                    TimetableItem(
+                        meeting=meeting,
+                        position=position,
+                        title=title,
+                        starts_at=meeting.starts_at + datetime.timedelta(minutes=offset),
+                        duration_minutes=minutes,
+                    )
+                )
+        self._count("minutes sections", _chunked_create(MinutesSection, sections))
+        self._count("timetable items", _chunked_create(TimetableItem, items))
+
+    def actions(self) -> None:
+        r = self.random
+        past = [m for m in self.meeting_list if m.starts_at < self.now]
+        by_series: dict[int, list[Meeting]] = {}
+        for meeting in sorted(self.meeting_list, key=lambda m: m.starts_at):
+            by_series.setdefault(meeting.series_id, []).append(meeting)
+        approved = self.classes_by_status.get(ClassStatus.APPROVED, [])
+        actions, plans = [], []
+        for _ in range(self.sizes.actions):
+            raised_at = r.choice(past) if past and r.random() < 0.9 else None
+            start = (
+                raised_at.starts_at.date()
+                if raised_at
+                else self.today - datetime.timedelta(r.randint(0, 400))
+            )
+            due = start + datetime.timedelta(days=r.choice([14, 14, 28, 56]))
+            if due >= self.today:
+                status = r.choices(ActionStatus.values, [6, 3, 1, 0])[0]
+            else:
+                # Most past actions were closed; a few are overdue (about one action in ten overall).
+                status = r.choices(ActionStatus.values, [8, 4, 75, 13])[0]
+            experiment = r.choice(self.experiment_list)
+            action = Action(
+                text=f"{r.choice(ACTION_VERBS)} {experiment.short_name}.",
+                stream=r.choice(self.streams) if self.streams and r.random() < 0.9 else None,
+                raised_at=raised_at,
+                due_date=due if r.random() < 0.95 else None,
+                status=status,
+                qos_class=r.choice(approved) if approved and r.random() < 0.2 else None,
+                experiment=experiment if r.random() < 0.3 else None,
+                created_by=r.choice(self.coordinators),
+            )
+            raised = raised_at.starts_at if raised_at else self._ago((self.today - start).days)
+            if status in (ActionStatus.DONE, ActionStatus.DROPPED):
+                action.closed_at = min(raised + datetime.timedelta(days=r.uniform(1, 40)), self.now)
+            actions.append(action)
+            plans.append(raised)
+        actions = _chunked_create(Action, actions)
+        self._count("actions", actions)
+
+        owners, updates, reviews = [], [], []
+        for action, raised in zip(actions, plans, strict=True):
+            for person in r.sample(self.people, r.choice([1, 1, 1, 2, 2, 3])):
+                owners.append(Action.owners.through(action_id=action.pk, person_id=person.pk))
+            author = r.choice(self.coordinators)
+            if action.status != ActionStatus.OPEN:
+                updates.append(
+                    ActionUpdate(
+                        action=action,
+                        author=author,
+                        created_at=action.closed_at or min(raised + datetime.timedelta(days=3), self.now),
+                        text="Done at the meeting." if action.status == ActionStatus.DONE else "",
+                        old_status=ActionStatus.OPEN,
+                        new_status=action.status,
+                    )
+                )
+            elif r.random() < 0.3:
+                updates.append(
+                    ActionUpdate(
+                        action=action,
+                        author=author,
+                        created_at=min(raised + datetime.timedelta(days=2), self.now),
+                        text="Waiting for the site's answer.",
+                    )
+                )
+            # Open actions are on the agenda of every later meeting of their series (the next two here).
+            if action.raised_at_id and action.status in (ActionStatus.OPEN, ActionStatus.IN_PROGRESS):
+                later = [m for m in by_series[action.raised_at.series_id] if m.starts_at > raised][:2]
+                reviews += [ActionReview(meeting=meeting, action=action) for meeting in later]
+        self._count("action owners", _chunked_create(Action.owners.through, owners))
+        self._count("action updates", _chunked_create(ActionUpdate, updates))
+        self._count("action reviews", _chunked_create(ActionReview, reviews))
+
+
+def _json_content(content: dict[str, Any]) -> dict[str, Any]:
+    """A revision's snapshot, as ``StorageQoSClass.content()`` writes it."""
+    return StorageQoSClass(**content).content()

@@ -1,0 +1,235 @@
+"""``/metrics`` for Prometheus: request latencies of this web process, and the portal's state from the database.
+
+Latencies are counted in each process by :class:`RequestMetricsMiddleware`. Under gunicorn, several worker
+processes serve one machine: with ``PROMETHEUS_MULTIPROC_DIR`` set (a directory of its own, which
+gunicorn.conf.py empties at start), prometheus_client keeps their counts in files there and a scrape adds up
+every worker's. What the database holds (classes, RSEs by sync state, pushes by state, attempts by outcome,
+the outbox's age) is read when scraped by :class:`PortalCollector`, in a fixed number of queries, so every
+web machine reports the same values; so is the length of the Celery queue in Redis, when Redis answers.
+
+Not public: a scrape needs ``Authorization: Bearer <METRICS_TOKEN>``, or a logged-in QoS admin.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import time
+from collections.abc import Callable, Iterator
+
+import redis
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.db.models import Count, Min
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
+
+logger = logging.getLogger(__name__)
+
+# Who may read /metrics in a browser: QoS admins (the role that runs the push to Rucio).
+PERMISSION = "qos.push_rse"
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+REQUEST_DURATION = Histogram(
+    "portal_http_request_duration_seconds",
+    "Time from a request reaching Django to its response, by view, method and status.",
+    ["view", "method", "status"],
+    # Finer below 200 ms: the portal aims at a p99 under 200 ms.
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0, float("inf")),
+)
+
+
+class RequestMetricsMiddleware:
+    """Time every request into :data:`REQUEST_DURATION`, labelled by URL name (never by path: bounded)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        REQUEST_DURATION.labels(
+            view=view_label(request),
+            method=request.method if request.method in METHODS else "other",
+            status=str(response.status_code),
+        ).observe(time.perf_counter() - started)
+        return response
+
+
+def view_label(request: HttpRequest) -> str:
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        # No view ran: no URL matched (404), or a middleware answered first (HTTPS redirect, ...).
+        return "none"
+    return match.view_name or match._func_path
+
+
+# --- What the database (and the broker) say, read at scrape time. -------------------------------------------
+class PortalCollector:
+    """The catalogue, the RSEs, the pushes and the queues, as they are now: five queries, whatever the rows."""
+
+    def collect(self) -> Iterator[Metric]:
+        from qos.choices import AttemptOutcome, ClassStatus, PushState, SyncState
+        from qos.models import RSE, Push, PushAttempt, RucioInstance, StorageQoSClass
+
+        classes = dict(StorageQoSClass.objects.order_by().values_list("status").annotate(Count("pk")))
+        yield _gauge("qos_classes", "Storage QoS classes by status.", "status", ClassStatus.values, classes)
+
+        yield _gauge(
+            "qos_rses",
+            "RSEs by sync state (in_sync, pending, drifted, failed, unknown).",
+            "sync_state",
+            SyncState.values,
+            RSE.objects.state_counts(),
+        )
+
+        pushes = {
+            row["state"]: row
+            for row in Push.objects.order_by()
+            .values("state")
+            .annotate(n=Count("pk"), oldest=Min("created_at"))
+        }
+        yield _gauge(
+            "qos_pushes",
+            "Pushes by state; queued and sending ones are the outbox waiting for Rucio.",
+            "state",
+            PushState.values,
+            {state: row["n"] for state, row in pushes.items()},
+        )
+        oldest = pushes.get(PushState.QUEUED, {}).get("oldest")
+        yield GaugeMetricFamily(
+            "qos_push_outbox_oldest_age_seconds",
+            "Age of the oldest queued push (0 when none waits).",
+            value=(timezone.now() - oldest).total_seconds() if oldest else 0.0,
+        )
+
+        attempts = dict(PushAttempt.objects.order_by().values_list("outcome").annotate(Count("pk")))
+        counter = CounterMetricFamily(
+            "qos_push_attempts",
+            "Attempts at sending a push to Rucio, by outcome (written, unchanged, transient, permanent).",
+            labels=["outcome"],
+        )
+        for outcome in AttemptOutcome.values:
+            counter.add_metric([outcome], attempts.get(outcome, 0))
+        yield counter
+
+        synced = GaugeMetricFamily(
+            "qos_rucio_instance_last_sync_timestamp_seconds",
+            "When RSEs were last imported from each enabled Rucio instance (Unix time; 0: never).",
+            labels=["instance"],
+        )
+        for name, last_synced_at in RucioInstance.objects.filter(enabled=True).values_list(
+            "name", "last_synced_at"
+        ):
+            synced.add_metric([name], last_synced_at.timestamp() if last_synced_at else 0.0)
+        yield synced
+
+        yield from celery_queue_metrics()
+
+
+def _gauge(name: str, documentation: str, label: str, values: list[str], counts: dict) -> GaugeMetricFamily:
+    """Every known value gets a sample, zero included: a state that empties must drop to 0, not vanish."""
+    family = GaugeMetricFamily(name, documentation, labels=[label])
+    for value in values:
+        family.add_metric([value], counts.get(value, 0))
+    return family
+
+
+def celery_queue_metrics() -> Iterator[Metric]:
+    """Messages waiting in the Celery queue in Redis; a broker that does not answer fails no scrape."""
+    from kombu.transport.redis import Channel
+
+    from portal.celery import app
+
+    url = settings.CELERY_BROKER_URL or ""
+    if settings.CELERY_TASK_ALWAYS_EAGER or not url.startswith(("redis://", "rediss://", "unix://")):
+        return
+    queue = app.conf.task_default_queue
+    # kombu's Redis transport keeps one list per priority step: "celery", "celery\x06\x163", ...
+    keys = [queue if step == 0 else f"{queue}{Channel.sep}{step}" for step in Channel.priority_steps]
+    up = GaugeMetricFamily("qos_celery_broker_up", "1 when the Celery broker (Redis) answered this scrape.")
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            pipeline = client.pipeline(transaction=False)
+            for key in keys:
+                pipeline.llen(key)
+            waiting = sum(pipeline.execute())
+        finally:
+            client.close()
+    except redis.RedisError as error:
+        # Info, not warning: Prometheus scrapes often, and qos_celery_broker_up is what alerts.
+        logger.info("Celery broker did not answer the metrics scrape: %s", type(error).__name__)
+        up.add_metric([], 0)
+        yield up
+        return
+    up.add_metric([], 1)
+    yield up
+    length = GaugeMetricFamily(
+        "qos_celery_queue_length", "Task messages waiting in the Celery queue in Redis.", labels=["queue"]
+    )
+    length.add_metric([queue], waiting)
+    yield length
+
+
+def render() -> bytes:
+    """The exposition text: this process's metrics (or every gunicorn worker's), then the portal's state."""
+    registry = CollectorRegistry(auto_describe=False)
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        MultiProcessCollector(registry)
+    else:
+        registry.register(REGISTRY)
+    registry.register(PortalCollector())
+    return generate_latest(registry)
+
+
+# --- The endpoint ----------------------------------------------------------------------------------------------
+@login_not_required  # a scraper has a token, not a session; the check below stands for the login
+@never_cache
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format, for ``Authorization: Bearer <METRICS_TOKEN>`` or a logged-in QoS admin."""
+    refusal = refuse(request)
+    if refusal is not None:
+        return refusal
+    return HttpResponse(render(), content_type=CONTENT_TYPE_LATEST)
+
+
+def refuse(request: HttpRequest) -> HttpResponse | None:
+    """401 without valid credentials, 403 for a user who is not a QoS admin; None to let them in.
+
+    A request with an Authorization header is judged by it alone: a wrong token is refused even if the
+    browser also has an admin's session.
+    """
+    header = request.headers.get("Authorization")
+    if header is not None:
+        scheme, _, given = header.partition(" ")
+        expected = settings.METRICS_TOKEN
+        # compare_digest: the time taken does not tell how much of a guess was right (bytes: a str with
+        # non-ASCII characters would raise).
+        if (
+            scheme.lower() == "bearer"
+            and expected
+            and hmac.compare_digest(given.strip().encode(), expected.encode())
+        ):
+            return None
+        return _unauthorized("Wrong metrics token." if expected else "No metrics token is configured.")
+    if not request.user.is_authenticated:
+        return _unauthorized("Send Authorization: Bearer <METRICS_TOKEN>, or log in as a QoS admin.")
+    if not request.user.has_perm(PERMISSION):
+        return HttpResponse("Only QoS admins may read the metrics.\n", status=403, content_type="text/plain")
+    return None
+
+
+def _unauthorized(message: str) -> HttpResponse:
+    response = HttpResponse(f"{message}\n", status=401, content_type="text/plain")
+    response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    return response
