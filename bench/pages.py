@@ -1,20 +1,23 @@
 #!/usr/bin/env python
 """Benchmark: the main pages and API lists of a large portal under load, against a bare Django view.
 
-    .venv/bin/python bench/pages.py [--scale 1.0] [--seed 1] [--duration 10] [--rounds 2] [--connections 8]
+    .venv/bin/python bench/pages.py [--scale 1.0] [--seed 1] [--duration 8] [--rounds 3] [--connections 8]
 
 Everything it uses is its own and thrown away at the end, also on failure or Ctrl-C: a PostgreSQL database
 (``qos_bench_pages_<pid>`` at 127.0.0.1:5432 as user ``postgres``), migrated and filled by
 ``manage.py generate_load_data`` (at scale 1: 10,000 classes, 1,000 RSEs, 5,000 requirements, 2,000 meetings,
-20,000 actions), the static files (collectstatic into a temp dir) and gunicorn, started with the repository's
-gunicorn.conf.py and production settings (DEBUG off) except for two things (``bench/settings.py``): no redirect
-to HTTPS on loopback, and one more URL, ``/bench/bare/``, a view that does no work.
+20,000 actions), the static files (collectstatic into a temp dir), a Redis on a free port (``CACHE_URL``, as
+production shares one between its web processes: it turns the table cache on; not with ``--no-table-cache``)
+and gunicorn, started with the repository's gunicorn.conf.py and production settings (DEBUG off) except for
+two things (``bench/settings.py``): no redirect to HTTPS on loopback, and one more URL, ``/bench/bare/``, a
+view that does no work.
 
 Logged in as a QoS admin (a session cookie, as a browser sends it), ``wrk`` (Debian's package; installed with
 apt-get when missing) keeps ``--connections`` requests in flight against each URL in turn, ``--duration``
 seconds each, ``--rounds`` times over (the bare view included in every round), and the script prints req/s,
 p50 and p99 latency for each, with the ratio of its req/s to the bare view's in the same run. Before the load,
-it fetches each URL once in-process and prints how many SQL queries it made and the size of the answer.
+it fetches each URL twice in-process (the table cache empty, then filled) and prints how many SQL queries
+each made and the size of the answer.
 
 Not a test: nothing here asserts a timing. See bench/README.md.
 """
@@ -38,6 +41,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,14 +214,14 @@ class Result:
 
     name: str
     path: str
-    queries: int = 0
+    queries: list[int] = field(default_factory=lambda: [0, 0])  # cold, warm
     size: int = 0
     requests: int = 0
     seconds: float = 0.0
     p50: list[float] = field(default_factory=list)
     p99: list[float] = field(default_factory=list)
     errors: int = 0
-    alone_ms: float = 0.0
+    alone_ms: list[float] = field(default_factory=lambda: [0.0, 0.0])
 
     @property
     def rate(self) -> float:
@@ -241,16 +245,21 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # a redirect (to the login page, to HTTPS) must show as such, not be followed
 
 
-def drain(base: str, cookie: str) -> None:
+def drain(base: str, cookie: str, slots: int) -> None:
     """Wait until gunicorn is idle: wrk stops with requests still in flight, and a slow page's backlog must
-    not be measured as the next URL's latency."""
+    not be measured as the next URL's latency. Idle: as many bare requests at once as gunicorn has threads
+    all answer quickly (one quick answer only shows that one thread is free)."""
 
-    def idle() -> bool:
+    def one(_: int) -> float:
         started = time.perf_counter()
         fetch(base, BARE[1], cookie)
-        return time.perf_counter() - started < 0.1
+        return time.perf_counter() - started
 
-    wait_for(idle, 300, "gunicorn to finish the requests left in flight", interval=0.5)
+    def idle() -> bool:
+        with ThreadPoolExecutor(slots) as pool:
+            return max(pool.map(one, range(slots))) < 0.25
+
+    wait_for(idle, 600, "gunicorn to finish the requests left in flight", interval=0.5)
 
 
 def run_wrk(wrk: str, script: Path, url: str, cookie: str, connections: int, seconds: float) -> dict:
@@ -355,20 +364,24 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         targets = [BARE, *(target for target in targets[1:] if target[1] in wanted)]
     results = [Result(name, path) for name, path in targets]
     for result in results:
-        client.get(result.path)  # the first request also loads permissions, caches
-        t = time.perf_counter()
-        with CaptureQueriesContext(connection) as queries:
-            response = client.get(result.path)
-        result.alone_ms = (time.perf_counter() - t) * 1000
-        if response.status_code != 200:
-            raise RuntimeError(f"{result.path} answered {response.status_code} in-process")
-        result.queries, result.size = len(queries), len(response.content)
+        # Twice: the first request finds the table cache empty (cold), the second one filled (warm).
+        for warm in (False, True):
+            t = time.perf_counter()
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(result.path)
+            if response.status_code != 200:
+                raise RuntimeError(f"{result.path} answered {response.status_code} in-process")
+            result.queries[warm], result.alone_ms[warm] = len(queries), (time.perf_counter() - t) * 1000
+        result.size = len(response.content)
         log(
-            f"{result.path}: {result.queries} queries, {result.size / 1024:.0f} KB, {result.alone_ms:.0f} ms alone"
+            f"{result.path}: {result.size / 1024:.0f} KB; cold {result.queries[0]} queries, "
+            f"{result.alone_ms[0]:.0f} ms; warm {result.queries[1]} queries, {result.alone_ms[1]:.0f} ms"
         )
     connection.close()  # gunicorn's workers have their own
 
     base, master = start_gunicorn(dict(os.environ), tmp / "gunicorn.log", stack)
+    workers = os.environ.get("WEB_CONCURRENCY") or _gunicorn_default_workers()
+    slots = int(workers) * int(os.environ.get("GUNICORN_THREADS", "2"))
     for result in results:
         status, body = fetch(base, result.path, cookie)
         if status != 200:
@@ -379,20 +392,23 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     log(f"warming up: {args.warmup} s per URL")
     for result in results:
         run_wrk(wrk, script, base + result.path, cookie, args.connections, args.warmup)
-        drain(base, cookie)
+        drain(base, cookie, slots)
     load = {"start": os.getloadavg()}
     cpu_start = cpu_seconds(master)
     started = time.monotonic()
     for number in range(1, args.rounds + 1):
         log(f"round {number} of {args.rounds}: {args.duration} s per URL, {args.connections} connections")
-        for result in results:
+        # Each round starts one URL further on: on a shared machine the load drifts during a run, and no URL
+        # should always come first (or last).
+        shift = (number - 1) % len(results)
+        for result in results[shift:] + results[:shift]:
             report = run_wrk(wrk, script, base + result.path, cookie, args.connections, args.duration)
             result.requests += report["requests"]
             result.seconds += report["duration_us"] / 1e6
             result.p50.append(report["p50_us"] / 1000)
             result.p99.append(report["p99_us"] / 1000)
             result.errors += report["socket_errors"] + report["http_errors"]
-            drain(base, cookie)
+            drain(base, cookie, slots)
     load["end"] = os.getloadavg()
     gunicorn_cpu = cpu_seconds(master) - cpu_start
     wall = time.monotonic() - started
@@ -405,20 +421,19 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         f"Pages of a large portal under load: {args.connections} concurrent connections, "
         f"{args.rounds} x {args.duration:g} s per URL"
     )
-    header = f"  {'target':<20} {'path':<24} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6} {'queries':>7} {'KB':>6}"
+    header = f"  {'target':<20} {'path':<24} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6} {'queries':>8} {'KB':>6}"
     print(header)
     for result in results:
         print(
             f"  {result.name:<20} {result.path:<24} {result.rate:>7.1f} {statistics.median(result.p50):>7.1f} "
-            f"{max(result.p99):>7.1f} {result.rate / bare.rate:>6.2f} {result.queries:>7} "
+            f"{max(result.p99):>7.1f} {result.rate / bare.rate:>6.2f} {f'{result.queries[0]}/{result.queries[1]}':>8} "
             f"{result.size / 1024:>6.1f}" + (f"  ({result.errors} errors)" if result.errors else "")
         )
     print(
         "  ratio: req/s over the bare view's req/s; p50: median of the rounds' medians; p99: the worst round's;"
-        "\n  queries and KB: one request in-process, before the load"
+        "\n  queries: of one request in-process before the load, with the table cache empty / filled; KB: its size"
     )
     print("Environment")
-    workers = os.environ.get("WEB_CONCURRENCY") or _gunicorn_default_workers()
     facts = [
         ("cores", _cores()),
         (
@@ -475,9 +490,9 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="size of the generated portal (default 1.0)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated portal (default 1)")
     parser.add_argument(
-        "--duration", type=float, default=10, help="seconds of load per URL and round (default 10)"
+        "--duration", type=float, default=8, help="seconds of load per URL and round (default 8)"
     )
-    parser.add_argument("--rounds", type=int, default=2, help="times over every URL (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="times over every URL (default 3)")
     parser.add_argument("--warmup", type=float, default=2, help="seconds of load per URL before measuring")
     parser.add_argument("--connections", type=int, default=8, help="requests in flight (default 8)")
     parser.add_argument(

@@ -67,9 +67,8 @@ class ActionQuerySet(models.QuerySet):
         if not getattr(user, "is_authenticated", False):
             return self.none()
         # A subquery, not a join with DISTINCT: the list keeps its order from the index (due date, id).
-        from .models import Action
-
-        return self.filter(pk__in=Action.owners.through.objects.filter(person__user=user).values("action_id"))
+        owned = self.model.owners.through.objects.filter(person__user=user).values("action_id")
+        return self.filter(pk__in=owned)
 
     def owned_by(self, value: str) -> ActionQuerySet:
         """Actions of an owner given as a person id (``12``) or as the username of their account."""

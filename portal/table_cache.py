@@ -6,9 +6,10 @@ updates, raw SQL through Django's connection, in any process: web, Celery worker
 its table a new version in the shared cache, once at once and once more when the transaction commits. The
 first makes a transaction read its own writes; the second retires what another process may have cached in
 between from the data as it was before the commit. A reader asks :func:`cached` (or the ``{% tablecache %}``
-tag, ``portal/templatetags/table_cache.py``) with the tables a value is computed from: it reads their
-versions first, then either finds the value stored under them or computes and stores it. A write to any of
-the tables after that moment changes a version, so a later reader never asks for that entry again.
+tag, ``portal/templatetags/table_cache.py``) with the tables a value is computed from: an entry keeps the
+versions they had *before* it was computed, and is served only while they are still current. A transaction
+that has written something neither reads nor stores entries (a rollback gives no table a new version). This
+relies on PostgreSQL's READ COMMITTED, Django's default: each query sees what was committed before it.
 
 The rule for whoever caches something: name every table it reads, many-to-many tables included (a list of
 actions shows their owners: ``portal_action_owners`` and ``portal_person``). Every key also carries the
@@ -82,13 +83,6 @@ def _read(keys: list[str]) -> dict[str, Any]:
     return found
 
 
-def versions(tables: Iterable[str]) -> dict[str, str]:
-    """The current version of each table (and of ``EVERYTHING``)."""
-    keys = {_version_key(name): name for name in sorted({*tables, EVERYTHING})}
-    found = _read(list(keys))
-    return {name: found.get(key, "") for key, name in keys.items()}
-
-
 def bump(tables: Iterable[str]) -> None:
     """Give tables new versions: every entry computed from them is retired."""
     if getattr(_local, "bumping", False):
@@ -107,12 +101,19 @@ def entry_key(name: str, vary: Iterable[Any] = ()) -> str:
     return f"table-cache:{name}:{digest[:40]}"
 
 
-def cached(name: str, tables: Iterable[str], compute: Callable[[], T], vary: Iterable[Any] = ()) -> T:
+def cached(
+    name: str,
+    tables: Iterable[str],
+    compute: Callable[[], T],
+    vary: Iterable[Any] = (),
+    fresh: Callable[[T], bool] | None = None,
+) -> T:
     """``compute()``, or what it returned before if none of ``tables`` was written since.
 
-    ``vary``: everything else the value depends on (the user, the query string, today's date ...). An entry
-    holds the versions of its tables read *before* it was computed, and is served only while they are still
-    the current ones: one round trip to the cache reads both.
+    ``vary``: everything else the value depends on (the user, the query string, today's date ...). ``fresh``:
+    for a value that also changes with time alone, whether a stored one still holds (else it is computed
+    again). An entry holds the versions of its tables read *before* it was computed, and is served only while
+    they are still the current ones: one round trip to the cache reads both.
     """
     if not enabled() or _wrote_uncommitted():
         return compute()
@@ -125,7 +126,7 @@ def cached(name: str, tables: Iterable[str], compute: Callable[[], T], vary: Ite
         return compute()
     current = {table: found.get(version_key, "") for version_key, table in version_keys.items()}
     entry = found.get(key)
-    if entry is not None and entry[0] == current:
+    if entry is not None and entry[0] == current and (fresh is None or fresh(entry[1])):
         return entry[1]
     value = compute()
     try:

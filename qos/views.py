@@ -10,6 +10,7 @@ from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_http_methods
 
 from engagement.coverage import breaks_if_assigned
+from portal import table_cache
 from portal.table_cache import Lazy
 
 from . import tasks
@@ -248,7 +249,12 @@ VIEW_RSE = "qos.view_rse"
 
 @permission_required(VIEW_RSE, raise_exception=True)
 def rse_list(request: HttpRequest) -> HttpResponse:
-    by_label = too_many_classes_to_list()
+    # What the controls around the list need, from the table cache as the list itself (one lookup, no query).
+    by_label, instances = table_cache.cached(
+        "rse-list-controls",
+        ["qos_storageqosclass", "qos_rucioinstance"],
+        lambda: (too_many_classes_to_list(), list(RucioInstance.objects.values_list("name", flat=True))),
+    )
 
     def filters() -> RSEFilterSet:
         filterset = RSEFilterSet(request.GET, queryset=RSE.objects.with_related())
@@ -270,7 +276,7 @@ def rse_list(request: HttpRequest) -> HttpResponse:
             "assign_form": SimpleLazyObject(AssignForm),
             "assign_by_label": by_label,
             "can_push": request.user.has_perm(PUSH),
-            "instances": RucioInstance.objects.all(),
+            "instances": instances,
         },
     )
 

@@ -57,7 +57,13 @@ class RucioServer:
         subprocess.run([str(SCRIPT), "stop"], env=self.env, capture_output=True, timeout=60, check=True)
 
     def start(self) -> None:
-        subprocess.run([str(SCRIPT), "start"], env=self.env, capture_output=True, timeout=300, check=True)
+        started = subprocess.run(
+            [str(SCRIPT), "start"], env=self.env, capture_output=True, text=True, timeout=300, check=False
+        )
+        if started.returncode != 0:
+            pytest.fail(
+                f"scripts/rucio-server start failed ({started.returncode}):\n{started.stderr[-3000:]}"
+            )
 
     @property
     def access_log(self) -> Path:

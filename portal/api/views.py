@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime
+
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Prefetch
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -201,6 +204,14 @@ class ActionViewSet(
         "engagement_experiment",
     )
     filterset_class = ActionFilterSet
+
+    def cache_valid_until(self, rows):
+        # is_overdue (and the overdue filter) change at midnight, with no write.
+        tomorrow = timezone.localdate() + datetime.timedelta(days=1)
+        return datetime.datetime.combine(
+            tomorrow, datetime.time(), tzinfo=timezone.get_current_timezone()
+        ).timestamp()
+
     ordering_fields = ["due_date", "created_at", "status", "id"]
     # Reads of the log need only view; who may post to it is decided per action, below.
     action_permissions = {"updates": ["portal.view_action"]}

@@ -6,9 +6,10 @@
     {% endtablecache %}
 
 The first argument names the part, the second lists the tables it reads (separated by spaces), the others are
-what else it depends on (the query string, today's date ...). The user is always one of them: one user's
-copy is never shown to another. The view must hand the part lazy values (querysets, callables): on a hit
-nothing inside is evaluated, so none of its queries run. Nothing inside may carry a CSRF token or a message.
+what else it depends on (the query string, today's date ...). The user, the time zone and the language always
+are: one user's copy is never shown to another. The view must hand the part lazy values (querysets,
+``table_cache.Lazy``): on a hit nothing inside is evaluated, so none of its queries run. Nothing inside may
+carry a CSRF token or a message.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from django import template
 from django.template.base import FilterExpression, NodeList, Parser, Token
+from django.utils import timezone, translation
 from django.utils.safestring import SafeString, mark_safe
 
 from portal import table_cache
@@ -37,7 +39,12 @@ class TableCacheNode(template.Node):
         name = str(self.name.resolve(context))
         tables = str(self.tables.resolve(context)).split()
         user = context.get("user") or getattr(context.get("request"), "user", None)
-        vary: list[Any] = [getattr(user, "pk", None), *(value.resolve(context) for value in self.vary)]
+        vary: list[Any] = [
+            getattr(user, "pk", None),
+            timezone.get_current_timezone_name(),  # times are shown on the viewer's clock
+            translation.get_language(),
+            *(value.resolve(context) for value in self.vary),
+        ]
         return mark_safe(  # noqa: S308 - the output of this template's own nodes, escaped as they render it
             table_cache.cached(f"tpl:{name}", tables, lambda: self.nodelist.render(context), vary=vary)
         )

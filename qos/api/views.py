@@ -1,3 +1,6 @@
+from datetime import timedelta
+
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -238,7 +241,17 @@ class RSEViewSet(
     queryset = RSE.objects.with_related()
     serializer_class = RSESerializer
     cache_tables = ("qos_rse", "qos_rucioinstance", "qos_storageqosclass")
-    cache_minutes = True  # expression_may_be_stale turns false 15 minutes after a push, with no write
+
+    def cache_valid_until(self, rows):
+        # expression_may_be_stale turns false RUCIO_CACHE_MINUTES after a push, with no write.
+        now, window = timezone.now(), timedelta(minutes=settings.RUCIO_CACHE_MINUTES)
+        ends = [
+            rse.last_pushed_at + window
+            for rse in rows
+            if rse.last_pushed_at and rse.last_pushed_at + window > now
+        ]
+        return min(ends).timestamp() if ends else None
+
     filterset_class = RSEFilterSet
     ordering_fields = ["name", "sync_state", "last_read_at"]
     lookup_field = "name"

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db.models import Exists, OuterRef
 
-from engagement.matching import match, satisfying_classes
+from engagement.matching import DIMENSIONS, ApprovedClasses, match, match_all, satisfying_classes
 from engagement.models import ClassLink, Requirement
 from qos.models import StorageQoSClass
 
@@ -255,3 +255,59 @@ def test_sql_and_python_agree_on_every_pair_of_needs_and_offers(django_user_mode
     assert in_sql == in_python
     # The sample is wide enough to hold both verdicts many times over.
     assert 100 < sum(in_python.values()) < len(in_python) - 100
+
+
+def test_the_index_of_approved_classes_agrees_with_match_on_every_pair_of_needs_and_offers():
+    """ApprovedClasses (lists, gap counts) holds many requirements against many classes at once; its verdicts,
+    and the closest class it names for a gap, must be those of match() one pair at a time."""
+    needs = [
+        Requirement(**{**NEUTRAL_NEEDS, **dict(zip(keys, values, strict=True))})
+        for keys in [
+            (
+                "storage_media",
+                "access_latency",
+                "min_durability",
+                "copies",
+                "retention_days",
+                "min_throughput_mbps",
+            )
+        ]
+        for values in itertools.product(
+            ["", "disk", "ssd", "tape", "disk+tape"],
+            ["", "online", "nearline"],
+            [None, Decimal("99.999")],
+            [1, 2],
+            [None, 180],
+            [None, 1000],
+        )
+    ]
+    offers = [
+        StorageQoSClass(**{**NEUTRAL_CLASS, **dict(zip(keys, values, strict=True)), "label": f"C{i:03d}"})
+        for i, values in enumerate(
+            itertools.product(
+                ["disk", "ssd", "tape", "disk+tape"],
+                ["online", "nearline"],
+                [None, Decimal("99.9"), Decimal("99.999")],
+                [1, 2],
+                [None, 90, 180],
+                [None, 200, 1000],
+            )
+        )
+        for keys in [
+            (
+                "storage_media",
+                "access_latency",
+                "durability_target",
+                "copies",
+                "lifetime_days",
+                "throughput_mbps",
+            )
+        ]
+    ]
+    fields = [field for _, _, fields in DIMENSIONS for field in fields]
+    index = ApprovedClasses([(c.label, *(getattr(c, field) for field in fields)) for c in offers])
+    for requirement in random.Random(20200318).sample(needs, 60):
+        matches = match_all(requirement, offers)
+        assert index.fitting_labels(requirement) == [m.qos_class.label for m in matches if m.fits]
+        closest = min(matches, key=lambda m: len(m.misses))
+        assert index.closest_label(requirement) == closest.qos_class.label

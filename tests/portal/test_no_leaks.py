@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -457,6 +458,24 @@ def test_no_api_endpoint_shows_a_persona_what_they_may_not_see(site, persona):
         {"HTTP_ACCEPT": "text/html"},
     )
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.django_db(transaction=True)  # the table cache stores nothing inside an uncommitted transaction
+def test_with_the_table_cache_on_no_persona_is_served_what_was_cached_for_another(site, settings):
+    """Cached pages and API lists (portal/table_cache.py) are first filled as the coordinator, who sees the
+    member's calendar address and their own e-mail; the CTA liaison and the outsider then crawl the same."""
+    settings.TABLE_CACHE = True
+    schema = client_of(site, "member").get("/api/schema/", {"format": "json"}).json()
+    urls = page_urls(site)
+    api = api_urls(site, schema)
+    problems = []
+    for persona in ("coordinator", "liaison_cta", "outsider"):
+        problems += crawl(site, persona, urls, expected_page_status)
+        problems += crawl(site, persona, api, expected_api_status)
+    assert not problems, "\n".join(problems)
+    # The cache was really used (the tests' cache is Django's per-process memory cache).
+    assert any(":table-cache:tpl:portal-dashboard:" in key for key in cache._cache)
+    assert any(":table-cache:api:qos-class:" in key for key in cache._cache)
 
 
 def test_the_crawl_finds_a_leak_when_there_is_one(site):

@@ -1,0 +1,58 @@
+"""The RSE list in headless Chromium: RSEs ticked in the (cached) table are assigned by the form below it, with
+a class chosen from a list while the catalogue is short, typed as a label once it is long."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from qos.forms import MAX_CLASSES_TO_LIST
+from qos.models import RSE, RucioInstance, StorageQoSClass
+from tests.conftest import SAFE_CONTENT
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def rses(db):
+    instance = RucioInstance.objects.create(name="escape", host="https://rucio.escape.invalid")
+    return RSE.objects.bulk_create(RSE(instance=instance, name=name) for name in ("CERN-EOS", "DESY-DCACHE"))
+
+
+def review_the_plan(page: Page, choose_class) -> None:
+    page.get_by_role("checkbox", name="Select CERN-EOS").check()
+    choose_class(page.get_by_label("Assign to the selected RSEs"))
+    page.get_by_role("button", name="Review the plan").click()
+
+
+def test_an_admin_assigns_ticked_rses_a_class_chosen_from_the_list(
+    browser_page: Page, login_as, live_server, admin, approved_class, rses
+):
+    page = browser_page
+    login_as(page, admin.username, f"{admin.username}-pw")
+    page.goto(f"{live_server.url}/qos/rses/")
+    review_the_plan(page, lambda field: field.select_option(label="SAFE"))
+    plan = page.get_by_role("table")
+    expect(plan).to_contain_text("CERN-EOS")
+    expect(plan).not_to_contain_text("DESY-DCACHE")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("status")).to_contain_text("1 push(es) queued")
+    assert RSE.objects.get(name="CERN-EOS").qos_class == approved_class
+    assert RSE.objects.get(name="DESY-DCACHE").qos_class is None
+
+
+def test_with_a_long_catalogue_the_admin_types_the_label(
+    browser_page: Page, login_as, live_server, admin, approved_class, rses
+):
+    StorageQoSClass.objects.bulk_create(
+        StorageQoSClass(**{**SAFE_CONTENT, "label": f"DRAFT-{i:03d}"}) for i in range(MAX_CLASSES_TO_LIST)
+    )
+    page = browser_page
+    login_as(page, admin.username, f"{admin.username}-pw")
+    page.goto(f"{live_server.url}/qos/rses/")
+    expect(page.get_by_role("combobox", name="Assign to the selected RSEs")).to_have_count(0)
+    review_the_plan(page, lambda field: field.fill("SAFE"))
+    expect(page.get_by_role("table")).to_contain_text("CERN-EOS")
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("status")).to_contain_text("1 push(es) queued")
+    assert RSE.objects.get(name="CERN-EOS").qos_class == approved_class
