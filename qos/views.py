@@ -10,7 +10,6 @@ from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_http_methods
 
 from engagement.coverage import breaks_if_assigned
-from portal import table_cache
 from portal.table_cache import Lazy
 
 from . import tasks
@@ -249,12 +248,7 @@ VIEW_RSE = "qos.view_rse"
 
 @permission_required(VIEW_RSE, raise_exception=True)
 def rse_list(request: HttpRequest) -> HttpResponse:
-    # What the controls around the list need, from the table cache as the list itself (one lookup, no query).
-    by_label, instances = table_cache.cached(
-        "rse-list-controls",
-        ["qos_storageqosclass", "qos_rucioinstance"],
-        lambda: (too_many_classes_to_list(), list(RucioInstance.objects.values_list("name", flat=True))),
-    )
+    by_label = Lazy(too_many_classes_to_list)
 
     def filters() -> RSEFilterSet:
         filterset = RSEFilterSet(request.GET, queryset=RSE.objects.with_related())
@@ -262,8 +256,8 @@ def rse_list(request: HttpRequest) -> HttpResponse:
             filterset.form.fields["qos_class"].widget = label_input()
         return filterset
 
-    # Lazy, as the counts: the list is rendered from the table cache until an RSE changes ({% tablecache %}),
-    # and then neither the filters nor the page are made.
+    # Everything lazy: the page is rendered from the table cache until an RSE, a class or an instance changes
+    # ({% tablecache %}), and then none of it is made.
     filterset = SimpleLazyObject(filters)
     page = SimpleLazyObject(lambda: Paginator(filterset.qs, 100).get_page(request.GET.get("page")))
     return render(
@@ -276,7 +270,7 @@ def rse_list(request: HttpRequest) -> HttpResponse:
             "assign_form": SimpleLazyObject(AssignForm),
             "assign_by_label": by_label,
             "can_push": request.user.has_perm(PUSH),
-            "instances": instances,
+            "instances": Lazy(lambda: list(RucioInstance.objects.values_list("name", flat=True))),
         },
     )
 

@@ -8,6 +8,7 @@ from playwright.sync_api import Page, expect
 
 from qos.forms import MAX_CLASSES_TO_LIST
 from qos.models import RSE, RucioInstance, StorageQoSClass
+from tests.celery_worker import _free_port, publishing_to
 from tests.conftest import SAFE_CONTENT
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -56,3 +57,13 @@ def test_with_a_long_catalogue_the_admin_types_the_label(
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_role("status")).to_contain_text("1 push(es) queued")
     assert RSE.objects.get(name="CERN-EOS").qos_class == approved_class
+
+
+def test_the_sync_button_posts_for_its_instance(browser_page: Page, login_as, live_server, admin, rses):
+    page = browser_page
+    login_as(page, admin.username, f"{admin.username}-pw")
+    page.goto(f"{live_server.url}/qos/rses/")
+    # Nothing listens where Celery publishes: the sync cannot be queued, and the page says so for this instance.
+    with publishing_to(f"redis://127.0.0.1:{_free_port()}/0"):
+        page.get_by_role("button", name="Sync escape from Rucio").click()
+        expect(page.get_by_role("status")).to_contain_text("The sync of escape could not be queued")
