@@ -67,7 +67,7 @@ accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # Never the query string: it may carry a token or a search a user would not want in a log. Last, the request id
-# the portal gave the request (portal/logs.py), as in its own log lines.
+# the portal gave the request (common/logs.py), as in its own log lines.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s" [%({x-request-id}o)s]'
 
 
@@ -84,7 +84,7 @@ class _LogFields:
 
 
 if os.environ.get("LOG_FORMAT", "").strip() == "json":
-    # gunicorn's own lines in the same JSON as the portal's (portal.logs.JsonFormatter, LOG_FORMAT).
+    # gunicorn's own lines in the same JSON as the portal's (common.logs.JsonFormatter, LOG_FORMAT).
     logconfig_dict = {
         "root": {"level": "INFO", "handlers": ["error_console"]},
         "loggers": {
@@ -92,7 +92,7 @@ if os.environ.get("LOG_FORMAT", "").strip() == "json":
             "gunicorn.access": {"level": "INFO", "handlers": ["console"], "propagate": False},
         },
         "filters": {"fields": {"()": _LogFields}},
-        "formatters": {"json": {"()": "portal.logs.JsonFormatter"}},
+        "formatters": {"json": {"()": "common.logs.JsonFormatter"}},
         "handlers": {
             "console": {
                 "class": "logging.StreamHandler",

@@ -275,7 +275,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     cache_url = ""
     if not args.no_table_cache:
         # As production runs several web processes: a Redis they share (CACHE_URL), which turns the table
-        # cache on (portal/table_cache.py).
+        # cache on (common/table_cache.py).
         cache_url = start_redis(tmp / "redis", stack)
         log(f"cache: {cache_url} (table cache on)")
 

@@ -311,8 +311,8 @@ class ApprovedClasses:
 
     @classmethod
     def cached(cls) -> ApprovedClasses:
-        """As ``load()``, from the table cache until a class changes (portal/table_cache.py)."""
-        from portal import table_cache
+        """As ``load()``, from the table cache until a class changes (common/table_cache.py)."""
+        from common import table_cache
 
         return table_cache.cached("approved-classes", ["qos_storageqosclass"], cls.load)
 

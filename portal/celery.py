@@ -8,7 +8,7 @@ from celery.worker.consumer import Consumer as CeleryConsumer
 
 # Connects Celery's signals: workers log like the web (LOG_FORMAT), and a task queued during a request logs
 # under that request's id.
-from . import logs  # noqa: F401
+from common import logs  # noqa: F401
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 

@@ -11,8 +11,8 @@ NAVIGATION = [
     ("RSEs", "qos:rse-list"),
     ("Experiments", "engagement:experiment-list"),
     ("Requirements", "engagement:requirement-list"),
-    ("Meetings", "portal:meeting-list"),
-    ("Actions", "portal:action-list"),
+    ("Meetings", "meetings:meeting-list"),
+    ("Actions", "meetings:action-list"),
     ("API", "api-docs"),
 ]
 

@@ -42,6 +42,18 @@ from engagement.models import (
     RequirementComment,
     RequirementEvent,
 )
+from meetings.choices import ActionStatus
+from meetings.models import (
+    Action,
+    ActionReview,
+    ActionUpdate,
+    Meeting,
+    MeetingSeries,
+    MinutesSection,
+    Person,
+    Stream,
+    TimetableItem,
+)
 from qos.choices import (
     AccessLatency,
     AttemptOutcome,
@@ -65,18 +77,7 @@ from qos.models import (
     StorageQoSClassRevision,
 )
 
-from .choices import ActionStatus, Role
-from .models import (
-    Action,
-    ActionReview,
-    ActionUpdate,
-    Meeting,
-    MeetingSeries,
-    MinutesSection,
-    Person,
-    Stream,
-    TimetableItem,
-)
+from .choices import Role
 
 # An unusable password (django.contrib.auth.hashers): nobody logs in with a generated account.
 UNUSABLE = UNUSABLE_PASSWORD_PREFIX + "generated"

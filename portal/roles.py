@@ -33,14 +33,14 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.COORDINATOR: [
         # Meetings (with their timetable, minutes and attachments), people and every action. Owners who
         # are not coordinators update their own actions through an object-level check, not a permission.
-        "portal.add_meetingseries",
-        "portal.change_meetingseries",
-        "portal.add_meeting",
-        "portal.change_meeting",
-        "portal.add_person",
-        "portal.change_person",
-        "portal.add_action",
-        "portal.change_action",
+        "meetings.add_meetingseries",
+        "meetings.change_meetingseries",
+        "meetings.add_meeting",
+        "meetings.change_meeting",
+        "meetings.add_person",
+        "meetings.change_person",
+        "meetings.add_action",
+        "meetings.change_action",
         # Stream B: experiments, their liaisons, and the records, documents and contacts of every experiment
         # (requirements stay the experiments' own, filed by their liaisons).
         "engagement.add_experiment",
@@ -67,7 +67,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
 }
 
 # Apps whose models every role may view.
-PORTAL_APPS = ("portal", "qos", "engagement")
+PORTAL_APPS = ("qos", "engagement", "meetings")
 
 
 def sync_roles(apps: Any = global_apps) -> None:

@@ -73,31 +73,33 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "portal",
+    "common",
     "qos",
     "engagement",
+    "meetings",
+    "portal",
     "portal.iam",  # app label "iam": login with INDIGO IAM (OpenID Connect)
-    "csp",  # Content-Security-Policy header (portal/csp.py)
+    "csp",  # Content-Security-Policy header (common/csp.py)
     "axes",  # failed local logins and lockouts (portal/iam/lockout.py)
 ]
 
 MIDDLEWARE = [
-    # First, so that every log line of a request carries its id and every response is timed (portal/logs.py,
+    # First, so that every log line of a request carries its id and every response is timed (common/logs.py,
     # portal/metrics.py).
-    "portal.logs.RequestIdMiddleware",
+    "common.logs.RequestIdMiddleware",
     "portal.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Content-Security-Policy on every response (CONTENT_SECURITY_POLICY below).
-    "portal.csp.CSPMiddleware",
-    # A request body larger than the upload limits is refused (413) before anything reads it (portal/uploads.py).
-    "portal.uploads.RequestSizeLimitMiddleware",
+    "common.csp.CSPMiddleware",
+    # A request body larger than the upload limits is refused (413) before anything reads it (common/uploads.py).
+    "common.uploads.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # Permissions from the table cache, when it is on (portal/table_cache.py; TABLE_CACHE below).
-    "portal.table_cache.PermissionCacheMiddleware",
+    # Permissions from the table cache, when it is on (common/table_cache.py; TABLE_CACHE below).
+    "common.table_cache.PermissionCacheMiddleware",
     # Every page needs a login except those marked @login_not_required (login, health). DRF's views opt out
     # and answer 401/403 in JSON themselves, which is what a script with a bearer token needs.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
@@ -122,7 +124,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "portal.context_processors.navigation",
             ],
-            "builtins": ["portal.templatetags.portal_tags"],
+            "builtins": ["common.templatetags.common_tags"],
         },
     },
 ]
@@ -198,9 +200,9 @@ if env_bool("USE_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # Content Security Policy (django-csp): no inline script or style, no eval, nothing from other sites, never in
-# a frame. portal/csp.py adds IAM's origin to form-action while IAM login is on (logout is a POST that IAM's
+# a frame. common/csp.py adds IAM's origin to form-action while IAM login is on (logout is a POST that IAM's
 # end_session answers). The Swagger UI page loads its start-up script from /api/docs/?script and may show data:
-# images (portal/urls.py); DRF's browsable API may use inline styles (portal/api/renderers.py).
+# images (portal/urls.py); DRF's browsable API may use inline styles (common/api/renderers.py).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
@@ -237,7 +239,7 @@ AXES_CLIENT_IP_CALLABLE = "portal.iam.lockout.client_ip"
 AXES_WHITELIST_CALLABLE = "portal.iam.lockout.is_not_password_login"
 AXES_LOCKOUT_CALLABLE = "portal.iam.lockout.lockout_response"
 
-# --- Uploads and imports (portal/uploads.py) ----------------------------------------------------------------
+# --- Uploads and imports (common/uploads.py) ----------------------------------------------------------------
 # The largest file accepted: a meeting attachment. A larger one is refused with a form error (400 in the API)
 # and is never stored, not even in a temporary file; a request much larger still is refused unread (413).
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
@@ -247,7 +249,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2621440)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 2621440)
 DATA_UPLOAD_MAX_NUMBER_FILES = 10  # every form takes one file
 FILE_UPLOAD_HANDLERS = [
-    "portal.uploads.SizeLimitedUploadHandler",
+    "common.uploads.SizeLimitedUploadHandler",
     "django.core.files.uploadhandler.MemoryFileUploadHandler",
     "django.core.files.uploadhandler.TemporaryFileUploadHandler",
 ]
@@ -260,26 +262,26 @@ INDICO_EXPORT_MAX_BYTES = env_int("INDICO_EXPORT_MAX_BYTES", 2 * 1024 * 1024)
 # --- REST API ----------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["portal.api.permissions.ModelPermissions"],
+    "DEFAULT_PERMISSION_CLASSES": ["common.api.permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_PAGINATION_CLASS": "portal.api.pagination.PortalPagination",
+    "DEFAULT_PAGINATION_CLASS": "common.api.pagination.PortalPagination",
     "PAGE_SIZE": 50,
     # DRF's; its browsable API may use inline styles on its own pages (Content-Security-Policy).
     "DEFAULT_RENDERER_CLASSES": [
         "rest_framework.renderers.JSONRenderer",
-        "portal.api.renderers.BrowsableAPIRenderer",
+        "common.api.renderers.BrowsableAPIRenderer",
     ],
     # DRF's, except that JSON nested too deeply is a 400, not a server error, and files are refused (400).
     "DEFAULT_PARSER_CLASSES": [
-        "portal.api.parsers.JSONParser",
+        "common.api.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
-        "portal.api.parsers.MultiPartParser",
+        "common.api.parsers.MultiPartParser",
     ],
     # drf-spectacular's AutoSchema, also documenting the errors (400/401/403/404) every endpoint answers.
-    "DEFAULT_SCHEMA_CLASS": "portal.api.schema.PortalAutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "common.api.schema.PortalAutoSchema",
     "DEFAULT_VERSIONING_CLASS": None,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -293,7 +295,7 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Choice sets named once, however many fields use them (other apps: add yours here).
     "ENUM_NAME_OVERRIDES": {
-        "ActionStatusEnum": "portal.choices.ActionStatus",
+        "ActionStatusEnum": "meetings.choices.ActionStatus",
         "RequirementStatusEnum": "engagement.choices.RequirementStatus",
         "RecordStatusEnum": "engagement.choices.RecordStatus",
         "DocumentStatusEnum": "engagement.choices.DocumentStatus",
@@ -353,7 +355,7 @@ if env("CACHE_URL"):
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("CACHE_URL")}
     }
-# Parts of pages and API lists kept until a table they read is written (portal/table_cache.py). Only with a
+# Parts of pages and API lists kept until a table they read is written (common/table_cache.py). Only with a
 # cache every web and worker process shares: on by default when CACHE_URL is set.
 TABLE_CACHE = env_bool("TABLE_CACHE", bool(env("CACHE_URL")))
 TABLE_CACHE_SECONDS = env_int("TABLE_CACHE_SECONDS", 600)
@@ -401,7 +403,7 @@ PUSH_CLAIM_LEASE_SECONDS = env_int("PUSH_CLAIM_LEASE_SECONDS", 300)
 CATALOGUE_IMPORT_MAX_BYTES = env_int("CATALOGUE_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
 
 # --- Logging: to stderr, never with secrets (the Rucio gateway keeps them out of messages). -------------
-# Every line carries the request id (or the Celery task's); "json": one JSON object per line (portal/logs.py).
+# Every line carries the request id (or the Celery task's); "json": one JSON object per line (common/logs.py).
 # Catalogue decisions and pushes are logged with who and what by the logger "qos.audit" (qos/audit.py).
 LOG_FORMAT = env("LOG_FORMAT", "plain")
 if LOG_FORMAT not in {"plain", "json"}:
@@ -409,10 +411,10 @@ if LOG_FORMAT not in {"plain", "json"}:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "portal.logs.RequestIdFilter"}},
+    "filters": {"request_id": {"()": "common.logs.RequestIdFilter"}},
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
-        "json": {"()": "portal.logs.JsonFormatter"},
+        "json": {"()": "common.logs.JsonFormatter"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["request_id"]}

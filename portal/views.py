@@ -7,13 +7,12 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from common.table_cache import Lazy
 from engagement.coverage import count_at_risk
 from engagement.matching import ApprovedClasses
 from engagement.models import Requirement
+from meetings.models import Action
 from qos.models import RSE, StorageQoSClass
-
-from .models import Action
-from .table_cache import Lazy
 
 
 # Like every page with data: a logged-in user with no role gets 403 (README, "Roles").

@@ -9,8 +9,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_http_methods
 
+from common.table_cache import Lazy
 from engagement.coverage import breaks_if_assigned
-from portal.table_cache import Lazy
 
 from . import tasks
 from .filters import PushFilterSet, RSEFilterSet, StorageQoSClassFilterSet

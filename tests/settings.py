@@ -42,3 +42,7 @@ REST_FRAMEWORK = {
 # A worker process (tests/celery_worker.py) must see the same test database: on SQLite that needs a file.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
+else:
+    # A database of this run's own, so that two runs on one machine (two checkouts, CI beside a developer)
+    # never drop each other's test database. A worker process is told the name (tests/celery_worker.py).
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}  # noqa: F405

@@ -1,6 +1,6 @@
 from typing import Any
 
-from portal.api.permissions import ModelPermissions
+from common.api.permissions import ModelPermissions
 
 
 class EngagementPermissions(ModelPermissions):

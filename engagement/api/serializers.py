@@ -253,7 +253,7 @@ class RequirementDetailSerializer(RequirementSerializer):
     description_html = serializers.SerializerMethodField()
 
     def get_description_html(self, requirement: Requirement) -> str:
-        from portal.markdown import render_markdown
+        from common.markdown import render_markdown
 
         return str(render_markdown(requirement.description))
 

@@ -9,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from portal.api.cached_lists import TableCachedListMixin
+from common.api.cached_lists import TableCachedListMixin
 from qos.api.serializers import validation_detail
 
 from ..filters import ContactFilterSet, DocumentFilterSet, EngagementRecordFilterSet, RequirementFilterSet

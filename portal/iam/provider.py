@@ -137,3 +137,15 @@ def setting(name: str, *default: Any) -> Any:
             return default[0]
         raise ImproperlyConfigured(f"IAM offers no {DISCOVERED[name]} and {name} is not set.")
     return import_from_settings(name, *default)
+
+
+def form_targets() -> list[str]:
+    """The origins IAM's logout may redirect a form submission to: the issuer's, and an explicitly set
+    end_session endpoint's (never the discovery document's: asking IAM for every response is out of question,
+    and IAM serves end_session from its issuer). Registered with the CSP middleware (common/csp.py)."""
+    from common.csp import origin
+
+    if not is_configured():
+        return []
+    urls = [settings.OIDC_OP_ISSUER, getattr(settings, "OIDC_OP_LOGOUT_ENDPOINT", "")]
+    return sorted({found for url in urls if url and (found := origin(url))})

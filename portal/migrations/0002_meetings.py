@@ -6,7 +6,7 @@ import django.utils.timezone
 from django.conf import settings
 from django.db import migrations, models
 
-import portal.models
+import meetings.models
 
 
 class Migration(migrations.Migration):
@@ -37,7 +37,7 @@ class Migration(migrations.Migration):
                         default="Europe/Zurich",
                         help_text="Where the meeting's clock is, e.g. Europe/Zurich: the next meeting keeps its local time.",
                         max_length=64,
-                        validators=[portal.models.validate_time_zone],
+                        validators=[meetings.models.validate_time_zone],
                     ),
                 ),
                 (
@@ -149,7 +149,9 @@ class Migration(migrations.Migration):
                 (
                     "time_zone",
                     models.CharField(
-                        default="Europe/Zurich", max_length=64, validators=[portal.models.validate_time_zone]
+                        default="Europe/Zurich",
+                        max_length=64,
+                        validators=[meetings.models.validate_time_zone],
                     ),
                 ),
                 (

@@ -18,7 +18,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
-from portal.api.cached_lists import TableCachedListMixin
+from common.api.cached_lists import TableCachedListMixin
 
 from .. import tasks
 from ..catalogue_io import export_catalogue

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime
 import zoneinfo
 
-from portal.models import Action, Meeting, MeetingSeries, Person, Stream
+from meetings.models import Action, Meeting, MeetingSeries, Person, Stream
 
 ZURICH = zoneinfo.ZoneInfo("Europe/Zurich")
 

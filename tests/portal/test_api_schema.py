@@ -53,7 +53,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from engagement.models import Requirement
-from portal.models import Action, Meeting, MeetingSeries, Person
+from meetings.models import Action, Meeting, MeetingSeries, Person
 from qos import tasks
 from qos.choices import AttemptOutcome, PushState
 from qos.models import RSE, Push, PushAttempt, RucioInstance, StorageQoSClass

@@ -7,8 +7,8 @@ import icalendar
 import pytest
 from django.test import Client
 
-from portal.exports import feed_token
-from portal.models import Person
+from meetings.exports import feed_token
+from meetings.models import Person
 from tests.portal.meeting_factories import make_meeting, make_series, person_for, raise_action, zurich
 
 pytestmark = pytest.mark.django_db

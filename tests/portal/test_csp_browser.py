@@ -13,7 +13,7 @@ from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from engagement.models import Requirement
-from portal.models import Action, Meeting
+from meetings.models import Action, Meeting
 from qos.models import RSE, RucioInstance
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

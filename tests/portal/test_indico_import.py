@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from portal import indico
-from portal.models import Person, TimetableItem
+from meetings import indico
+from meetings.models import Person, TimetableItem
 from tests.portal.meeting_factories import make_meeting, make_series, zurich
 
 pytestmark = pytest.mark.django_db

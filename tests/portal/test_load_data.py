@@ -16,9 +16,9 @@ from engagement.choices import RequirementStatus
 from engagement.coverage import count_at_risk
 from engagement.matching import ApprovedClasses, match
 from engagement.models import ClassLink, Requirement
-from portal.choices import OPEN_ACTION_STATUSES
+from meetings.choices import OPEN_ACTION_STATUSES
+from meetings.models import Action, Meeting
 from portal.load_data import Sizes
-from portal.models import Action, Meeting
 from qos.choices import ClassStatus, RevisionKind
 from qos.models import RSE, StorageQoSClass, StorageQoSClassRevision
 

@@ -18,8 +18,8 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
+from common.logs import JsonFormatter
 from portal.celery import app as celery_app
-from portal.logs import JsonFormatter
 from qos.models import RSE, Push, RucioInstance
 from qos.rucio import TransientRucioError
 from qos.rucio.sync import deliver, sync_rses

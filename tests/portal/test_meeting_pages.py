@@ -7,7 +7,7 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from portal.models import Action, ActionUpdate, Meeting, MeetingAttachment, MinutesSection, Person
+from meetings.models import Action, ActionUpdate, Meeting, MeetingAttachment, MinutesSection, Person
 from tests.portal.meeting_factories import make_meeting, make_series, person_for, raise_action, stream, zurich
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from portal.models import Action, ActionReview, ActionUpdate, Meeting, Person, Stream
+from meetings.models import Action, ActionReview, ActionUpdate, Meeting, Person, Stream
 from tests.portal.meeting_factories import make_series, person_for, zurich
 
 pytestmark = pytest.mark.django_db

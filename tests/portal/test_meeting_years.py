@@ -1,4 +1,4 @@
-"""Meetings start between 2000 and 2199, on the pages and in the API alike (one rule: portal.models.MEETING_YEARS).
+"""Meetings start between 2000 and 2199, on the pages and in the API alike (one rule: meetings.models.MEETING_YEARS).
 
 Far-off years are no meeting of the task group, and some cannot even be shown: before 1894 Zurich kept local mean
 time, and late 9999 overflows. A refused year says so next to the field, keeps what was typed, changes nothing.
@@ -6,7 +6,7 @@ time, and late 9999 overflows. A refused year says so next to the field, keeps w
 
 import pytest
 
-from portal.models import MEETING_YEARS, Meeting
+from meetings.models import MEETING_YEARS, Meeting
 from tests.portal.meeting_factories import make_meeting, make_series, zurich
 
 pytestmark = pytest.mark.django_db

@@ -5,7 +5,7 @@ import datetime
 
 import pytest
 
-from portal.models import Action, ActionUpdate, Meeting, Person
+from meetings.models import Action, ActionUpdate, Meeting, Person
 from tests.portal.meeting_factories import make_meeting, make_series, person_for, raise_action, stream, zurich
 
 pytestmark = pytest.mark.django_db

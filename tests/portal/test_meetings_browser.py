@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from portal.models import Action, Meeting, Person
+from meetings.models import Action, Meeting, Person
 from tests.portal.meeting_factories import make_meeting, make_series, raise_action, stream, zurich
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

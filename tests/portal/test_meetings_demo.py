@@ -6,7 +6,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from portal.models import Action, ActionReview, Meeting, MinutesSection, Person, TimetableItem
+from meetings.models import Action, ActionReview, Meeting, MinutesSection, Person, TimetableItem
 
 pytestmark = pytest.mark.django_db
 

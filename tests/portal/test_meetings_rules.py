@@ -5,7 +5,7 @@ import datetime
 import pytest
 from django.core.exceptions import ValidationError
 
-from portal.models import (
+from meetings.models import (
     Action,
     ActionReview,
     ActionUpdate,

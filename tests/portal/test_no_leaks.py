@@ -32,11 +32,11 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from engagement.models import Contact, Document, EngagementRecord, Requirement
-from portal import exports
+from meetings import exports
+from meetings.models import MeetingAttachment, Person
 from portal.api.urls import router
 from portal.choices import Role
 from portal.iam.models import IamIdentity
-from portal.models import MeetingAttachment, Person
 from qos.models import RSE, Push, PushAttempt, RucioInstance, StorageQoSClass
 from tests.conftest import SAFE_CONTENT
 from tests.portal.meeting_factories import make_meeting, make_series, raise_action, zurich
@@ -220,15 +220,15 @@ NOT_CRAWLED_PREFIXES = (
     "static/",
 )
 # Whoever holds its signed address reads the feed, by design (calendar clients cannot log in): tested below.
-NOT_CRAWLED = {"portal:calendar-feed"}
+NOT_CRAWLED = {"meetings:calendar-feed"}
 PUBLIC_PAGES = {"login", "healthz", "oidc_authentication_init", "oidc_authentication_callback"}
 # POST only: a GET answers 405 (or 403 first, to whom the permission is missing) and shows nothing.
 POST_ONLY = {
     "logout",
     "qos:rse-assign",
     "oidc_logout",
-    "portal:set-time-zone",
-    "portal:meeting-carry-over",
+    "meetings:set-time-zone",
+    "meetings:meeting-carry-over",
     "qos:rse-reconcile",
     "qos:rse-adopt",
     "qos:instance-sync",
@@ -239,18 +239,18 @@ POST_ONLY = {
 READERS = set(ROLES)
 # Pages that change something (forms): which roles may open them. Every other page is read by every role.
 WRITERS = {
-    "portal:meeting-create": {"coordinator"},
-    "portal:series-create": {"coordinator"},
-    "portal:meeting-edit": {"coordinator"},
-    "portal:meeting-next": {"coordinator"},
-    "portal:minutes-edit": {"coordinator"},
-    "portal:timetable-edit": {"coordinator"},
-    "portal:indico-import": {"coordinator"},
-    "portal:attachment-add": {"coordinator"},
-    "portal:action-create": {"coordinator"},
-    "portal:action-edit": {"coordinator"},
-    "portal:person-create": {"coordinator"},
-    "portal:person-edit": {"coordinator"},
+    "meetings:meeting-create": {"coordinator"},
+    "meetings:series-create": {"coordinator"},
+    "meetings:meeting-edit": {"coordinator"},
+    "meetings:meeting-next": {"coordinator"},
+    "meetings:minutes-edit": {"coordinator"},
+    "meetings:timetable-edit": {"coordinator"},
+    "meetings:indico-import": {"coordinator"},
+    "meetings:attachment-add": {"coordinator"},
+    "meetings:action-create": {"coordinator"},
+    "meetings:action-edit": {"coordinator"},
+    "meetings:person-create": {"coordinator"},
+    "meetings:person-edit": {"coordinator"},
     "qos:class-create": {"admin"},
     "qos:class-edit": {"admin"},
     "qos:class-transition": {"admin"},
@@ -279,9 +279,9 @@ def page_arguments(site: Site, name: str) -> dict[str, Any]:
     k = site.keys
     app, _, page = name.rpartition(":")
     by_page = {
-        "portal:attachment-download": {"pk": k["attachment"].pk},
-        "portal:series-calendar": {"slug": k["series"].slug},
-        "portal:calendar-feed": {"token": site.feed_token},
+        "meetings:attachment-download": {"pk": k["attachment"].pk},
+        "meetings:series-calendar": {"slug": k["series"].slug},
+        "meetings:calendar-feed": {"token": site.feed_token},
         "qos:instance-sync": {"name": k["instance"].name},
         "qos:class-transition": {"label": k["qos_class"].label, "action": "propose"},
         "engagement:requirement-transition": {"pk": k["requirement"].pk, "action": "withdraw"},
@@ -293,13 +293,13 @@ def page_arguments(site: Site, name: str) -> dict[str, Any]:
     if name in by_page:
         return by_page[name]
     by_prefix = {
-        "portal:meeting": {"pk": k["meeting"].pk},
-        "portal:minutes": {"pk": k["meeting"].pk},
-        "portal:timetable": {"pk": k["meeting"].pk},
-        "portal:indico": {"pk": k["meeting"].pk},
-        "portal:attachment": {"pk": k["meeting"].pk},
-        "portal:action": {"pk": k["action"].pk},
-        "portal:person": {"pk": k["person"].pk},
+        "meetings:meeting": {"pk": k["meeting"].pk},
+        "meetings:minutes": {"pk": k["meeting"].pk},
+        "meetings:timetable": {"pk": k["meeting"].pk},
+        "meetings:indico": {"pk": k["meeting"].pk},
+        "meetings:attachment": {"pk": k["meeting"].pk},
+        "meetings:action": {"pk": k["action"].pk},
+        "meetings:person": {"pk": k["person"].pk},
         "qos:rse": {"name": k["rse"].name},
         "qos:class": {"label": k["qos_class"].label},
         "engagement:experiment": {"short_name": "SKA"},
@@ -462,7 +462,7 @@ def test_no_api_endpoint_shows_a_persona_what_they_may_not_see(site, persona):
 
 @pytest.mark.django_db(transaction=True)  # the table cache stores nothing inside an uncommitted transaction
 def test_with_the_table_cache_on_no_persona_is_served_what_was_cached_for_another(site, settings):
-    """Cached pages and API lists (portal/table_cache.py) are first filled as the coordinator, who sees the
+    """Cached pages and API lists (common/table_cache.py) are first filled as the coordinator, who sees the
     member's calendar address and their own e-mail; the CTA liaison and the outsider then crawl the same."""
     settings.TABLE_CACHE = True
     schema = client_of(site, "member").get("/api/schema/", {"format": "json"}).json()

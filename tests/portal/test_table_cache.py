@@ -1,4 +1,4 @@
-"""The table cache (portal/table_cache.py): pages and API lists are served from it until a table they show is
+"""The table cache (common/table_cache.py): pages and API lists are served from it until a table they show is
 written, by whatever means, and never show one user what another sees or what was never committed.
 
 The tests run with the cache on and every write committed (transactional_db), as in production: inside the
@@ -17,10 +17,10 @@ from django.template import Context, Template
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from common import table_cache
 from engagement.matching import ApprovedClasses
-from portal import table_cache
+from meetings.models import Action, Person
 from portal.choices import Role
-from portal.models import Action, Person
 from qos.models import RSE, RucioInstance, StorageQoSClass
 from tests.conftest import SAFE_CONTENT
 

@@ -14,7 +14,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from portal.models import Meeting, MeetingAttachment
+from meetings.models import Meeting, MeetingAttachment
 from tests.portal.meeting_factories import make_meeting, make_series, zurich
 
 pytestmark = pytest.mark.django_db
@@ -125,7 +125,7 @@ def test_a_file_at_the_upload_limit_is_attached(client_for, coordinator, meeting
 
 
 def test_the_upload_handler_keeps_none_of_a_file_over_the_limit(rf, settings):
-    from portal.uploads import TooLargeUpload
+    from common.uploads import TooLargeUpload
 
     settings.UPLOAD_MAX_BYTES = 1024
     upload = SimpleUploadedFile("big.pdf", PDF + bytes(5000), content_type="application/pdf")

@@ -2,8 +2,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from engagement import demo as engagement_demo
+from meetings import demo as meetings_demo
 from portal import demo as portal_demo
-from portal import demo_meetings
 from qos import demo as qos_demo
 
 
@@ -23,7 +23,7 @@ class Command(BaseCommand):
             classes = qos_demo.load()
             experiments = engagement_demo.load()
             # After the other demos: the meetings' actions link to experiments when those exist.
-            meetings = demo_meetings.load_meetings()
+            meetings = meetings_demo.load_meetings()
         self.stdout.write(f"QoS classes created: {', '.join(classes) or 'none (all present)'}")
         self.stdout.write(f"Experiments created: {', '.join(experiments) or 'none (all present)'}")
         self.stdout.write(f"Meetings created: {', '.join(meetings) or 'none (all present)'}")

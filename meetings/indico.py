@@ -1,0 +1,316 @@
+"""Import a meeting's timetable from an Indico event's JSON export.
+
+Indico's HTTP export API (``/export/event/<id>.json?detail=subcontributions``) answers
+``{"results": [{"title", "url", "startDate": {"date", "time", "tz"}, "contributions": [...]}]}``; each
+contribution has a ``startDate``, a ``duration`` in minutes, ``speakers`` (``first_name``, ``last_name``,
+``fullName`` as "Last, First", ``affiliation``), a ``description`` and, at that detail level,
+``subContributions``. See https://docs.getindico.io/en/stable/http-api/exporters/event/.
+
+Fetching from a URL is bounded because the address comes from a user and the request is made by the server:
+only hosts on ``INDICO_ALLOWED_HOSTS`` (https; http only to an address listed with it), redirects within the
+same host only and few of them, a timeout, and a size limit (``INDICO_EXPORT_MAX_BYTES``).
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import re
+import time
+import zoneinfo
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import SplitResult, urljoin, urlsplit
+
+import requests
+from django.conf import settings
+from django.db import transaction
+
+from common.uploads import size_text
+
+from .models import Meeting, Person, Stream, TimetableItem
+
+CONNECT_TIMEOUT = 5.0
+TOTAL_TIMEOUT = 15.0
+MAX_REDIRECTS = 3
+STREAM_TITLE = re.compile(r"^\s*stream\s+([A-Z][A-Z0-9]*)\b", re.IGNORECASE)
+
+
+class IndicoImportError(Exception):
+    """The export could not be fetched or read; nothing was changed."""
+
+
+@dataclass
+class IndicoSpeaker:
+    name: str
+    affiliation: str = ""
+
+
+@dataclass
+class IndicoItem:
+    title: str
+    starts_at: datetime.datetime | None = None
+    duration_minutes: int | None = None
+    description: str = ""
+    speakers: list[IndicoSpeaker] = field(default_factory=list)
+    children: list[IndicoItem] = field(default_factory=list)
+
+
+@dataclass
+class IndicoEvent:
+    title: str
+    url: str
+    starts_at: datetime.datetime
+    time_zone: str
+    items: list[IndicoItem]
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def max_export_bytes() -> int:
+    return settings.INDICO_EXPORT_MAX_BYTES
+
+
+def _origin(parts: SplitResult) -> tuple[str, str, int]:
+    """(scheme, host, port) of an address, the port made explicit; ValueError if it has no valid port."""
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or DEFAULT_PORTS.get(parts.scheme, 0)
+
+
+def allowed_origins() -> set[tuple[str, str, int]]:
+    """The (scheme, host, port) that exports may be fetched from, by INDICO_ALLOWED_HOSTS: a bare host (or
+    host:port) over https; an entry written with http:// allows that one address over plain http too."""
+    origins = set()
+    for entry in settings.INDICO_ALLOWED_HOSTS:
+        parts = urlsplit(entry if "://" in entry else f"https://{entry}")
+        try:
+            origins.add(_origin(parts))
+        except ValueError:
+            continue  # a port that is not a number matches no address
+    return origins
+
+
+def check_address(url: str) -> str:
+    """Refuse (IndicoImportError, saying why) an address the portal does not fetch exports from."""
+    parts = urlsplit(url)
+    if parts.scheme not in DEFAULT_PORTS:
+        raise IndicoImportError("Only http and https addresses can be fetched.")
+    if parts.username or parts.password:
+        raise IndicoImportError("Give the export's address without a user name or password in it.")
+    try:
+        origin = _origin(parts)
+    except ValueError:
+        raise IndicoImportError("This address has no valid port.") from None
+    allowed = allowed_origins()
+    if origin in allowed:
+        return url
+    hosts = ", ".join(sorted({host for _, host, _ in allowed})) or "no host"
+    if any(host == origin[1] for _, host, _ in allowed):
+        raise IndicoImportError(
+            f"The portal fetches from {origin[1]} over https only, on the port it is listed with "
+            "(setting INDICO_ALLOWED_HOSTS): give its https address."
+        )
+    raise IndicoImportError(
+        f"The portal fetches Indico exports only from {hosts} (setting INDICO_ALLOWED_HOSTS), not from "
+        f"{origin[1] or 'this address'}. Export the event as a file from Indico and give the file instead."
+    )
+
+
+def fetch_export(url: str) -> bytes:
+    """GET an export from Indico: from an allowed host only, following redirects within that host (at most
+    MAX_REDIRECTS), at most INDICO_EXPORT_MAX_BYTES, within TOTAL_TIMEOUT seconds."""
+    address = check_address(url)
+    host = urlsplit(url).hostname
+    limit = max_export_bytes()
+    deadline = time.monotonic() + TOTAL_TIMEOUT
+    session = requests.Session()
+    try:
+        for _ in range(MAX_REDIRECTS + 1):
+            # Redirects are followed here, not by requests, so that each target is checked first.
+            with session.get(
+                address,
+                stream=True,
+                allow_redirects=False,
+                timeout=(CONNECT_TIMEOUT, TOTAL_TIMEOUT),
+                headers={"Accept": "application/json"},
+            ) as response:
+                if response.is_redirect:
+                    address = _redirect_target(address, response.headers["Location"], host)
+                    continue
+                return _read(response, limit, deadline)
+        raise IndicoImportError("Too many redirects.")
+    except requests.Timeout:
+        raise IndicoImportError(f"Indico did not answer within {TOTAL_TIMEOUT:.0f} seconds.") from None
+    except requests.RequestException as error:
+        raise IndicoImportError(f"Could not fetch the export: {type(error).__name__}.") from None
+    finally:
+        session.close()
+
+
+def _redirect_target(address: str, location: str, host: str | None) -> str:
+    """Where a redirect leads: an allowed address of the same host, or IndicoImportError."""
+    target = urljoin(address, location)
+    target_host = urlsplit(target).hostname
+    if target_host != host:
+        # Typically the login page of a protected event: the server cannot log in there.
+        raise IndicoImportError(
+            f"Indico sent the request on to another site ({target_host or target}); the portal follows "
+            f"redirects within {host} only. If the event is protected, export it as a file and give the file."
+        )
+    return check_address(target)
+
+
+def _read(response: requests.Response, limit: int, deadline: float) -> bytes:
+    if response.status_code != 200:
+        raise IndicoImportError(f"Indico answered {response.status_code} {response.reason}.")
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise IndicoImportError(_too_large())
+    body = bytearray()
+    while True:
+        # read1 returns what one socket read brings (iter_content would block until a whole chunk came), so
+        # the deadline below holds even against a server that drips a byte at a time: the read timeout alone
+        # is per read, not for the whole answer.
+        chunk = response.raw.read1(64 * 1024, decode_content=True)
+        if not chunk:
+            break
+        body.extend(chunk)
+        if len(body) > limit:
+            raise IndicoImportError(_too_large())
+        if time.monotonic() > deadline:
+            raise IndicoImportError(f"Indico took longer than {TOTAL_TIMEOUT:.0f} seconds to answer.")
+    return bytes(body)
+
+
+def _too_large() -> str:
+    return f"The export is larger than {size_text(max_export_bytes())}; is it the right address or file?"
+
+
+def parse_export(data: bytes) -> IndicoEvent:
+    """Read an Indico event export. Raises IndicoImportError saying what is wrong."""
+    if len(data) > max_export_bytes():
+        raise IndicoImportError(_too_large())
+    try:
+        document = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise IndicoImportError("This is not JSON: export the event from Indico as .json.") from None
+    except RecursionError:
+        raise IndicoImportError("This JSON is nested too deeply to be an Indico export.") from None
+    results = document.get("results") if isinstance(document, dict) else None
+    if not isinstance(results, list) or not results:
+        raise IndicoImportError("No event in this export (its 'results' list is missing or empty).")
+    if len(results) > 1:
+        raise IndicoImportError("This export holds several events: export only the meeting's event.")
+    event = results[0]
+    if not isinstance(event, dict):
+        raise IndicoImportError("The event in this export is not an object.")
+    contributions = event.get("contributions")
+    if not isinstance(contributions, list):
+        raise IndicoImportError(
+            "The export has no contributions: export it with detail=contributions (or subcontributions)."
+        )
+    items = [_item(c, f"contribution {i + 1}") for i, c in enumerate(contributions)]
+    items.sort(
+        key=lambda item: (
+            item.starts_at is None,
+            item.starts_at or datetime.datetime.max.replace(tzinfo=datetime.UTC),
+        )
+    )
+    return IndicoEvent(
+        title=str(event.get("title") or ""),
+        url=str(event.get("url") or ""),
+        starts_at=_datetime(event.get("startDate"), "the event's startDate"),
+        time_zone=str(event.get("timezone") or (event.get("startDate") or {}).get("tz") or ""),
+        items=items,
+    )
+
+
+def _item(raw: Any, where: str) -> IndicoItem:
+    if not isinstance(raw, dict) or not str(raw.get("title") or "").strip():
+        raise IndicoImportError(f"The export's {where} has no title.")
+    duration = raw.get("duration")
+    if duration is not None and (not isinstance(duration, int) or not 0 <= duration <= 24 * 60):
+        raise IndicoImportError(f"The export's {where} has a bad duration: {duration!r}.")
+    start = raw.get("startDate")
+    children = raw.get("subContributions") or []
+    if not isinstance(children, list):
+        raise IndicoImportError(f"The export's {where} has bad subContributions.")
+    return IndicoItem(
+        title=str(raw["title"]).strip()[:300],
+        starts_at=_datetime(start, f"{where}'s startDate") if start else None,
+        duration_minutes=duration or None,
+        description=str(raw.get("description") or ""),
+        speakers=[_speaker(s) for s in raw.get("speakers") or [] if isinstance(s, dict)],
+        children=[_item(child, f"{where}, part {j + 1}") for j, child in enumerate(children)],
+    )
+
+
+def _speaker(raw: dict[str, Any]) -> IndicoSpeaker:
+    first, last = str(raw.get("first_name") or "").strip(), str(raw.get("last_name") or "").strip()
+    if first or last:
+        name = f"{first} {last}".strip()
+    else:
+        # Indico writes fullName as "Last, First".
+        full = str(raw.get("fullName") or raw.get("name") or "").strip()
+        last, _, first = full.partition(",")
+        name = f"{first.strip()} {last.strip()}".strip()
+    return IndicoSpeaker(name=name[:200], affiliation=str(raw.get("affiliation") or "").strip()[:200])
+
+
+def _datetime(raw: Any, where: str) -> datetime.datetime:
+    try:
+        zone = zoneinfo.ZoneInfo(raw["tz"])
+        date = datetime.date.fromisoformat(raw["date"])
+        clock = datetime.time.fromisoformat(raw["time"])
+    except (TypeError, KeyError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+        raise IndicoImportError(f"The export's {where} is not a date, time and time zone.") from None
+    return datetime.datetime.combine(date, clock, tzinfo=zone).astimezone(datetime.UTC)
+
+
+def import_timetable(meeting: Meeting, event: IndicoEvent) -> int:
+    """Replace the meeting's timetable with the event's contributions; returns how many items were made.
+
+    Speakers become people (found by name and affiliation, or created); a part titled "Stream A…" is
+    linked to stream A. Refused when the event is on another day than the meeting.
+    """
+    event_day = event.starts_at.astimezone(meeting.zone).date()
+    if event_day != meeting.local_date:
+        raise IndicoImportError(
+            f"The Indico event is on {event_day:%Y-%m-%d}, this meeting on {meeting.local_date:%Y-%m-%d}: "
+            "import it into the meeting of that day."
+        )
+    streams = {stream.letter: stream for stream in Stream.objects.all()}
+    count = 0
+    with transaction.atomic():
+        meeting.timetable_items.all().delete()
+        for position, item in enumerate(event.items):
+            parent = _create(meeting, item, position, None, streams)
+            count += 1
+            for sub_position, child in enumerate(item.children):
+                _create(meeting, child, sub_position, parent, streams)
+                count += 1
+        if event.url and not meeting.indico_url:
+            meeting.indico_url = event.url[:200]
+            meeting.save(update_fields=["indico_url", "updated_at"])
+    return count
+
+
+def _create(
+    meeting: Meeting, item: IndicoItem, position: int, parent: TimetableItem | None, streams: dict
+) -> TimetableItem:
+    speaker = None
+    if item.speakers and item.speakers[0].name:
+        first = item.speakers[0]
+        speaker, _ = Person.objects.get_or_create(name=first.name, affiliation=first.affiliation)
+    match = STREAM_TITLE.match(item.title)
+    return TimetableItem.objects.create(
+        meeting=meeting,
+        parent=parent,
+        position=position,
+        title=item.title,
+        starts_at=item.starts_at,
+        duration_minutes=item.duration_minutes,
+        speaker=speaker,
+        stream=streams.get(match.group(1).upper()) if match else None,
+        description=item.description,
+    )

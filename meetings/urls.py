@@ -1,0 +1,34 @@
+from django.urls import path
+
+from . import views
+
+app_name = "meetings"
+
+urlpatterns = [
+    path("meetings/", views.meeting_list, name="meeting-list"),
+    path("meetings/new/", views.meeting_create, name="meeting-create"),
+    path("meetings/series/new/", views.series_create, name="series-create"),
+    path("meetings/series/<slug:slug>/calendar.ics", views.series_calendar, name="series-calendar"),
+    path("meetings/time-zone/", views.set_time_zone, name="set-time-zone"),
+    path("meetings/<int:pk>/", views.meeting_detail, name="meeting-detail"),
+    path("meetings/<int:pk>/edit/", views.meeting_edit, name="meeting-edit"),
+    path("meetings/<int:pk>/next/", views.meeting_next, name="meeting-next"),
+    path("meetings/<int:pk>/carry-over/", views.meeting_carry_over, name="meeting-carry-over"),
+    path("meetings/<int:pk>/minutes/", views.minutes_edit, name="minutes-edit"),
+    path("meetings/<int:pk>/timetable/", views.timetable_edit, name="timetable-edit"),
+    path("meetings/<int:pk>/indico/", views.indico_import, name="indico-import"),
+    path("meetings/<int:pk>/attachments/new/", views.attachment_add, name="attachment-add"),
+    path("meetings/<int:pk>/print/", views.meeting_print, name="meeting-print"),
+    path("meetings/<int:pk>/minutes.md", views.meeting_markdown, name="meeting-markdown"),
+    path("meetings/attachments/<int:pk>/", views.attachment_download, name="attachment-download"),
+    path("actions/", views.action_list, name="action-list"),
+    path("actions/new/", views.action_create, name="action-create"),
+    path("actions/<int:pk>/", views.action_detail, name="action-detail"),
+    path("actions/<int:pk>/edit/", views.action_edit, name="action-edit"),
+    path("people/", views.person_list, name="person-list"),
+    path("people/new/", views.person_create, name="person-create"),
+    path("people/<int:pk>/", views.person_detail, name="person-detail"),
+    path("people/<int:pk>/edit/", views.person_edit, name="person-edit"),
+    path("people/<int:pk>/actions.ics", views.person_calendar, name="person-calendar"),
+    path("calendar/<str:token>.ics", views.calendar_feed, name="calendar-feed"),
+]
