@@ -335,7 +335,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     from portal.choices import Role
     from qos.choices import PushState
     from qos.models import RSE, Push, PushAttempt, RucioInstance, StorageQoSClass
-    from qos.rucio.sync import sync_rses
+    from qos.rucio_gateway.sync import sync_rses
 
     t = time.monotonic()
     call_command("migrate", verbosity=0)

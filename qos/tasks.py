@@ -1,4 +1,4 @@
-"""Celery entry points of the qos app: they take primary keys, re-fetch, and call qos.rucio.sync."""
+"""Celery entry points of the qos app: they take primary keys, re-fetch, and call qos.rucio_gateway.sync."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from django.db import OperationalError as DatabaseOperationalError
 from kombu.exceptions import OperationalError
 
 from .models import RucioInstance
-from .rucio import sync
-from .rucio.client import PermanentRucioError, TransientRucioError
+from .rucio_gateway import sync
+from .rucio_gateway.client import PermanentRucioError, TransientRucioError
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ Fixtures:
 * ``rucio_server`` (session): a fresh server (own state dir, own port, random root password) for the whole
   session, stopped at the end. Yields :class:`RucioServer` (``url``, ``account``, ``username``, ``password``,
   ``state_dir``).
-* ``rucio_connection``: a :class:`qos.rucio.RucioConnection` for root with a token dir of its own (per test).
+* ``rucio_connection``: a :class:`qos.rucio_gateway.RucioConnection` for root with a token dir of its own (per test).
 * ``rucio_admin_client`` (session): a plain ``rucio.client.Client`` logged in as root with its own token dir,
   for checking results independently of the gateway, and for setting the scene.
 * ``make_rse``: factory ``make_rse(**add_rse_kwargs) -> str`` creating uniquely named RSEs, deleted afterwards.
@@ -34,7 +34,7 @@ import pytest
 from rucio.client.client import Client
 from rucio.common.exception import RucioException
 
-from qos.rucio import RucioConnection
+from qos.rucio_gateway import RucioConnection
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "rucio-server"
 PREFERRED_PORT = int(os.environ.get("RUCIO_TEST_PORT", "18180"))  # apart from the demo server's 18080

@@ -129,7 +129,6 @@ class RucioInstanceSerializer(serializers.ModelSerializer):
             "attribute_key",
             "ca_bundle",
             "env_prefix",
-            "maintain_qos_policy",
             "enabled",
             "last_synced_at",
             "last_error",

@@ -136,7 +136,9 @@ class Migration(migrations.Migration):
                 (
                     "claim_token",
                     models.CharField(
-                        blank=True, help_text="Which sender holds it (see qos.rucio.sync).", max_length=36
+                        blank=True,
+                        help_text="Which sender holds it (see qos.rucio_gateway.sync).",
+                        max_length=36,
                     ),
                 ),
                 (

@@ -22,7 +22,7 @@ from django.utils import timezone
 from .. import audit
 from ..choices import AttemptOutcome, AuthType, ClassStatus, PushOperation, PushState, SyncState
 from ..querysets import PushQuerySet, RSEQuerySet, RucioInstanceQuerySet
-from ..rucio import PermanentRucioError, RucioConnection
+from ..rucio_gateway import PermanentRucioError, RucioConnection
 from .catalogue import StorageQoSClass
 
 ENV_PREFIX_PATTERN = r"^[A-Z][A-Z0-9_]*$"
@@ -67,9 +67,6 @@ class RucioInstance(models.Model):
             RegexValidator(ENV_PREFIX_PATTERN, "Upper case letters, digits and '_', e.g. RUCIO_DOMA.")
         ],
         help_text="Credentials are read from <PREFIX>_USERNAME, <PREFIX>_PASSWORD(_FILE), <PREFIX>_CLIENT_CERT, ...",
-    )
-    maintain_qos_policy = models.BooleanField(
-        default=False, help_text="Also keep Rucio's native QoS policy map (add_qos_policy) in step."
     )
     enabled = models.BooleanField(default=True)
     last_synced_at = models.DateTimeField(null=True, blank=True)
@@ -280,7 +277,7 @@ class Push(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
     claim_token = models.CharField(
-        max_length=36, blank=True, help_text="Which sender holds it (see qos.rucio.sync)."
+        max_length=36, blank=True, help_text="Which sender holds it (see qos.rucio_gateway.sync)."
     )
     next_attempt_at = models.DateTimeField(
         null=True, blank=True, help_text="Not before: backoff after a fault."

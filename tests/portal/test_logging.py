@@ -21,8 +21,8 @@ from django.test import Client
 from common.logs import JsonFormatter
 from portal.celery import app as celery_app
 from qos.models import RSE, Push, RucioInstance
-from qos.rucio import TransientRucioError
-from qos.rucio.sync import deliver, sync_rses
+from qos.rucio_gateway import TransientRucioError
+from qos.rucio_gateway.sync import deliver, sync_rses
 from tests.celery_worker import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,7 +8,7 @@ import pytest
 
 from qos import tasks
 from qos.models import RucioInstance
-from qos.rucio import PermanentRucioError
+from qos.rucio_gateway import PermanentRucioError
 
 pytestmark = pytest.mark.django_db
 

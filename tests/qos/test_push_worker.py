@@ -7,7 +7,7 @@ import pytest
 
 from qos import tasks
 from qos.models import RSE, Push, RucioInstance
-from qos.rucio.sync import sync_rses
+from qos.rucio_gateway.sync import sync_rses
 from tests.celery_worker import wait_for
 
 pytestmark = [pytest.mark.django_db(transaction=True)]

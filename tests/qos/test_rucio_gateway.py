@@ -14,8 +14,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import requests
 
-from qos.rucio import PermanentRucioError, RucioConnection, RucioError, RucioGateway, TransientRucioError
-from qos.rucio.client import _GatewayClient
+from qos.rucio_gateway import (
+    PermanentRucioError,
+    RucioConnection,
+    RucioError,
+    RucioGateway,
+    TransientRucioError,
+)
+from qos.rucio_gateway.client import _GatewayClient
 from tests.rucio_server import RucioServer
 
 
@@ -274,14 +280,6 @@ def test_list_rses_with_an_expression_that_matches_nothing_is_empty(gateway, mak
     rse = make_rse()
     assert rse in gateway.list_rses()
     assert gateway.list_rses("QOS=NO_SUCH_CLASS") == []
-
-
-def test_native_qos_policies_can_be_added_and_removed(gateway, make_rse):
-    rse = make_rse()
-    gateway.add_qos_policy(rse, "SAFE")
-    assert gateway.list_qos_policies(rse) == ["SAFE"]
-    gateway.delete_qos_policy(rse, "SAFE")
-    assert gateway.list_qos_policies(rse) == []
 
 
 # --------------------------------------------------------------------------- accounts

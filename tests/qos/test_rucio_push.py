@@ -1,6 +1,6 @@
 """Pushing classes onto RSEs of a real Rucio server, importing RSEs, drift, reconcile and adopt.
 
-The sender runs in this process here (qos.rucio.sync.deliver); tests/qos/test_push_worker.py runs it in a real
+The sender runs in this process here (qos.rucio_gateway.sync.deliver); tests/qos/test_push_worker.py runs it in a real
 Celery worker. Results are always checked through a separate rucio-clients session, not the portal's records.
 """
 
@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from qos.models import RSE, Push, RucioInstance, StorageQoSClass
-from qos.rucio.sync import deliver, sync_rses
+from qos.rucio_gateway.sync import deliver, sync_rses
 from tests.conftest import SAFE_CONTENT
 
 pytestmark = pytest.mark.django_db
@@ -146,7 +146,7 @@ def test_unreachable_rucio_is_transient_and_the_push_stays_queued(
         host="http://127.0.0.1:9", auth_host="http://127.0.0.1:9"
     )
     push = RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)[0]
-    from qos.rucio import TransientRucioError
+    from qos.rucio_gateway import TransientRucioError
 
     with pytest.raises(TransientRucioError):
         deliver([push.pk])
@@ -261,15 +261,3 @@ def test_secrets_never_reach_the_database(rucio_instance, rucio_server):
         rows = cursor.fetchall()
     assert rucio_server.password not in repr(rows)
     assert rucio_server.password not in repr(rucio_instance.connection())
-
-
-def test_instance_can_also_maintain_rucios_native_qos_policy_map(
-    rses, approved_class, admin, rucio_instance, rucio_admin_client
-):
-    RucioInstance.objects.filter(pk=rucio_instance.pk).update(maintain_qos_policy=True)
-    push = RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)[0]
-    deliver([push.pk])
-    assert "SAFE" in rucio_admin_client.list_qos_policies(rses[0].name)
-    removal = RSE.objects.filter(pk=rses[0].pk).assign(None, by=admin)[0]
-    deliver([removal.pk])
-    assert "SAFE" not in rucio_admin_client.list_qos_policies(rses[0].name)

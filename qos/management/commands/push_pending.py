@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from qos.models import Push
-from qos.rucio import TransientRucioError
-from qos.rucio.sync import deliver
+from qos.rucio_gateway import TransientRucioError
+from qos.rucio_gateway.sync import deliver
 
 
 class Command(BaseCommand):

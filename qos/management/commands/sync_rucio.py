@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from qos.models import RucioInstance
-from qos.rucio import PermanentRucioError, TransientRucioError
-from qos.rucio.sync import sync_rses
+from qos.rucio_gateway import PermanentRucioError, TransientRucioError
+from qos.rucio_gateway.sync import sync_rses
 
 
 class Command(BaseCommand):

@@ -139,7 +139,7 @@ class _NoDebugRecords(logging.Filter):
         return record.levelno > logging.DEBUG
 
 
-_WIRE_LOG = logging.getLogger("qos.rucio.wire")  # the logger handed to rucio-clients
+_WIRE_LOG = logging.getLogger("qos.rucio_gateway.wire")  # the logger handed to rucio-clients
 _WIRE_LOG.addFilter(_NoDebugRecords())
 
 # What a call through rucio-clients can raise besides RucioError; _translate maps each to a RucioError.
@@ -367,29 +367,6 @@ class RucioGateway:
 
         self._call(
             f"bulk set of attributes on {len(values)} RSE(s) ({_shorten(names)})", run, needs_admin=True
-        )
-
-    def list_qos_policies(self, rse: str) -> list[str]:
-        """Rucio's native QoS policies of an RSE (a table apart from attributes; not usable in RSE expressions)."""
-        _check_name("RSE name", rse)
-        return self._call(f"list QoS policies of RSE {rse}", lambda c: list(c.list_qos_policies(rse)))
-
-    def add_qos_policy(self, rse: str, policy: str) -> None:
-        """Add a native QoS policy to an RSE (root or ``admin`` only)."""
-        _check_name("RSE name", rse)
-        _check_name("QoS policy", policy)
-        self._call(
-            f"add QoS policy {policy} to RSE {rse}", lambda c: c.add_qos_policy(rse, policy), needs_admin=True
-        )
-
-    def delete_qos_policy(self, rse: str, policy: str) -> None:
-        """Remove a native QoS policy from an RSE (root or ``admin`` only)."""
-        _check_name("RSE name", rse)
-        _check_name("QoS policy", policy)
-        self._call(
-            f"delete QoS policy {policy} from RSE {rse}",
-            lambda c: c.delete_qos_policy(rse, policy),
-            needs_admin=True,
         )
 
     def account_is_admin(self) -> bool:

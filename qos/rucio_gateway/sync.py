@@ -125,7 +125,7 @@ def _deliver_to_instance(instance: RucioInstance, pushes: list[Push], report: De
         elif push.operation == PushOperation.SET:
             to_set[push.rse.name] = {push.key: push.value}
         else:
-            _write_one(gateway, instance, push, started, before, attributes, report)
+            _write_one(gateway, push, started, before, attributes, report)
     _succeed(unchanged, started, AttemptOutcome.UNCHANGED, report)
 
     pending = [push for push in pushes if push.rse.name in to_set]
@@ -144,13 +144,10 @@ def _deliver_to_instance(instance: RucioInstance, pushes: list[Push], report: De
                 for push in pending
             ]
             _succeed(written, started, AttemptOutcome.WRITTEN, report)
-            if instance.maintain_qos_policy:
-                for push, before, _ in written:
-                    _maintain_policy(gateway, push, before)
             return
     for push in pending:
         before = current[push.rse.name].get(push.key)
-        _write_one(gateway, instance, push, started, before, current[push.rse.name], report)
+        _write_one(gateway, push, started, before, current[push.rse.name], report)
 
 
 def _read_current(gateway: RucioGateway, pushes: list[Push]) -> dict[str, dict[str, str]]:
@@ -170,7 +167,6 @@ def _read_current(gateway: RucioGateway, pushes: list[Push]) -> dict[str, dict[s
 
 def _write_one(
     gateway: RucioGateway,
-    instance: RucioInstance,
     push: Push,
     started,
     before: str | None,
@@ -184,8 +180,6 @@ def _write_one(
         else:
             gateway.delete_rse_attribute(push.rse.name, push.key)
             attributes = {key: value for key, value in attributes.items() if key != push.key}
-        if instance.maintain_qos_policy:
-            _maintain_policy(gateway, push, before)
     except TransientRucioError as error:
         _give_back([push], started, str(error), report)
         return
@@ -193,17 +187,6 @@ def _write_one(
         _fail(push, started, before, str(error), report)
         return
     _succeed([(push, before, attributes)], started, AttemptOutcome.WRITTEN, report)
-
-
-def _maintain_policy(gateway: RucioGateway, push: Push, before: str | None) -> None:
-    """Keep Rucio's native QoS policy map in step with the attribute (best effort, logged)."""
-    try:
-        if before and before != push.value:
-            gateway.delete_qos_policy(push.rse.name, before)
-        if push.value:
-            gateway.add_qos_policy(push.rse.name, push.value)
-    except (TransientRucioError, PermanentRucioError) as error:
-        logger.warning("QoS policy map of %s not updated: %s", push.rse.name, error)
 
 
 def _succeed(

@@ -1,6 +1,6 @@
 """Gateway to Rucio for the QoS portal: every Rucio call goes through :class:`RucioGateway`."""
 
-from qos.rucio.client import (
+from qos.rucio_gateway.client import (
     AuthType,
     PermanentRucioError,
     RucioConnection,
