@@ -10,9 +10,8 @@ from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_http_methods
 
 from common.table_cache import Lazy
-from engagement.coverage import breaks_if_assigned
 
-from . import tasks
+from . import consequences, tasks
 from .filters import PushFilterSet, RSEFilterSet, StorageQoSClassFilterSet
 from .forms import (
     AssignForm,
@@ -194,7 +193,7 @@ def _transition_plan(qos_class: StorageQoSClass, action: str) -> dict | None:
             "title": "RSEs that get this class in Rucio",
             "rows": rows,
             # Coverage (engagement): these RSEs leave their current class on approval.
-            "coverage_breaks": breaks_if_assigned([row["rse"] for row in rows], qos_class),
+            "coverage_breaks": consequences.of_assignment([row["rse"] for row in rows], qos_class),
         }
     if action == "deprecate":
         return {
@@ -207,7 +206,7 @@ def _transition_plan(qos_class: StorageQoSClass, action: str) -> dict | None:
             "title": "RSEs that lose the attribute in Rucio",
             "rows": rows,
             # Coverage (engagement): accepted requirements linked to this class lose these RSEs.
-            "coverage_breaks": breaks_if_assigned([row["rse"] for row in rows], None),
+            "coverage_breaks": consequences.of_assignment([row["rse"] for row in rows], None),
         }
     return None
 
@@ -319,7 +318,7 @@ def rse_assign(request: HttpRequest) -> HttpResponse:
                 "next": request.POST.get("next", ""),
                 # Coverage (engagement): accepted requirements this change leaves short of RSEs in sync.
                 # A class only planned on RSEs moves none of them until it is approved.
-                "coverage_breaks": breaks_if_assigned(
+                "coverage_breaks": consequences.of_assignment(
                     [row["rse"] for row in plan if not row["planned"]], qos_class
                 ),
             },

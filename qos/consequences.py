@@ -1,0 +1,31 @@
+"""What giving RSEs another class would do beyond the catalogue, shown on the plan pages before it is done.
+
+The catalogue sits below the apps that depend on it: experiment engagement knows which accepted requirements
+count on an RSE's class, the catalogue does not. So the apps above register a check here (engagement's
+coverage does, in its AppConfig.ready) and the plan pages ask :func:`of_assignment` without importing them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .models import RSE, StorageQoSClass
+
+# Each check: (the RSEs whose class changes, the class they get or None) -> what that breaks, for the page.
+AssignmentCheck = Callable[[list["RSE"], "StorageQoSClass | None"], list[Any]]
+
+_assignment_checks: list[AssignmentCheck] = []
+
+
+def register_assignment_check(check: AssignmentCheck) -> None:
+    """Have ``check`` consulted before every assignment, approval, deprecation or retirement (idempotent)."""
+    if check not in _assignment_checks:
+        _assignment_checks.append(check)
+
+
+def of_assignment(rses: Iterable[RSE], qos_class: StorageQoSClass | None) -> list[Any]:
+    """What every registered check says giving ``rses`` the class ``qos_class`` (None: no class) breaks."""
+    rses = list(rses)
+    return [found for check in _assignment_checks for found in check(rses, qos_class)]
