@@ -58,7 +58,7 @@ from qos import tasks
 from qos.choices import AttemptOutcome, PushState
 from qos.models import RSE, Push, PushAttempt, RucioInstance, StorageQoSClass
 from tests.conftest import SAFE_CONTENT
-from tests.portal.meeting_factories import make_meeting, make_series, zurich
+from tests.meetings.meeting_factories import make_meeting, make_series, zurich
 
 pytestmark = pytest.mark.django_db
 

@@ -39,7 +39,7 @@ from portal.choices import Role
 from portal.iam.models import IamIdentity
 from qos.models import RSE, Push, PushAttempt, RucioInstance, StorageQoSClass
 from tests.conftest import SAFE_CONTENT
-from tests.portal.meeting_factories import make_meeting, make_series, raise_action, zurich
+from tests.meetings.meeting_factories import make_meeting, make_series, raise_action, zurich
 
 pytestmark = pytest.mark.django_db
 

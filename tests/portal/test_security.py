@@ -1,7 +1,7 @@
 """Security of every page: the Content-Security-Policy header, cookies, and CSRF on every URL that takes a POST.
 
 The browser's own view of the policy (no violation on the main pages, Swagger UI rendered) is in
-tests/portal/test_csp_browser.py; the login rate limit in tests/iam/test_login_rate_limit.py.
+tests/common/test_csp_browser.py; the login rate limit in tests/iam/test_login_rate_limit.py.
 """
 
 from __future__ import annotations

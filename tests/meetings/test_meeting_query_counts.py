@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from meetings.models import Action, ActionReview, ActionUpdate, Meeting, Person, Stream
-from tests.portal.meeting_factories import make_series, person_for, zurich
+from tests.meetings.meeting_factories import make_series, person_for, zurich
 
 pytestmark = pytest.mark.django_db
 

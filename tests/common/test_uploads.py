@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from meetings.models import Meeting, MeetingAttachment
-from tests.portal.meeting_factories import make_meeting, make_series, zurich
+from tests.meetings.meeting_factories import make_meeting, make_series, zurich
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from meetings.models import (
     Stream,
     seed_streams,
 )
-from tests.portal.meeting_factories import make_meeting, make_series, raise_action, stream, zurich
+from tests.meetings.meeting_factories import make_meeting, make_series, raise_action, stream, zurich
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.test import Client
 
 from meetings.exports import feed_token
 from meetings.models import Person
-from tests.portal.meeting_factories import make_meeting, make_series, person_for, raise_action, zurich
+from tests.meetings.meeting_factories import make_meeting, make_series, person_for, raise_action, zurich
 
 pytestmark = pytest.mark.django_db
 

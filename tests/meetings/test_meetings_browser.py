@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from meetings.models import Action, Meeting, Person
-from tests.portal.meeting_factories import make_meeting, make_series, raise_action, stream, zurich
+from tests.meetings.meeting_factories import make_meeting, make_series, raise_action, stream, zurich
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -6,7 +6,14 @@ import datetime
 import pytest
 
 from meetings.models import Action, ActionUpdate, Meeting, Person
-from tests.portal.meeting_factories import make_meeting, make_series, person_for, raise_action, stream, zurich
+from tests.meetings.meeting_factories import (
+    make_meeting,
+    make_series,
+    person_for,
+    raise_action,
+    stream,
+    zurich,
+)
 
 pytestmark = pytest.mark.django_db
 

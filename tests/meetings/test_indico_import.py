@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from meetings import indico
 from meetings.models import Person, TimetableItem
-from tests.portal.meeting_factories import make_meeting, make_series, zurich
+from tests.meetings.meeting_factories import make_meeting, make_series, zurich
 
 pytestmark = pytest.mark.django_db
 

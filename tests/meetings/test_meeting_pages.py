@@ -8,7 +8,14 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from meetings.models import Action, ActionUpdate, Meeting, MeetingAttachment, MinutesSection, Person
-from tests.portal.meeting_factories import make_meeting, make_series, person_for, raise_action, stream, zurich
+from tests.meetings.meeting_factories import (
+    make_meeting,
+    make_series,
+    person_for,
+    raise_action,
+    stream,
+    zurich,
+)
 
 pytestmark = pytest.mark.django_db
 

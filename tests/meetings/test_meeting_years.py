@@ -7,7 +7,7 @@ time, and late 9999 overflows. A refused year says so next to the field, keeps w
 import pytest
 
 from meetings.models import MEETING_YEARS, Meeting
-from tests.portal.meeting_factories import make_meeting, make_series, zurich
+from tests.meetings.meeting_factories import make_meeting, make_series, zurich
 
 pytestmark = pytest.mark.django_db
 
