@@ -123,12 +123,12 @@ DEFAULT_STREAMS = [
 def seed_streams(apps: Any = None, using: str = "default") -> None:
     """Create the default streams on a database that has no stream at all. Run after every migrate (also
     after a flush), so renamed or removed streams are never brought back on a database in use."""
-    model = apps.get_model("meetings", "Stream") if apps is not None else Stream
     try:
+        model = apps.get_model("meetings", "Stream") if apps is not None else Stream
         if model.objects.using(using).exists():
             return
     except (LookupError, DatabaseError):
-        return  # the table is not there yet (migrating backwards, or before this app's migrations)
+        return  # not in the state, or no table yet (migrating backwards, or before this app's migrations)
     model.objects.using(using).bulk_create(
         model(letter=letter, name=name) for letter, name in DEFAULT_STREAMS
     )
