@@ -262,9 +262,11 @@ class _Generator:
             prefix = f"LG{number}"
         return prefix
 
-    def _count(self, name: str, rows: Sequence[Any]) -> list[Any]:
-        self.counts[name] = self.counts.get(name, 0) + len(rows)
-        return list(rows)
+    def _create(self, name: str, model: type[models.Model], rows: Iterable[models.Model]) -> list[Any]:
+        """Write the rows, counted in the report under ``name``."""
+        created = _chunked_create(model, rows)
+        self.counts[name] = self.counts.get(name, 0) + len(created)
+        return created
 
     def _ago(self, days: float) -> datetime.datetime:
         return self.now - datetime.timedelta(days=days)
@@ -289,11 +291,10 @@ class _Generator:
     # --- accounts and people -------------------------------------------------------------------------------
     def accounts(self) -> None:
         users = self._users()
-        self._count("users", users)
         self.admins = _accounts_of(users, "admin")
         self.coordinators = _accounts_of(users, "coordinator")
         self.liaisons = _accounts_of(users, "liaison")
-        self.people = self._count("people", _chunked_create(Person, self._people(users)))
+        self.people = self._create("people", Person, self._people(users))
 
     def _users(self) -> list[Any]:
         User = get_user_model()
@@ -311,7 +312,8 @@ class _Generator:
             for i in range(1, numbers[kind] + 1)
         ]
         # bench/pages.py logs in by creating a session.
-        users = _chunked_create(
+        users = self._create(
+            "users",
             User,
             (
                 User(username=name, first_name=name.split("-")[1].capitalize(), password=UNUSABLE)
@@ -396,12 +398,12 @@ class _Generator:
             plan = self._history(qos_class, status, content)
             classes.append(qos_class)
             plans.append(plan)
-        classes = _chunked_create(StorageQoSClass, classes)
+        classes = self._create("classes", StorageQoSClass, classes)
         revisions = []
         for qos_class, plan in zip(classes, plans, strict=True):
             for number, step in enumerate(plan, start=1):
                 revisions.append(StorageQoSClassRevision(qos_class=qos_class, number=number, **step))
-        revisions = _chunked_create(StorageQoSClassRevision, revisions)
+        revisions = self._create("revisions", StorageQoSClassRevision, revisions)
         # A pending change is the last revision of its class (written "edited", status "proposed").
         last = {revision.qos_class_id: revision for revision in revisions}
         pending = [c for c in classes if getattr(c, "_pending", False)]
@@ -416,8 +418,6 @@ class _Generator:
             created_at=Subquery(history.annotate(at=Min("created_at")).values("at")),
             updated_at=Subquery(history.annotate(at=Max("created_at")).values("at")),
         )
-        self._count("classes", classes)
-        self._count("revisions", revisions)
         self.classes_by_status: dict[str, list[StorageQoSClass]] = {}
         for qos_class in classes:
             self.classes_by_status.setdefault(qos_class.status, []).append(qos_class)
@@ -496,15 +496,13 @@ class _Generator:
             desired = rse.qos_class.label if rse.qos_class else None
             histories.append(self._push_history(rse, rse.sync_state, desired))
             rses.append(rse)
-        rses = _chunked_create(RSE, rses)
-        self.rse_list = self._count("rses", rses)
+        rses = self._create("rses", RSE, rses)
 
-        pushes = _chunked_create(
-            Push, _attached(rses, [[push for push, _ in history] for history in histories], "rse")
+        pushes = self._create(
+            "pushes", Push, _attached(rses, [[push for push, _ in history] for history in histories], "rse")
         )
         attempts = _attached(pushes, [attempts for history in histories for _, attempts in history], "push")
-        self._count("pushes", pushes)
-        self._count("push attempts", _chunked_create(PushAttempt, attempts))
+        self._create("push attempts", PushAttempt, attempts)
         # RSE.last_pushed_at: when the latest push landed.
         landed = [rse for rse in rses if getattr(rse, "_last_pushed_at", None)]
         for rse in landed:
@@ -513,7 +511,8 @@ class _Generator:
 
     def _rucio_instances(self) -> list[RucioInstance]:
         tag = self.prefix.lower()
-        instances = _chunked_create(
+        instances = self._create(
+            "rucio instances",
             RucioInstance,
             [
                 RucioInstance(
@@ -526,7 +525,6 @@ class _Generator:
                 for name in ("escape", "doma")
             ],
         )
-        self._count("rucio instances", instances)
         return instances
 
     def _rse(
@@ -648,7 +646,8 @@ class _Generator:
 
     # --- experiments and requirements -------------------------------------------------------------------------
     def experiments(self) -> None:
-        experiments = _chunked_create(
+        experiments = self._create(
+            "experiments",
             Experiment,
             (
                 Experiment(
@@ -660,7 +659,7 @@ class _Generator:
                 for i in range(1, self.sizes.experiments + 1)
             ),
         )
-        self.experiment_list = self._count("experiments", experiments)
+        self.experiment_list = experiments
         # Two liaisons each, in order.
         self.liaisons_of = {
             experiment.pk: self.liaisons[2 * i : 2 * i + 2] for i, experiment in enumerate(experiments)
@@ -673,20 +672,18 @@ class _Generator:
                 for user in users
             ),
         )
-        self._count(
+        self._create(
             "contacts",
-            _chunked_create(
-                Contact,
-                (
-                    Contact(
-                        experiment=experiment,
-                        name=f"{self.random.choice(FIRST_NAMES)} {self.random.choice(LAST_NAMES)}",
-                        role=role,
-                        email=f"{role.split()[0]}@exp{i}.example.org",
-                    )
-                    for i, experiment in enumerate(experiments, start=1)
-                    for role in ("data manager", "computing coordinator")
-                ),
+            Contact,
+            (
+                Contact(
+                    experiment=experiment,
+                    name=f"{self.random.choice(FIRST_NAMES)} {self.random.choice(LAST_NAMES)}",
+                    role=role,
+                    email=f"{role.split()[0]}@exp{i}.example.org",
+                )
+                for i, experiment in enumerate(experiments, start=1)
+                for role in ("data manager", "computing coordinator")
             ),
         )
 
@@ -697,8 +694,7 @@ class _Generator:
             requirement, filed_at, liaison = self._requirement(i, status)
             requirements.append(requirement)
             plans.append((filed_at, liaison))
-        requirements = _chunked_create(Requirement, requirements)
-        self._count("requirements", requirements)
+        requirements = self._create("requirements", Requirement, requirements)
 
         events, links, comments = [], [], []
         for requirement, (filed_at, liaison) in zip(requirements, plans, strict=True):
@@ -708,9 +704,9 @@ class _Generator:
             comments += self._requirement_comments(requirement, filed_at, liaison)
         # created_at is auto_now_add (bulk_create sets it to now): put back when each was filed.
         Requirement.objects.bulk_update(requirements, ["status_changed_at", "created_at"], batch_size=CHUNK)
-        self._count("requirement events", _chunked_create(RequirementEvent, events))
-        self._count("class links", _chunked_create(ClassLink, links))
-        self._count("requirement comments", _chunked_create(RequirementComment, comments))
+        self._create("requirement events", RequirementEvent, events)
+        self._create("class links", ClassLink, links)
+        self._create("requirement comments", RequirementComment, comments)
 
     def _requirement_statuses(self, linkable: Sequence[StorageQoSClass]) -> list[str]:
         statuses = self.random.choices(
@@ -871,14 +867,14 @@ class _Generator:
         r = self.random
         tag = self.prefix.lower()
         series_count = max(1, round(self.sizes.meetings / 200))
-        series = _chunked_create(
+        series = self._create(
+            "meeting series",
             MeetingSeries,
             (
                 MeetingSeries(name=f"Load-test series {k}", slug=f"{tag}-series-{k}", location="Zoom")
                 for k in range(1, series_count + 1)
             ),
         )
-        self._count("meeting series", series)
         self.streams = list(Stream.objects.all())
         meetings = []
         for i in range(self.sizes.meetings):
@@ -896,13 +892,12 @@ class _Generator:
                     created_by=r.choice(self.coordinators),
                 )
             )
-        meetings = _chunked_create(Meeting, meetings)
-        self.meeting_list = self._count("meetings", meetings)
+        meetings = self.meeting_list = self._create("meetings", Meeting, meetings)
         attendees = []
         for meeting in meetings:
             for person in r.sample(self.people, min(len(self.people), r.randint(3, 8))):
                 attendees.append(Meeting.attendees.through(meeting_id=meeting.pk, person_id=person.pk))
-        self._count("attendances", _chunked_create(Meeting.attendees.through, attendees))
+        self._create("attendances", Meeting.attendees.through, attendees)
         sections, items = [], []
         for meeting in meetings:
             past = meeting.starts_at < self.now
@@ -929,8 +924,8 @@ class _Generator:
                         duration_minutes=minutes,
                     )
                 )
-        self._count("minutes sections", _chunked_create(MinutesSection, sections))
-        self._count("timetable items", _chunked_create(TimetableItem, items))
+        self._create("minutes sections", MinutesSection, sections)
+        self._create("timetable items", TimetableItem, items)
 
     def actions(self) -> None:
         past = [m for m in self.meeting_list if m.starts_at < self.now]
@@ -940,8 +935,7 @@ class _Generator:
             action, raised = self._action(past, approved)
             actions.append(action)
             plans.append(raised)
-        actions = _chunked_create(Action, actions)
-        self._count("actions", actions)
+        actions = self._create("actions", Action, actions)
 
         by_series: dict[int, list[Meeting]] = {}
         for meeting in sorted(self.meeting_list, key=lambda m: m.starts_at):
@@ -956,9 +950,9 @@ class _Generator:
             if update:
                 updates.append(update)
             reviews += _reviews(action, raised, by_series)
-        self._count("action owners", _chunked_create(Action.owners.through, owners))
-        self._count("action updates", _chunked_create(ActionUpdate, updates))
-        self._count("action reviews", _chunked_create(ActionReview, reviews))
+        self._create("action owners", Action.owners.through, owners)
+        self._create("action updates", ActionUpdate, updates)
+        self._create("action reviews", ActionReview, reviews)
 
     def _action(
         self, past: Sequence[Meeting], approved: Sequence[StorageQoSClass]
