@@ -20,6 +20,7 @@ failure leaves nothing behind.
 from __future__ import annotations
 
 import datetime
+import functools
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -215,6 +216,17 @@ ACTION_VERBS = (
     "Review the requirement document of",
 )
 
+# The generated accounts, in the order they are created: their kind (in the user name) and their roles.
+ACCOUNT_ROLES: dict[str, tuple[str, ...]] = {
+    "admin": (Role.MEMBER, Role.QOS_ADMIN),
+    "coordinator": (Role.MEMBER, Role.COORDINATOR),
+    "member": (Role.MEMBER,),
+    "liaison": (Role.MEMBER, Role.LIAISON),
+}
+
+# The state of an RSE's newest push in these sync states; in the others it was written (done).
+NEWEST_PUSH_STATES = {SyncState.PENDING: PushState.QUEUED, SyncState.FAILED: PushState.FAILED}
+
 # Requirement statuses, and the steps that lead to each from "filed" (the events written).
 REQUIREMENT_PATHS: dict[str, tuple[str, ...]] = {
     RequirementStatus.FILED: (),
@@ -250,12 +262,21 @@ class _Generator:
             prefix = f"LG{number}"
         return prefix
 
-    def _count(self, name: str, rows: Sequence[Any]) -> list[Any]:
-        self.counts[name] = self.counts.get(name, 0) + len(rows)
-        return list(rows)
+    def _create(self, name: str, model: type[models.Model], rows: Iterable[models.Model]) -> list[Any]:
+        """Write the rows, counted in the report under ``name``."""
+        created = _chunked_create(model, rows)
+        self.counts[name] = self.counts.get(name, 0) + len(created)
+        return created
 
     def _ago(self, days: float) -> datetime.datetime:
         return self.now - datetime.timedelta(days=days)
+
+    def _sometimes(self, choices: Sequence[Any], chance: float) -> Any:
+        """One of ``choices`` with this chance (none when there are none), else None."""
+        return self.random.choice(choices) if choices and self.random.random() < chance else None
+
+    def _classes_in(self, *statuses: str) -> list[StorageQoSClass]:
+        return [qos_class for status in statuses for qos_class in self.classes_by_status.get(status, [])]
 
     def run(self) -> Report:
         self.accounts()
@@ -269,23 +290,30 @@ class _Generator:
 
     # --- accounts and people -------------------------------------------------------------------------------
     def accounts(self) -> None:
+        users = self._users()
+        self.admins = _accounts_of(users, "admin")
+        self.coordinators = _accounts_of(users, "coordinator")
+        self.liaisons = _accounts_of(users, "liaison")
+        self.people = self._create("people", Person, self._people(users))
+
+    def _users(self) -> list[Any]:
         User = get_user_model()
         sizes, tag = self.sizes, self.prefix.lower()
-        specs = (
-            [(f"{tag}-admin-{i:03d}", (Role.MEMBER, Role.QOS_ADMIN)) for i in range(1, sizes.admins + 1)]
-            + [
-                (f"{tag}-coordinator-{i:03d}", (Role.MEMBER, Role.COORDINATOR))
-                for i in range(1, sizes.coordinators + 1)
-            ]
-            + [(f"{tag}-member-{i:03d}", (Role.MEMBER,)) for i in range(1, sizes.members + 1)]
-        )
         # Liaisons: two per experiment (``experiments()`` names them).
-        specs += [
-            (f"{tag}-liaison-{i:03d}", (Role.MEMBER, Role.LIAISON))
-            for i in range(1, 2 * sizes.experiments + 1)
+        numbers = {
+            "admin": sizes.admins,
+            "coordinator": sizes.coordinators,
+            "member": sizes.members,
+            "liaison": 2 * sizes.experiments,
+        }
+        specs = [
+            (f"{tag}-{kind}-{i:03d}", roles)
+            for kind, roles in ACCOUNT_ROLES.items()
+            for i in range(1, numbers[kind] + 1)
         ]
         # bench/pages.py logs in by creating a session.
-        users = _chunked_create(
+        users = self._create(
+            "users",
             User,
             (
                 User(username=name, first_name=name.split("-")[1].capitalize(), password=UNUSABLE)
@@ -301,26 +329,21 @@ class _Generator:
                 for role in roles
             ),
         )
-        self._count("users", users)
-        self.admins = [u for u in users if "-admin-" in u.username]
-        self.coordinators = [u for u in users if "-coordinator-" in u.username]
-        self.liaisons = [u for u in users if "-liaison-" in u.username]
+        return users
 
-        # People: one per account (so that everyone may report on their own actions), then people without one.
+    def _people(self, users: Sequence[Any]) -> list[Person]:
+        """One per account (so that everyone may report on their own actions), then people without one."""
         names = [f"{first} {last}" for first in FIRST_NAMES for last in LAST_NAMES]
         self.random.shuffle(names)
         suffix = "" if self.prefix == "LG" else f" ({self.prefix})"
-        people = []
-        for i in range(max(self.sizes.people, len(users))):
-            name = names[i % len(names)] + (f" {i // len(names) + 1}" if i >= len(names) else "") + suffix
-            people.append(
-                Person(
-                    name=name,
-                    affiliation=self.random.choice(INSTITUTES),
-                    user=users[i] if i < len(users) else None,
-                )
+        return [
+            Person(
+                name=_numbered(names, i) + suffix,
+                affiliation=self.random.choice(INSTITUTES),
+                user=users[i] if i < len(users) else None,
             )
-        self.people = self._count("people", _chunked_create(Person, people))
+            for i in range(max(self.sizes.people, len(users)))
+        ]
 
     # --- the catalogue ---------------------------------------------------------------------------------------
     def _content(self, i: int) -> dict[str, Any]:
@@ -375,12 +398,12 @@ class _Generator:
             plan = self._history(qos_class, status, content)
             classes.append(qos_class)
             plans.append(plan)
-        classes = _chunked_create(StorageQoSClass, classes)
+        classes = self._create("classes", StorageQoSClass, classes)
         revisions = []
         for qos_class, plan in zip(classes, plans, strict=True):
             for number, step in enumerate(plan, start=1):
                 revisions.append(StorageQoSClassRevision(qos_class=qos_class, number=number, **step))
-        revisions = _chunked_create(StorageQoSClassRevision, revisions)
+        revisions = self._create("revisions", StorageQoSClassRevision, revisions)
         # A pending change is the last revision of its class (written "edited", status "proposed").
         last = {revision.qos_class_id: revision for revision in revisions}
         pending = [c for c in classes if getattr(c, "_pending", False)]
@@ -395,8 +418,6 @@ class _Generator:
             created_at=Subquery(history.annotate(at=Min("created_at")).values("at")),
             updated_at=Subquery(history.annotate(at=Max("created_at")).values("at")),
         )
-        self._count("classes", classes)
-        self._count("revisions", revisions)
         self.classes_by_status: dict[str, list[StorageQoSClass]] = {}
         for qos_class in classes:
             self.classes_by_status.setdefault(qos_class.status, []).append(qos_class)
@@ -463,9 +484,35 @@ class _Generator:
 
     # --- RSEs and pushes --------------------------------------------------------------------------------------
     def rses(self) -> None:
-        r = self.random
+        instances = self._rucio_instances()
+        # RSEs carry a few hundred of the classes, as in a real data lake: most classes are on none.
+        advertised = self._classes_in(ClassStatus.APPROVED, ClassStatus.DEPRECATED)
+        popular = self.random.sample(advertised, min(len(advertised), max(3, self.sizes.rses // 3)))
+        self.popular_classes = [c for c in popular if c.status == ClassStatus.APPROVED]
+        awaiting = self._classes_in(ClassStatus.DRAFT, ClassStatus.PROPOSED)
+        rses, histories = [], []
+        for i in range(1, self.sizes.rses + 1):
+            rse = self._rse(i, instances, popular, awaiting)
+            desired = rse.qos_class.label if rse.qos_class else None
+            histories.append(self._push_history(rse, rse.sync_state, desired))
+            rses.append(rse)
+        rses = self._create("rses", RSE, rses)
+
+        pushes = self._create(
+            "pushes", Push, _attached(rses, [[push for push, _ in history] for history in histories], "rse")
+        )
+        attempts = _attached(pushes, [attempts for history in histories for _, attempts in history], "push")
+        self._create("push attempts", PushAttempt, attempts)
+        # RSE.last_pushed_at: when the latest push landed.
+        landed = [rse for rse in rses if getattr(rse, "_last_pushed_at", None)]
+        for rse in landed:
+            rse.last_pushed_at = rse._last_pushed_at
+        RSE.objects.bulk_update(landed, ["last_pushed_at"], batch_size=CHUNK)
+
+    def _rucio_instances(self) -> list[RucioInstance]:
         tag = self.prefix.lower()
-        instances = _chunked_create(
+        instances = self._create(
+            "rucio instances",
             RucioInstance,
             [
                 RucioInstance(
@@ -478,77 +525,53 @@ class _Generator:
                 for name in ("escape", "doma")
             ],
         )
-        self._count("rucio instances", instances)
-        # RSEs carry a few hundred of the classes, as in a real data lake: most classes are on none.
-        advertised = self.classes_by_status.get(ClassStatus.APPROVED, []) + self.classes_by_status.get(
-            ClassStatus.DEPRECATED, []
-        )
-        popular = r.sample(advertised, min(len(advertised), max(3, self.sizes.rses // 3)))
-        self.popular_classes = [c for c in popular if c.status == ClassStatus.APPROVED]
-        awaiting = self.classes_by_status.get(ClassStatus.DRAFT, []) + self.classes_by_status.get(
-            ClassStatus.PROPOSED, []
-        )
-        rses, histories = [], []
-        for i in range(1, self.sizes.rses + 1):
-            site, country = SITES[i % len(SITES)]
-            rse = RSE(
-                instance=instances[0] if i % 5 else instances[1],
-                name=f"{self.prefix}-{site}-{STORAGE_SYSTEMS[i % len(STORAGE_SYSTEMS)]}-{i:04d}",
-                qos_class=r.choice(popular) if popular and r.random() < 0.85 else None,
-                planned_class=r.choice(awaiting) if awaiting and r.random() < 0.05 else None,
-                missing_in_rucio=r.random() < 0.01,
-            )
-            state = r.choices(SyncState.values, [70, 8, 7, 5, 10])[0]
-            if state == SyncState.UNKNOWN and rse.qos_class is not None:
-                state = SyncState.PENDING  # an assigned class is pushed at once; unknown is an RSE never read
-            desired = rse.qos_class.label if rse.qos_class else None
-            rse.sync_state = state
-            if state != SyncState.UNKNOWN:
-                rse.last_read_at = self._ago(r.uniform(0.01, 0.6))
-                if state == SyncState.DRIFTED:
-                    rse.rucio_value = r.choice(["OLD-DISK", "TEST", None]) if desired else "HAND-SET"
-                elif state == SyncState.IN_SYNC:
-                    rse.rucio_value = desired
-                else:
-                    rse.rucio_value = r.choice([desired, "OLD-DISK", None])
-                attributes = {"country": country, "site": site, "fts": f"https://fts.{site.lower()}.example"}
-                if rse.rucio_value is not None:
-                    attributes[rse.instance.attribute_key] = rse.rucio_value
-                rse.rucio_attributes = attributes
-            histories.append(self._push_history(rse, state, desired))
-            rses.append(rse)
-        rses = _chunked_create(RSE, rses)
-        self.rse_list = self._count("rses", rses)
+        return instances
 
-        pushes, attempts_for = [], []
-        for rse, history in zip(rses, histories, strict=True):
-            for push, attempts in history:
-                push.rse = rse
-                pushes.append(push)
-                attempts_for.append(attempts)
-        pushes = _chunked_create(Push, pushes)
-        attempts = []
-        for push, planned in zip(pushes, attempts_for, strict=True):
-            for attempt in planned:
-                attempt.push = push
-                attempts.append(attempt)
-        self._count("pushes", pushes)
-        self._count("push attempts", _chunked_create(PushAttempt, attempts))
-        # RSE.last_pushed_at: when the latest push landed.
-        landed = [rse for rse in rses if getattr(rse, "_last_pushed_at", None)]
-        for rse in landed:
-            rse.last_pushed_at = rse._last_pushed_at
-        RSE.objects.bulk_update(landed, ["last_pushed_at"], batch_size=CHUNK)
+    def _rse(
+        self,
+        i: int,
+        instances: Sequence[RucioInstance],
+        popular: Sequence[StorageQoSClass],
+        awaiting: Sequence[StorageQoSClass],
+    ) -> RSE:
+        """The ``i``-th RSE, in one of the sync states, with what Rucio was last seen to say to match it."""
+        r = self.random
+        site, country = SITES[i % len(SITES)]
+        rse = RSE(
+            instance=instances[0] if i % 5 else instances[1],
+            name=f"{self.prefix}-{site}-{STORAGE_SYSTEMS[i % len(STORAGE_SYSTEMS)]}-{i:04d}",
+            qos_class=self._sometimes(popular, 0.85),
+            planned_class=self._sometimes(awaiting, 0.05),
+            missing_in_rucio=r.random() < 0.01,
+        )
+        state = r.choices(SyncState.values, [70, 8, 7, 5, 10])[0]
+        if state == SyncState.UNKNOWN and rse.qos_class is not None:
+            state = SyncState.PENDING  # an assigned class is pushed at once; unknown is an RSE never read
+        rse.sync_state = state
+        if state != SyncState.UNKNOWN:
+            rse.last_read_at = self._ago(r.uniform(0.01, 0.6))
+            rse.rucio_value = self._rucio_value(state, rse.qos_class.label if rse.qos_class else None)
+            attributes = {"country": country, "site": site, "fts": f"https://fts.{site.lower()}.example"}
+            if rse.rucio_value is not None:
+                attributes[rse.instance.attribute_key] = rse.rucio_value
+            rse.rucio_attributes = attributes
+        return rse
+
+    def _rucio_value(self, state: str, desired: str | None) -> str | None:
+        """The value Rucio holds for an RSE that was read, as ``state`` says it compares with ``desired``."""
+        if state == SyncState.DRIFTED:
+            return self.random.choice(["OLD-DISK", "TEST", None]) if desired else "HAND-SET"
+        if state == SyncState.IN_SYNC:
+            return desired
+        return self.random.choice([desired, "OLD-DISK", None])
 
     def _push_history(
         self, rse: RSE, state: str, desired: str | None
     ) -> list[tuple[Push, list[PushAttempt]]]:
         """Pushes of one RSE, oldest first; the newest one's state is what ``state`` requires."""
         r = self.random
-        if state == SyncState.UNKNOWN or (
-            state in (SyncState.IN_SYNC, SyncState.DRIFTED) and desired is None and r.random() < 0.5
-        ):
-            return []  # never pushed: nothing was ever assigned to it
+        if self._never_pushed(state, desired):
+            return []
         history = []
         count = r.choice([1, 1, 2, 3])
         when = self._ago(r.uniform(2, 300))
@@ -556,63 +579,75 @@ class _Generator:
             newest = n == count - 1
             when = min(when + datetime.timedelta(days=r.uniform(0.1, 30)), self._ago(0.02))
             value = desired if newest else r.choice(["OLD-DISK", desired])
-            if newest and state == SyncState.PENDING:
-                push_state = PushState.QUEUED
-            elif newest and state == SyncState.FAILED:
-                push_state = PushState.FAILED
-            elif not newest and r.random() < 0.2:
-                push_state = PushState.SUPERSEDED
-            else:
-                push_state = PushState.DONE
-            push = Push(
-                key=rse.instance.attribute_key,
-                value=value,
-                operation=PushOperation.SET if value else PushOperation.DELETE,
-                reason=f"assigned {value}" if value else "unassigned",
-                requested_by=r.choice(self.admins),
-                state=push_state,
-                created_at=when,
-            )
-            attempts = []
-            if push_state == PushState.DONE:
-                push.attempts = 1
-                push.finished_at = when + datetime.timedelta(seconds=r.uniform(1, 30))
-                attempts.append(
-                    PushAttempt(
-                        started_at=when,
-                        finished_at=push.finished_at,
-                        outcome=AttemptOutcome.WRITTEN,
-                        value_before=None,
-                    )
-                )
+            push = self._push(rse, value, self._push_state(state, newest), when)
+            attempts = self._attempts(push, when)
+            if push.state == PushState.DONE:
                 rse._last_pushed_at = push.finished_at
-            elif push_state == PushState.FAILED:
-                push.attempts = 2
-                push.finished_at = when + datetime.timedelta(minutes=5)
-                push.last_error = "Rucio refused: account root has no permission to set RSE attributes"
-                attempts += [
-                    PushAttempt(
-                        started_at=when,
-                        finished_at=when + datetime.timedelta(seconds=2),
-                        outcome=AttemptOutcome.TRANSIENT_ERROR,
-                        error="Connection refused",
-                    ),
-                    PushAttempt(
-                        started_at=push.finished_at,
-                        finished_at=push.finished_at,
-                        outcome=AttemptOutcome.PERMANENT_ERROR,
-                        error=push.last_error,
-                    ),
-                ]
-            elif push_state == PushState.SUPERSEDED:
-                push.finished_at = when + datetime.timedelta(seconds=5)
-                push.last_error = "A newer push for this RSE was written."
             history.append((push, attempts))
         return history
 
+    def _never_pushed(self, state: str, desired: str | None) -> bool:
+        # An RSE that was never read, or one that is (rightly) without a class: nothing was ever assigned to it.
+        return state == SyncState.UNKNOWN or (
+            state in (SyncState.IN_SYNC, SyncState.DRIFTED) and desired is None and self.random.random() < 0.5
+        )
+
+    def _push_state(self, state: str, newest: bool) -> str:
+        if newest:
+            return NEWEST_PUSH_STATES.get(state, PushState.DONE)
+        return PushState.SUPERSEDED if self.random.random() < 0.2 else PushState.DONE
+
+    def _push(self, rse: RSE, value: str | None, state: str, when: datetime.datetime) -> Push:
+        return Push(
+            key=rse.instance.attribute_key,
+            value=value,
+            operation=PushOperation.SET if value else PushOperation.DELETE,
+            reason=f"assigned {value}" if value else "unassigned",
+            requested_by=self.random.choice(self.admins),
+            state=state,
+            created_at=when,
+        )
+
+    def _attempts(self, push: Push, when: datetime.datetime) -> list[PushAttempt]:
+        """The attempts of a push started at ``when``, and the push's outcome fields to match."""
+        if push.state == PushState.DONE:
+            push.attempts = 1
+            push.finished_at = when + datetime.timedelta(seconds=self.random.uniform(1, 30))
+            return [
+                PushAttempt(
+                    started_at=when,
+                    finished_at=push.finished_at,
+                    outcome=AttemptOutcome.WRITTEN,
+                    value_before=None,
+                )
+            ]
+        if push.state == PushState.FAILED:
+            push.attempts = 2
+            push.finished_at = when + datetime.timedelta(minutes=5)
+            push.last_error = "Rucio refused: account root has no permission to set RSE attributes"
+            return [
+                PushAttempt(
+                    started_at=when,
+                    finished_at=when + datetime.timedelta(seconds=2),
+                    outcome=AttemptOutcome.TRANSIENT_ERROR,
+                    error="Connection refused",
+                ),
+                PushAttempt(
+                    started_at=push.finished_at,
+                    finished_at=push.finished_at,
+                    outcome=AttemptOutcome.PERMANENT_ERROR,
+                    error=push.last_error,
+                ),
+            ]
+        if push.state == PushState.SUPERSEDED:
+            push.finished_at = when + datetime.timedelta(seconds=5)
+            push.last_error = "A newer push for this RSE was written."
+        return []
+
     # --- experiments and requirements -------------------------------------------------------------------------
     def experiments(self) -> None:
-        experiments = _chunked_create(
+        experiments = self._create(
+            "experiments",
             Experiment,
             (
                 Experiment(
@@ -624,7 +659,7 @@ class _Generator:
                 for i in range(1, self.sizes.experiments + 1)
             ),
         )
-        self.experiment_list = self._count("experiments", experiments)
+        self.experiment_list = experiments
         # Two liaisons each, in order.
         self.liaisons_of = {
             experiment.pk: self.liaisons[2 * i : 2 * i + 2] for i, experiment in enumerate(experiments)
@@ -637,165 +672,209 @@ class _Generator:
                 for user in users
             ),
         )
-        self._count(
+        self._create(
             "contacts",
-            _chunked_create(
-                Contact,
-                (
-                    Contact(
-                        experiment=experiment,
-                        name=f"{self.random.choice(FIRST_NAMES)} {self.random.choice(LAST_NAMES)}",
-                        role=role,
-                        email=f"{role.split()[0]}@exp{i}.example.org",
-                    )
-                    for i, experiment in enumerate(experiments, start=1)
-                    for role in ("data manager", "computing coordinator")
-                ),
+            Contact,
+            (
+                Contact(
+                    experiment=experiment,
+                    name=f"{self.random.choice(FIRST_NAMES)} {self.random.choice(LAST_NAMES)}",
+                    role=role,
+                    email=f"{role.split()[0]}@exp{i}.example.org",
+                )
+                for i, experiment in enumerate(experiments, start=1)
+                for role in ("data manager", "computing coordinator")
             ),
         )
 
     def requirements(self) -> None:
-        r = self.random
-        statuses = r.choices(
+        linkable = self.popular_classes or self._classes_in(ClassStatus.APPROVED)
+        requirements, plans = [], []
+        for i, status in enumerate(self._requirement_statuses(linkable), start=1):
+            requirement, filed_at, liaison = self._requirement(i, status)
+            requirements.append(requirement)
+            plans.append((filed_at, liaison))
+        requirements = self._create("requirements", Requirement, requirements)
+
+        events, links, comments = [], [], []
+        for requirement, (filed_at, liaison) in zip(requirements, plans, strict=True):
+            own_events, own_links = self._requirement_history(requirement, filed_at, liaison, linkable)
+            events += own_events
+            links += own_links
+            comments += self._requirement_comments(requirement, filed_at, liaison)
+        # created_at is auto_now_add (bulk_create sets it to now): put back when each was filed.
+        Requirement.objects.bulk_update(requirements, ["status_changed_at", "created_at"], batch_size=CHUNK)
+        self._create("requirement events", RequirementEvent, events)
+        self._create("class links", ClassLink, links)
+        self._create("requirement comments", RequirementComment, comments)
+
+    def _requirement_statuses(self, linkable: Sequence[StorageQoSClass]) -> list[str]:
+        statuses = self.random.choices(
             list(REQUIREMENT_PATHS), [15, 15, 30, 15, 10, 15], k=self.sizes.requirements
         )  # order of REQUIREMENT_PATHS: filed, under review, accepted, satisfied, rejected, withdrawn
-        linkable = self.popular_classes or self.classes_by_status.get(ClassStatus.APPROVED, [])
         if not linkable:  # a satisfied requirement needs a linked approved class
             statuses = [
                 RequirementStatus.ACCEPTED if s == RequirementStatus.SATISFIED else s for s in statuses
             ]
-        requirements, plans = [], []
-        for i, status in enumerate(statuses, start=1):
-            experiment = r.choice(self.experiment_list)
-            liaison = r.choice(self.liaisons_of[experiment.pk])
-            filed_at = self._ago(r.uniform(20, 900))
-            requirement = Requirement(
-                experiment=experiment,
-                title=f"{r.choice(['Raw', 'Reconstructed', 'Simulated', 'Calibration', 'Analysis'])} data "
-                f"{i} of {experiment.short_name}",
-                description="What the data is, who reads it, and how often.",
-                storage_media=r.choice(["", "", *StorageMedia.values]),
-                access_latency=r.choice(["", "", *AccessLatency.values]),
-                min_durability=r.choice([None, None, Decimal("99.9"), Decimal("99.99"), Decimal("99.999")]),
-                copies=r.choices([1, 2, 3], [6, 3, 1])[0],
-                volume_tb=Decimal(r.randint(1, 5_000_000)) / 1000,
-                retention_days=r.choice([None, None, 365, 1825, 3650, 7300]),
-                # 5000 MB/s no generated class offers: those requirements are gaps unless a class is linked.
-                min_throughput_mbps=r.choice([None, None, None, 100, 500, 2000, 5000]),
-                access_pattern=r.choice(AccessPattern.values),
-                sites=r.choice(["", "", "Europe, two countries", "CERN and one other site"]),
-                needed_by=r.choice([None, self.today + datetime.timedelta(days=r.randint(-200, 700))]),
-                status=status,
-                filed_by=liaison,
-            )
-            requirement.clean_fields(exclude=["experiment", "filed_by", "needed_by"])
-            requirements.append(requirement)
-            plans.append((filed_at, liaison))
-        requirements = _chunked_create(Requirement, requirements)
-        self._count("requirements", requirements)
+        return statuses
 
-        events, links, comments = [], [], []
-        for requirement, (filed_at, liaison) in zip(requirements, plans, strict=True):
-            when = filed_at
+    def _requirement(self, i: int, status: str) -> tuple[Requirement, datetime.datetime, Any]:
+        """The ``i``-th requirement, in ``status``; when it was filed, and the liaison who filed it."""
+        r = self.random
+        experiment = r.choice(self.experiment_list)
+        liaison = r.choice(self.liaisons_of[experiment.pk])
+        filed_at = self._ago(r.uniform(20, 900))
+        requirement = Requirement(
+            experiment=experiment,
+            title=f"{r.choice(['Raw', 'Reconstructed', 'Simulated', 'Calibration', 'Analysis'])} data "
+            f"{i} of {experiment.short_name}",
+            description="What the data is, who reads it, and how often.",
+            storage_media=r.choice(["", "", *StorageMedia.values]),
+            access_latency=r.choice(["", "", *AccessLatency.values]),
+            min_durability=r.choice([None, None, Decimal("99.9"), Decimal("99.99"), Decimal("99.999")]),
+            copies=r.choices([1, 2, 3], [6, 3, 1])[0],
+            volume_tb=Decimal(r.randint(1, 5_000_000)) / 1000,
+            retention_days=r.choice([None, None, 365, 1825, 3650, 7300]),
+            # 5000 MB/s no generated class offers: those requirements are gaps unless a class is linked.
+            min_throughput_mbps=r.choice([None, None, None, 100, 500, 2000, 5000]),
+            access_pattern=r.choice(AccessPattern.values),
+            sites=r.choice(["", "", "Europe, two countries", "CERN and one other site"]),
+            needed_by=r.choice([None, self.today + datetime.timedelta(days=r.randint(-200, 700))]),
+            status=status,
+            filed_by=liaison,
+        )
+        requirement.clean_fields(exclude=["experiment", "filed_by", "needed_by"])
+        return requirement, filed_at, liaison
+
+    def _requirement_history(
+        self,
+        requirement: Requirement,
+        filed_at: datetime.datetime,
+        liaison: Any,
+        linkable: Sequence[StorageQoSClass],
+    ) -> tuple[list[RequirementEvent], list[ClassLink]]:
+        """The events that took a new requirement to its status (and the classes linked on the way), and the
+        requirement's own dates set to match."""
+        r = self.random
+        event = functools.partial(RequirementEvent, requirement=requirement)
+        when = filed_at
+        events = [
+            event(
+                kind=RequirementEventKind.FILED,
+                to_status=RequirementStatus.FILED,
+                author=liaison,
+                created_at=when,
+            )
+        ]
+        if r.random() < 0.2:
+            when += datetime.timedelta(days=r.uniform(0.1, 10))
             events.append(
-                RequirementEvent(
-                    requirement=requirement,
-                    kind=RequirementEventKind.FILED,
+                event(
+                    kind=RequirementEventKind.EDITED,
                     to_status=RequirementStatus.FILED,
                     author=liaison,
                     created_at=when,
+                    comment="Volume revised.",
+                    changed_fields=["volume_tb"],
                 )
             )
-            if r.random() < 0.2:
-                when += datetime.timedelta(days=r.uniform(0.1, 10))
-                events.append(
-                    RequirementEvent(
-                        requirement=requirement,
-                        kind=RequirementEventKind.EDITED,
-                        to_status=RequirementStatus.FILED,
-                        author=liaison,
-                        created_at=when,
-                        comment="Volume revised.",
-                        changed_fields=["volume_tb"],
-                    )
+        previous = RequirementStatus.FILED
+        links: list[ClassLink] = []
+        for target in REQUIREMENT_PATHS[requirement.status]:
+            when += datetime.timedelta(days=r.uniform(0.5, 30))
+            if self._links_a_class(target, linked=bool(links)):
+                new_links, new_events = self._class_links(requirement, previous, when, linkable)
+                links += new_links
+                events += new_events
+                when += datetime.timedelta(minutes=5) * len(new_links)
+            events.append(
+                event(
+                    kind=RequirementEventKind.STATUS,
+                    from_status=previous,
+                    to_status=target,
+                    author=liaison if target in LIAISON_STEPS else r.choice(self.admins),
+                    created_at=min(when, self.now),
+                    comment="Not something the data lake offers."
+                    if target == RequirementStatus.REJECTED
+                    else "",
                 )
-            previous = RequirementStatus.FILED
-            linked: set[int] = set()
-            for target in REQUIREMENT_PATHS[requirement.status]:
-                when += datetime.timedelta(days=r.uniform(0.5, 30))
-                if (target == RequirementStatus.SATISFIED and not linked) or (
-                    target == RequirementStatus.ACCEPTED and r.random() < 0.7
-                ):
-                    for qos_class in r.sample(linkable, min(len(linkable), r.choice([1, 1, 2]))):
-                        linked.add(qos_class.pk)
-                        admin = r.choice(self.admins)
-                        links.append(
-                            ClassLink(
-                                requirement=requirement,
-                                qos_class=qos_class,
-                                copies=r.choice([1, 1, 2]),
-                                linked_by=admin,
-                                linked_at=when,
-                            )
-                        )
-                        events.append(
-                            RequirementEvent(
-                                requirement=requirement,
-                                kind=RequirementEventKind.LINKED,
-                                from_status="",
-                                to_status=previous,
-                                author=admin,
-                                created_at=when,
-                                qos_class=qos_class,
-                            )
-                        )
-                        when += datetime.timedelta(minutes=5)
-                events.append(
-                    RequirementEvent(
-                        requirement=requirement,
-                        kind=RequirementEventKind.STATUS,
-                        from_status=previous,
-                        to_status=target,
-                        author=liaison if target in LIAISON_STEPS else r.choice(self.admins),
-                        created_at=min(when, self.now),
-                        comment="Not something the data lake offers."
-                        if target == RequirementStatus.REJECTED
-                        else "",
-                    )
+            )
+            previous = target
+        requirement.status_changed_at = min(when, self.now)
+        requirement.created_at = filed_at
+        return events, links
+
+    def _links_a_class(self, target: str, *, linked: bool) -> bool:
+        """Whether a class is linked on the way to ``target``: always before the requirement is satisfied (if none
+        is yet), often when it is accepted."""
+        return (target == RequirementStatus.SATISFIED and not linked) or (
+            target == RequirementStatus.ACCEPTED and self.random.random() < 0.7
+        )
+
+    def _class_links(
+        self,
+        requirement: Requirement,
+        status: str,
+        when: datetime.datetime,
+        linkable: Sequence[StorageQoSClass],
+    ) -> tuple[list[ClassLink], list[RequirementEvent]]:
+        """One or two classes linked to a requirement in ``status`` by admins, from ``when`` five minutes apart."""
+        r = self.random
+        links, events = [], []
+        for qos_class in r.sample(linkable, min(len(linkable), r.choice([1, 1, 2]))):
+            admin = r.choice(self.admins)
+            links.append(
+                ClassLink(
+                    requirement=requirement,
+                    qos_class=qos_class,
+                    copies=r.choice([1, 1, 2]),
+                    linked_by=admin,
+                    linked_at=when,
                 )
-                previous = target
-            requirement.status_changed_at = min(when, self.now)
-            requirement.created_at = filed_at
-            for n in range(r.choice([0, 0, 0, 1, 2, 3])):
-                comments.append(
-                    RequirementComment(
-                        requirement=requirement,
-                        author=liaison if n % 2 == 0 else r.choice(self.admins),
-                        created_at=filed_at + datetime.timedelta(days=n + 1),
-                        text=r.choice(
-                            ["Can the tape copy be at another site?", "Which RSEs would hold it?", "Agreed."]
-                        ),
-                    )
+            )
+            events.append(
+                RequirementEvent(
+                    requirement=requirement,
+                    kind=RequirementEventKind.LINKED,
+                    from_status="",
+                    to_status=status,
+                    author=admin,
+                    created_at=when,
+                    qos_class=qos_class,
                 )
-        # created_at is auto_now_add (bulk_create sets it to now): put back when each was filed.
-        Requirement.objects.bulk_update(requirements, ["status_changed_at", "created_at"], batch_size=CHUNK)
-        self._count("requirement events", _chunked_create(RequirementEvent, events))
-        self._count("class links", _chunked_create(ClassLink, links))
-        self._count("requirement comments", _chunked_create(RequirementComment, comments))
+            )
+            when += datetime.timedelta(minutes=5)
+        return links, events
+
+    def _requirement_comments(
+        self, requirement: Requirement, filed_at: datetime.datetime, liaison: Any
+    ) -> list[RequirementComment]:
+        r = self.random
+        return [
+            RequirementComment(
+                requirement=requirement,
+                author=liaison if n % 2 == 0 else r.choice(self.admins),
+                created_at=filed_at + datetime.timedelta(days=n + 1),
+                text=r.choice(
+                    ["Can the tape copy be at another site?", "Which RSEs would hold it?", "Agreed."]
+                ),
+            )
+            for n in range(r.choice([0, 0, 0, 1, 2, 3]))
+        ]
 
     # --- meetings and actions ---------------------------------------------------------------------------------
     def meetings(self) -> None:
         r = self.random
         tag = self.prefix.lower()
         series_count = max(1, round(self.sizes.meetings / 200))
-        series = _chunked_create(
+        series = self._create(
+            "meeting series",
             MeetingSeries,
             (
                 MeetingSeries(name=f"Load-test series {k}", slug=f"{tag}-series-{k}", location="Zoom")
                 for k in range(1, series_count + 1)
             ),
         )
-        self._count("meeting series", series)
         self.streams = list(Stream.objects.all())
         meetings = []
         for i in range(self.sizes.meetings):
@@ -813,13 +892,12 @@ class _Generator:
                     created_by=r.choice(self.coordinators),
                 )
             )
-        meetings = _chunked_create(Meeting, meetings)
-        self.meeting_list = self._count("meetings", meetings)
+        meetings = self.meeting_list = self._create("meetings", Meeting, meetings)
         attendees = []
         for meeting in meetings:
             for person in r.sample(self.people, min(len(self.people), r.randint(3, 8))):
                 attendees.append(Meeting.attendees.through(meeting_id=meeting.pk, person_id=person.pk))
-        self._count("attendances", _chunked_create(Meeting.attendees.through, attendees))
+        self._create("attendances", Meeting.attendees.through, attendees)
         sections, items = [], []
         for meeting in meetings:
             past = meeting.starts_at < self.now
@@ -846,81 +924,111 @@ class _Generator:
                         duration_minutes=minutes,
                     )
                 )
-        self._count("minutes sections", _chunked_create(MinutesSection, sections))
-        self._count("timetable items", _chunked_create(TimetableItem, items))
+        self._create("minutes sections", MinutesSection, sections)
+        self._create("timetable items", TimetableItem, items)
 
     def actions(self) -> None:
-        r = self.random
         past = [m for m in self.meeting_list if m.starts_at < self.now]
+        approved = self._classes_in(ClassStatus.APPROVED)
+        actions, plans = [], []
+        for _ in range(self.sizes.actions):
+            action, raised = self._action(past, approved)
+            actions.append(action)
+            plans.append(raised)
+        actions = self._create("actions", Action, actions)
+
         by_series: dict[int, list[Meeting]] = {}
         for meeting in sorted(self.meeting_list, key=lambda m: m.starts_at):
             by_series.setdefault(meeting.series_id, []).append(meeting)
-        approved = self.classes_by_status.get(ClassStatus.APPROVED, [])
-        actions, plans = [], []
-        for _ in range(self.sizes.actions):
-            raised_at = r.choice(past) if past and r.random() < 0.9 else None
-            start = (
-                raised_at.starts_at.date()
-                if raised_at
-                else self.today - datetime.timedelta(r.randint(0, 400))
-            )
-            due = start + datetime.timedelta(days=r.choice([14, 14, 28, 56]))
-            if due >= self.today:
-                status = r.choices(ActionStatus.values, [6, 3, 1, 0])[0]
-            else:
-                # Most past actions were closed; a few are overdue (about one action in ten overall).
-                status = r.choices(ActionStatus.values, [8, 4, 75, 13])[0]
-            experiment = r.choice(self.experiment_list)
-            action = Action(
-                text=f"{r.choice(ACTION_VERBS)} {experiment.short_name}.",
-                stream=r.choice(self.streams) if self.streams and r.random() < 0.9 else None,
-                raised_at=raised_at,
-                due_date=due if r.random() < 0.95 else None,
-                status=status,
-                qos_class=r.choice(approved) if approved and r.random() < 0.2 else None,
-                experiment=experiment if r.random() < 0.3 else None,
-                created_by=r.choice(self.coordinators),
-            )
-            raised = raised_at.starts_at if raised_at else self._ago((self.today - start).days)
-            if status in (ActionStatus.DONE, ActionStatus.DROPPED):
-                action.closed_at = min(raised + datetime.timedelta(days=r.uniform(1, 40)), self.now)
-            actions.append(action)
-            plans.append(raised)
-        actions = _chunked_create(Action, actions)
-        self._count("actions", actions)
-
         owners, updates, reviews = [], [], []
         for action, raised in zip(actions, plans, strict=True):
-            for person in r.sample(self.people, r.choice([1, 1, 1, 2, 2, 3])):
-                owners.append(Action.owners.through(action_id=action.pk, person_id=person.pk))
-            author = r.choice(self.coordinators)
-            if action.status != ActionStatus.OPEN:
-                updates.append(
-                    ActionUpdate(
-                        action=action,
-                        author=author,
-                        created_at=action.closed_at or min(raised + datetime.timedelta(days=3), self.now),
-                        text="Done at the meeting." if action.status == ActionStatus.DONE else "",
-                        old_status=ActionStatus.OPEN,
-                        new_status=action.status,
-                    )
-                )
-            elif r.random() < 0.3:
-                updates.append(
-                    ActionUpdate(
-                        action=action,
-                        author=author,
-                        created_at=min(raised + datetime.timedelta(days=2), self.now),
-                        text="Waiting for the site's answer.",
-                    )
-                )
-            # Open actions are on the agenda of every later meeting of their series (the next two here).
-            if action.raised_at_id and action.status in (ActionStatus.OPEN, ActionStatus.IN_PROGRESS):
-                later = [m for m in by_series[action.raised_at.series_id] if m.starts_at > raised][:2]
-                reviews += [ActionReview(meeting=meeting, action=action) for meeting in later]
-        self._count("action owners", _chunked_create(Action.owners.through, owners))
-        self._count("action updates", _chunked_create(ActionUpdate, updates))
-        self._count("action reviews", _chunked_create(ActionReview, reviews))
+            owners += [
+                Action.owners.through(action_id=action.pk, person_id=person.pk)
+                for person in self.random.sample(self.people, self.random.choice([1, 1, 1, 2, 2, 3]))
+            ]
+            update = self._action_update(action, raised)
+            if update:
+                updates.append(update)
+            reviews += _reviews(action, raised, by_series)
+        self._create("action owners", Action.owners.through, owners)
+        self._create("action updates", ActionUpdate, updates)
+        self._create("action reviews", ActionReview, reviews)
+
+    def _action(
+        self, past: Sequence[Meeting], approved: Sequence[StorageQoSClass]
+    ) -> tuple[Action, datetime.datetime]:
+        """An action, most raised at a past meeting, and when it was raised."""
+        r = self.random
+        raised_at = self._sometimes(past, 0.9)
+        start = (
+            raised_at.starts_at.date() if raised_at else self.today - datetime.timedelta(r.randint(0, 400))
+        )
+        due = start + datetime.timedelta(days=r.choice([14, 14, 28, 56]))
+        # Most past actions were closed; a few are overdue (about one action in ten overall).
+        status = r.choices(ActionStatus.values, [6, 3, 1, 0] if due >= self.today else [8, 4, 75, 13])[0]
+        experiment = r.choice(self.experiment_list)
+        action = Action(
+            text=f"{r.choice(ACTION_VERBS)} {experiment.short_name}.",
+            stream=self._sometimes(self.streams, 0.9),
+            raised_at=raised_at,
+            due_date=due if r.random() < 0.95 else None,
+            status=status,
+            qos_class=self._sometimes(approved, 0.2),
+            experiment=experiment if r.random() < 0.3 else None,
+            created_by=r.choice(self.coordinators),
+        )
+        raised = raised_at.starts_at if raised_at else self._ago((self.today - start).days)
+        if status in (ActionStatus.DONE, ActionStatus.DROPPED):
+            action.closed_at = min(raised + datetime.timedelta(days=r.uniform(1, 40)), self.now)
+        return action, raised
+
+    def _action_update(self, action: Action, raised: datetime.datetime) -> ActionUpdate | None:
+        """The update that closed or moved an action, or a note on an open one (most have none)."""
+        author = self.random.choice(self.coordinators)
+        if action.status != ActionStatus.OPEN:
+            fields = {
+                "created_at": action.closed_at or min(raised + datetime.timedelta(days=3), self.now),
+                "text": "Done at the meeting." if action.status == ActionStatus.DONE else "",
+                "old_status": ActionStatus.OPEN,
+                "new_status": action.status,
+            }
+        elif self.random.random() < 0.3:
+            fields = {
+                "created_at": min(raised + datetime.timedelta(days=2), self.now),
+                "text": "Waiting for the site's answer.",
+            }
+        else:
+            return None
+        return ActionUpdate(action=action, author=author, **fields)
+
+
+def _accounts_of(users: Iterable[Any], kind: str) -> list[Any]:
+    return [user for user in users if f"-{kind}-" in user.username]
+
+
+def _numbered(names: Sequence[str], i: int) -> str:
+    """The ``i``-th name, with a number once every name has been used."""
+    return names[i % len(names)] + (f" {i // len(names) + 1}" if i >= len(names) else "")
+
+
+def _attached(parents: Sequence[Any], children: Sequence[Sequence[Any]], field: str) -> list[Any]:
+    """Every parent's children in one list, each with ``field`` set to its parent (saved by now)."""
+    attached = []
+    for parent, own in zip(parents, children, strict=True):
+        for child in own:
+            setattr(child, field, parent)
+            attached.append(child)
+    return attached
+
+
+def _reviews(
+    action: Action, raised: datetime.datetime, by_series: dict[int, list[Meeting]]
+) -> list[ActionReview]:
+    # Open actions are on the agenda of every later meeting of their series (the next two here).
+    if not action.raised_at_id or action.status not in (ActionStatus.OPEN, ActionStatus.IN_PROGRESS):
+        return []
+    later = [m for m in by_series[action.raised_at.series_id] if m.starts_at > raised][:2]
+    return [ActionReview(meeting=meeting, action=action) for meeting in later]
 
 
 def _json_content(content: dict[str, Any]) -> dict[str, Any]:

@@ -202,34 +202,42 @@ def _parse_rule(key: Any, roles: Any) -> _Rule:
     group = normalise_group(key)
     if not group:
         raise ImproperlyConfigured(f"OIDC_GROUP_ROLES: {key!r} is not an IAM group name.")
+    pattern = _group_pattern(key, group)
+    parsed = tuple(_parse_role(key, group, entry) for entry in _as_list(roles) or [roles])
+    return _Rule(group, pattern, parsed)
+
+
+def _group_pattern(key: Any, group: str) -> re.Pattern[str]:
+    """What matches ``group``, with ``{experiment}`` standing for any one path segment."""
     segments = group.split("/")
-    if sum(EXPERIMENT in segment for segment in segments) > 1 or any(
-        EXPERIMENT in segment and segment != EXPERIMENT for segment in segments
-    ):
+    placeholders = [segment for segment in segments if EXPERIMENT in segment]
+    if placeholders not in ([], [EXPERIMENT]):
         raise ImproperlyConfigured(
             f"OIDC_GROUP_ROLES: in {key!r}, {EXPERIMENT} must be a whole path segment, and appear once."
         )
     pattern = "/".join(
         "(?P<experiment>[^/]+)" if segment == EXPERIMENT else re.escape(segment) for segment in segments
     )
-    parsed: list[tuple[str, str | None]] = []
-    for entry in _as_list(roles) or [roles]:
-        if not isinstance(entry, str) or not entry.strip():
-            raise ImproperlyConfigured(f"OIDC_GROUP_ROLES: the roles of {key!r} must be role names.")
-        role, _, experiment = entry.strip().partition(":")
-        if role not in ROLE_NAMES:
-            raise ImproperlyConfigured(
-                f"OIDC_GROUP_ROLES: {entry!r} (for {key!r}) is not a role; roles are {', '.join(sorted(ROLE_NAMES))}."
-            )
-        if experiment and role != Role.LIAISON:
-            raise ImproperlyConfigured(f"OIDC_GROUP_ROLES: only liaison takes an experiment, not {entry!r}.")
-        if role == Role.LIAISON and not experiment and EXPERIMENT not in group:
-            raise ImproperlyConfigured(
-                f'OIDC_GROUP_ROLES: liaison of which experiment? Write {key!r}: "liaison:CTA", '
-                f"or use {EXPERIMENT} in the group."
-            )
-        parsed.append((role, experiment.strip() or None))
-    return _Rule(group, re.compile(f"^{pattern}$"), tuple(parsed))
+    return re.compile(f"^{pattern}$")
+
+
+def _parse_role(key: Any, group: str, entry: Any) -> tuple[str, str | None]:
+    """One role of the group ``key`` (normalised: ``group``), and the experiment it names if any."""
+    if not isinstance(entry, str) or not entry.strip():
+        raise ImproperlyConfigured(f"OIDC_GROUP_ROLES: the roles of {key!r} must be role names.")
+    role, _, experiment = entry.strip().partition(":")
+    if role not in ROLE_NAMES:
+        raise ImproperlyConfigured(
+            f"OIDC_GROUP_ROLES: {entry!r} (for {key!r}) is not a role; roles are {', '.join(sorted(ROLE_NAMES))}."
+        )
+    if experiment and role != Role.LIAISON:
+        raise ImproperlyConfigured(f"OIDC_GROUP_ROLES: only liaison takes an experiment, not {entry!r}.")
+    if role == Role.LIAISON and not experiment and EXPERIMENT not in group:
+        raise ImproperlyConfigured(
+            f'OIDC_GROUP_ROLES: liaison of which experiment? Write {key!r}: "liaison:CTA", '
+            f"or use {EXPERIMENT} in the group."
+        )
+    return role, experiment.strip() or None
 
 
 @lru_cache(maxsize=8)
