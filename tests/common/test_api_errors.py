@@ -166,6 +166,16 @@ def test_a_document_that_skips_a_step_is_a_400_on_its_status(api_for, liaison_ct
     assert response.json() == {"status": ["A new document starts as a draft or submitted."]}
 
 
+def test_a_model_error_raised_while_validating_has_the_same_shape(api_for, coordinator, experiments):
+    # Experiment.clean() runs in the serializer's validate(): DRF's is_valid() answers it, not the handler.
+    body = {"short_name": "records", "name": "Records"}
+    response = api_for(coordinator).post("/api/v1/experiments/", body, format="json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "short_name": ["“records” names a page of the portal; choose another short name."]
+    }
+
+
 @pytest.mark.django_db
 def test_a_meeting_the_series_already_has_is_a_409(api_for, coordinator):
     meeting = make_meeting(make_series(), zurich(2020, 3, 18))
