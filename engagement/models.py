@@ -24,6 +24,7 @@ from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from common.errors import DomainError
 from qos.choices import AccessLatency, ClassStatus, StorageMedia
 from qos.models import StorageQoSClass
 
@@ -46,14 +47,10 @@ if TYPE_CHECKING:
 RESERVED_SHORT_NAMES = {"new", "records", "documents", "contacts"}
 
 
-class EngagementError(Exception):
+class EngagementError(DomainError):
     """A step refused by a rule of the requirement lifecycle; nothing was changed."""
 
     code = "refused"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class IllegalTransition(EngagementError):

@@ -20,6 +20,8 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
+from common.errors import DomainError
+
 from .choices import OPEN_ACTION_STATUSES, ActionStatus
 from .querysets import ActionQuerySet, MeetingQuerySet, PersonQuerySet
 
@@ -48,12 +50,11 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known time zone; use an IANA name such as Europe/Zurich.")
 
 
-class MeetingError(Exception):
+class MeetingError(DomainError):
     """A meeting or action operation refused by a rule; nothing was changed."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    # What the API has always answered for these (one kind so far: a time the series cannot take).
+    code = "conflict"
 
 
 class Person(models.Model):

@@ -280,6 +280,8 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.FormParser",
         "common.api.parsers.MultiPartParser",
     ],
+    # DRF's, which also answers a rule's refusal (409) and a model's validation error (400) from any view.
+    "EXCEPTION_HANDLER": "common.api.errors.exception_handler",
     # drf-spectacular's AutoSchema, also documenting the errors (400/401/403/404) every endpoint answers.
     "DEFAULT_SCHEMA_CLASS": "common.api.schema.PortalAutoSchema",
     "DEFAULT_VERSIONING_CLASS": None,

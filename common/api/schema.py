@@ -4,6 +4,8 @@ drf-spectacular documents only the success of an operation (and what ``@extend_s
 answers every endpoint with errors of its own: 401/403 for a caller who may not (``{"detail"}``), 404 for an
 object or a page that is not there (``{"detail"}``), 400 for a body or a filter that does not validate
 (``{"field": ["message", ...]}``). A client generated from the schema, or schemathesis, must find them there.
+The 409 of a rule's refusal (``{"detail", "code"}``, common/api/errors.py) is documented by the views that
+can answer it, with ``CONFLICT``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,13 @@ VALIDATION_ERROR: dict[str, Any] = {
     "additionalProperties": {},
     "description": 'Each field that does not validate with its messages, e.g. {"label": ["This field is required."]}.',
 }
+
+# A refusal by a rule of the lifecycle (``common.errors.DomainError``), the same in every app. Not added to
+# every operation: a view names it (``409: CONFLICT``) where its model may refuse.
+CONFLICT = OpenApiResponse(
+    inline_serializer("Conflict", {"detail": serializers.CharField(), "code": serializers.CharField()}),
+    description="Refused by a rule (``code`` says which, e.g. ``illegal_transition``); nothing was changed.",
+)
 
 ERRORS = {
     "400": OpenApiResponse(

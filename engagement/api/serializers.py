@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
-from qos.api.serializers import validation_detail
 from qos.models import StorageQoSClass
 
 from ..choices import RequirementStatus
@@ -44,14 +42,6 @@ def experiment_field(**kwargs: Any) -> serializers.SlugRelatedField:
 
 def username_field(**kwargs: Any) -> serializers.SlugRelatedField:
     return serializers.SlugRelatedField(slug_field="username", queryset=User.objects.all(), **kwargs)
-
-
-def clean_or_400(instance: Any, **kwargs: Any) -> None:
-    """Run the model's own validation (DRF does not), turning its errors into a 400."""
-    try:
-        instance.full_clean(**kwargs)
-    except DjangoValidationError as error:
-        raise ValidationError(validation_detail(error)) from error
 
 
 class ContactBriefSerializer(serializers.ModelSerializer):
@@ -93,10 +83,8 @@ class ExperimentSerializer(serializers.ModelSerializer):
             pk=getattr(self.instance, "pk", None),
             short_name=attrs.get("short_name", getattr(self.instance, "short_name", "")),
         )
-        try:
-            candidate.clean()
-        except DjangoValidationError as error:
-            raise ValidationError(validation_detail(error)) from error
+        # DRF's is_valid() turns a Django ValidationError raised in validate() into its own (a 400 by field).
+        candidate.clean()
         return attrs
 
 
@@ -223,20 +211,14 @@ class RequirementSerializer(serializers.ModelSerializer):
     def create(self, validated_data: dict[str, Any]) -> Requirement:
         comment = validated_data.pop("comment", "")
         experiment = validated_data.pop("experiment")
-        try:
-            return Requirement.objects.file(
-                by=self.context["request"].user, experiment=experiment, comment=comment, **validated_data
-            )
-        except DjangoValidationError as error:
-            raise ValidationError(validation_detail(error)) from error
+        return Requirement.objects.file(
+            by=self.context["request"].user, experiment=experiment, comment=comment, **validated_data
+        )
 
     def update(self, instance: Requirement, validated_data: dict[str, Any]) -> Requirement:
         comment = validated_data.pop("comment", "")
         validated_data.pop("experiment", None)
-        try:
-            instance.edit(by=self.context["request"].user, changes=validated_data, comment=comment)
-        except DjangoValidationError as error:
-            raise ValidationError(validation_detail(error)) from error
+        instance.edit(by=self.context["request"].user, changes=validated_data, comment=comment)
         return instance
 
 
@@ -342,7 +324,8 @@ class ExperimentItemSerializer(serializers.ModelSerializer):
         }
         for name, value in validated_data.items():
             setattr(instance, name, value)
-        clean_or_400(instance)
+        # The model's own validation, which DRF does not run (a 400 if it fails: common/api/errors.py).
+        instance.full_clean()
         self.save_instance(instance)
         for name, value in many.items():
             getattr(instance, name).set(value)

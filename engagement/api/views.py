@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
-from rest_framework import mixins, serializers, status, viewsets
+from drf_spectacular.utils import extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from common.api.cached_lists import TableCachedListMixin
-from qos.api.serializers import validation_detail
+from common.api.schema import CONFLICT
 
 from ..filters import ContactFilterSet, DocumentFilterSet, EngagementRecordFilterSet, RequirementFilterSet
 from ..models import (
     TRANSITIONS,
     Contact,
     Document,
-    EngagementError,
     EngagementRecord,
     Experiment,
     Requirement,
@@ -37,9 +34,6 @@ from .serializers import (
     RequirementTransitionSerializer,
 )
 
-ConflictSerializer = inline_serializer(
-    "EngagementConflict", {"detail": serializers.CharField(), "code": serializers.CharField()}
-)
 REVIEW = ["engagement.review_requirement"]
 READ = ["engagement.view_requirement"]
 
@@ -67,8 +61,8 @@ class ExperimentViewSet(WritableViewSet):
 
 # An edit refused by the lifecycle (e.g. of an accepted requirement) answers 409, as the steps do.
 @extend_schema_view(
-    update=extend_schema(responses={200: RequirementSerializer, 409: ConflictSerializer}),
-    partial_update=extend_schema(responses={200: RequirementSerializer, 409: ConflictSerializer}),
+    update=extend_schema(responses={200: RequirementSerializer, 409: CONFLICT}),
+    partial_update=extend_schema(responses={200: RequirementSerializer, 409: CONFLICT}),
 )
 class RequirementViewSet(TableCachedListMixin, WritableViewSet):
     """Storage requirements of experiments, filed by their liaisons and reviewed by QoS admins.
@@ -110,12 +104,6 @@ class RequirementViewSet(TableCachedListMixin, WritableViewSet):
             return RequirementDetailSerializer
         return super().get_serializer_class()
 
-    def update(self, request, *args, **kwargs):
-        try:
-            return super().update(request, *args, **kwargs)
-        except EngagementError as error:
-            return _conflict(error)
-
     def _detail(self, requirement: Requirement) -> Response:
         fresh = self.get_queryset().get(pk=requirement.pk)
         return Response(RequirementDetailSerializer(fresh, context=self.get_serializer_context()).data)
@@ -124,17 +112,12 @@ class RequirementViewSet(TableCachedListMixin, WritableViewSet):
         requirement = self.get_object()
         serializer = RequirementTransitionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            requirement.take(name, by=request.user, comment=serializer.validated_data["comment"])
-        except EngagementError as error:
-            return _conflict(error)
-        except DjangoValidationError as error:
-            raise ValidationError(validation_detail(error)) from error
+        requirement.take(name, by=request.user, comment=serializer.validated_data["comment"])
         return self._detail(requirement)
 
     @extend_schema(
         request=RequirementTransitionSerializer,
-        responses={200: RequirementDetailSerializer, 409: ConflictSerializer},
+        responses={200: RequirementDetailSerializer, 409: CONFLICT},
     )
     @action(detail=True, methods=["post"])
     def review(self, request, pk=None):
@@ -143,7 +126,7 @@ class RequirementViewSet(TableCachedListMixin, WritableViewSet):
 
     @extend_schema(
         request=RequirementTransitionSerializer,
-        responses={200: RequirementDetailSerializer, 409: ConflictSerializer},
+        responses={200: RequirementDetailSerializer, 409: CONFLICT},
     )
     @action(detail=True, methods=["post"])
     def accept(self, request, pk=None):
@@ -152,7 +135,7 @@ class RequirementViewSet(TableCachedListMixin, WritableViewSet):
 
     @extend_schema(
         request=RequirementTransitionSerializer,
-        responses={200: RequirementDetailSerializer, 409: ConflictSerializer},
+        responses={200: RequirementDetailSerializer, 409: CONFLICT},
     )
     @action(detail=True, methods=["post"])
     def reject(self, request, pk=None):
@@ -161,7 +144,7 @@ class RequirementViewSet(TableCachedListMixin, WritableViewSet):
 
     @extend_schema(
         request=RequirementTransitionSerializer,
-        responses={200: RequirementDetailSerializer, 409: ConflictSerializer},
+        responses={200: RequirementDetailSerializer, 409: CONFLICT},
     )
     @action(detail=True, methods=["post"])
     def satisfy(self, request, pk=None):
@@ -170,7 +153,7 @@ class RequirementViewSet(TableCachedListMixin, WritableViewSet):
 
     @extend_schema(
         request=RequirementTransitionSerializer,
-        responses={200: RequirementDetailSerializer, 409: ConflictSerializer},
+        responses={200: RequirementDetailSerializer, 409: CONFLICT},
     )
     @action(detail=True, methods=["post"])
     def withdraw(self, request, pk=None):
@@ -179,16 +162,14 @@ class RequirementViewSet(TableCachedListMixin, WritableViewSet):
 
     @extend_schema(
         request=RequirementTransitionSerializer,
-        responses={200: RequirementDetailSerializer, 409: ConflictSerializer},
+        responses={200: RequirementDetailSerializer, 409: CONFLICT},
     )
     @action(detail=True, methods=["post"])
     def refile(self, request, pk=None):
         """File a rejected or withdrawn requirement again (the experiment's liaisons)."""
         return self._take(request, "refile")
 
-    @extend_schema(
-        request=LinkClassSerializer, responses={200: RequirementDetailSerializer, 409: ConflictSerializer}
-    )
+    @extend_schema(request=LinkClassSerializer, responses={200: RequirementDetailSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def link(self, request, pk=None):
         """Link an approved class by hand (QoS admins), with the copies wanted in it (default 1):
@@ -196,17 +177,12 @@ class RequirementViewSet(TableCachedListMixin, WritableViewSet):
         requirement = self.get_object()
         serializer = LinkClassSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            requirement.link_class(
-                serializer.validated_data["qos_class"],
-                by=request.user,
-                note=serializer.validated_data["note"],
-                copies=serializer.validated_data["copies"],
-            )
-        except EngagementError as error:
-            return _conflict(error)
-        except DjangoValidationError as error:
-            raise ValidationError(validation_detail(error)) from error
+        requirement.link_class(
+            serializer.validated_data["qos_class"],
+            by=request.user,
+            note=serializer.validated_data["note"],
+            copies=serializer.validated_data["copies"],
+        )
         return self._detail(requirement)
 
     @extend_schema(request=LinkSerializer, responses={200: RequirementDetailSerializer})
@@ -216,14 +192,11 @@ class RequirementViewSet(TableCachedListMixin, WritableViewSet):
         requirement = self.get_object()
         serializer = LinkSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            requirement.unlink_class(
-                serializer.validated_data["qos_class"],
-                by=request.user,
-                comment=serializer.validated_data["note"],
-            )
-        except DjangoValidationError as error:
-            raise ValidationError(validation_detail(error)) from error
+        requirement.unlink_class(
+            serializer.validated_data["qos_class"],
+            by=request.user,
+            comment=serializer.validated_data["note"],
+        )
         return self._detail(requirement)
 
     @extend_schema(responses=EventSerializer(many=True))
@@ -244,10 +217,7 @@ class RequirementViewSet(TableCachedListMixin, WritableViewSet):
         if request.method == "POST":
             serializer = CommentSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
-            try:
-                comment = requirement.add_comment(by=request.user, text=serializer.validated_data["text"])
-            except DjangoValidationError as error:
-                raise ValidationError(validation_detail(error)) from error
+            comment = requirement.add_comment(by=request.user, text=serializer.validated_data["text"])
             return Response(CommentSerializer(comment).data, status=status.HTTP_201_CREATED)
         page = self.paginate_queryset(requirement.comments.select_related("author"))
         return self.get_paginated_response(CommentSerializer(page, many=True).data)
@@ -283,7 +253,3 @@ class ContactViewSet(WritableViewSet):
     permission_classes = [EngagementPermissions]
     filterset_class = ContactFilterSet
     ordering_fields = ["name"]
-
-
-def _conflict(error: EngagementError) -> Response:
-    return Response({"detail": error.message, "code": error.code}, status=status.HTTP_409_CONFLICT)

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.validators import UniqueValidator
@@ -31,12 +30,6 @@ from ..models import (
     known_time_zones,
     validate_meeting_year,
 )
-
-
-def validation_detail(error: DjangoValidationError) -> Any:
-    if hasattr(error, "error_dict"):
-        return {("non_field_errors" if k == "__all__" else k): v for k, v in error.message_dict.items()}
-    return {"non_field_errors": error.messages}
 
 
 class PersonBriefSerializer(serializers.ModelSerializer):
@@ -253,12 +246,9 @@ class ActionSerializer(serializers.ModelSerializer):
         meeting = validated_data.pop("raised_at", None)
         owners = list(validated_data.pop("owners"))
         text = validated_data.pop("text")
-        try:
-            if meeting is not None:
-                return meeting.raise_action(by=user, text=text, owners=owners, **validated_data)
-            return Action.objects.create_action(by=user, text=text, owners=owners, **validated_data)
-        except DjangoValidationError as error:
-            raise ValidationError(validation_detail(error)) from error
+        if meeting is not None:
+            return meeting.raise_action(by=user, text=text, owners=owners, **validated_data)
+        return Action.objects.create_action(by=user, text=text, owners=owners, **validated_data)
 
     def update(self, instance: Action, validated_data: dict[str, Any]) -> Action:
         note = validated_data.pop("note", "")

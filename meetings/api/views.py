@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime
 
 import django_filters
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
@@ -16,10 +15,11 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from common.api.cached_lists import TableCachedListMixin
+from common.api.schema import CONFLICT
 
 from .. import exports
 from ..filters import ActionFilterSet, MeetingFilterSet
-from ..models import Action, Meeting, MeetingError, Person, Stream, TimetableItem
+from ..models import Action, Meeting, Person, Stream, TimetableItem
 from .serializers import (
     ActionProgressSerializer,
     ActionSerializer,
@@ -30,11 +30,6 @@ from .serializers import (
     NextMeetingSerializer,
     PersonSerializer,
     StreamSerializer,
-    validation_detail,
-)
-
-ConflictSerializer = inline_serializer(
-    "MeetingConflict", {"detail": serializers.CharField(), "code": serializers.CharField()}
 )
 
 
@@ -107,17 +102,14 @@ class MeetingViewSet(
                 meeting.add_default_sections()
             meeting.carry_over_open_actions()
 
-    @extend_schema(request=NextMeetingSerializer, responses={201: MeetingSerializer, 409: ConflictSerializer})
+    @extend_schema(request=NextMeetingSerializer, responses={201: MeetingSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"], filterset_class=None)
     def next(self, request, pk=None):
         """Create the next meeting of the series (default: +interval, same local time), open actions carried."""
         meeting = self.get_object()
         body = NextMeetingSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            following = meeting.create_next(by=request.user, starts_at=body.validated_data.get("starts_at"))
-        except MeetingError as error:
-            return Response({"detail": error.message, "code": "conflict"}, status=status.HTTP_409_CONFLICT)
+        following = meeting.create_next(by=request.user, starts_at=body.validated_data.get("starts_at"))
         following = self.get_queryset().get(pk=following.pk)
         return Response(self.get_serializer(following).data, status=status.HTTP_201_CREATED)
 
@@ -217,12 +209,6 @@ class ActionViewSet(
     # Reads of the log need only view; who may post to it is decided per action, below.
     action_permissions = {"updates": ["meetings.view_action"]}
 
-    def update(self, request, *args, **kwargs):
-        try:
-            return super().update(request, *args, **kwargs)
-        except DjangoValidationError as error:
-            raise ValidationError(validation_detail(error)) from error
-
     @extend_schema(methods=["GET"], responses=ActionUpdateSerializer(many=True))
     @extend_schema(
         methods=["POST"], request=ActionProgressSerializer, responses={201: ActionUpdateSerializer}
@@ -238,13 +224,10 @@ class ActionViewSet(
             raise PermissionDenied("Only the action's owners and the coordinators may update it.")
         body = ActionProgressSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        try:
-            update = the_action.record_update(
-                by=request.user,
-                text=body.validated_data.get("text", ""),
-                status=body.validated_data.get("status"),
-                meeting=body.validated_data.get("meeting"),
-            )
-        except DjangoValidationError as error:
-            raise ValidationError(validation_detail(error)) from error
+        update = the_action.record_update(
+            by=request.user,
+            text=body.validated_data.get("text", ""),
+            status=body.validated_data.get("status"),
+            meeting=body.validated_data.get("meeting"),
+        )
         return Response(ActionUpdateSerializer(update).data, status=status.HTTP_201_CREATED)

@@ -66,25 +66,19 @@ class StorageQoSClassSerializer(serializers.ModelSerializer):
     def create(self, validated_data):
         validated_data.pop("base_revision", None)
         comment = validated_data.pop("comment", "")
-        try:
-            return StorageQoSClass.objects.create_draft(
-                by=self.context["request"].user, comment=comment, **validated_data
-            )
-        except DjangoValidationError as error:
-            raise ValidationError(validation_detail(error)) from error
+        return StorageQoSClass.objects.create_draft(
+            by=self.context["request"].user, comment=comment, **validated_data
+        )
 
     def update(self, instance, validated_data):
         comment = validated_data.pop("comment", "")
         base_revision = validated_data.pop("base_revision", None)
-        try:
-            instance.edit(
-                by=self.context["request"].user,
-                changes=validated_data,
-                comment=comment,
-                base_revision=base_revision,
-            )
-        except DjangoValidationError as error:
-            raise ValidationError(validation_detail(error)) from error
+        instance.edit(
+            by=self.context["request"].user,
+            changes=validated_data,
+            comment=comment,
+            base_revision=base_revision,
+        )
         return instance
 
 
@@ -104,15 +98,6 @@ class DiffRowSerializer(serializers.Serializer):
     label = serializers.CharField()
     old = serializers.CharField()
     new = serializers.CharField()
-
-
-def validation_detail(error: DjangoValidationError):
-    if hasattr(error, "error_dict"):
-        return {
-            ("non_field_errors" if key == "__all__" else key): value
-            for key, value in error.message_dict.items()
-        }
-    return {"non_field_errors": error.messages}
 
 
 class RucioInstanceSerializer(serializers.ModelSerializer):
@@ -227,6 +212,7 @@ class RSESerializer(serializers.ModelSerializer):
                     reason=validated_data.get("reason", ""),
                 )
             except DjangoValidationError as error:
+                # Not the usual 400: what the model says is about the class the client gave, whatever it names.
                 raise ValidationError({"qos_class": error.messages}) from error
         instance.refresh_from_db()
         return instance

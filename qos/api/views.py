@@ -19,11 +19,12 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from common.api.cached_lists import TableCachedListMixin
+from common.api.schema import CONFLICT
 
 from .. import tasks
 from ..catalogue_io import export_catalogue
 from ..filters import PushFilterSet, RSEFilterSet, StorageQoSClassFilterSet
-from ..models import RSE, CatalogueError, Push, RucioInstance, StorageQoSClass, revision_diff
+from ..models import RSE, Push, RucioInstance, StorageQoSClass, revision_diff
 from .serializers import (
     DiffRowSerializer,
     PushSerializer,
@@ -33,12 +34,8 @@ from .serializers import (
     RucioInstanceSerializer,
     StorageQoSClassSerializer,
     TransitionSerializer,
-    validation_detail,
 )
 
-ConflictSerializer = inline_serializer(
-    "CatalogueConflict", {"detail": serializers.CharField(), "code": serializers.CharField()}
-)
 QueueUnavailableSerializer = inline_serializer(
     "QueueUnavailable", {"detail": serializers.CharField(), "code": serializers.CharField()}
 )
@@ -46,8 +43,8 @@ QueueUnavailableSerializer = inline_serializer(
 
 # An edit refused by the lifecycle (a retired class, a stale ``base_revision``) answers 409, as the steps do.
 @extend_schema_view(
-    update=extend_schema(responses={200: StorageQoSClassSerializer, 409: ConflictSerializer}),
-    partial_update=extend_schema(responses={200: StorageQoSClassSerializer, 409: ConflictSerializer}),
+    update=extend_schema(responses={200: StorageQoSClassSerializer, 409: CONFLICT}),
+    partial_update=extend_schema(responses={200: StorageQoSClassSerializer, 409: CONFLICT}),
 )
 class StorageQoSClassViewSet(
     TableCachedListMixin,
@@ -77,64 +74,43 @@ class StorageQoSClassViewSet(
         "export": ["qos.view_storageqosclass"],
     }
 
-    def update(self, request, *args, **kwargs):
-        try:
-            return super().update(request, *args, **kwargs)
-        except CatalogueError as error:
-            return _conflict(error)
-
     def _transition(self, request, method: str, serializer_class, text_argument: str = "comment"):
         qos_class = self.get_object()
         serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
         text = serializer.validated_data.get("reason", serializer.validated_data.get("comment", ""))
-        try:
-            getattr(qos_class, method)(
-                by=request.user,
-                base_revision=serializer.validated_data.get("base_revision"),
-                **{text_argument: text},
-            )
-        except CatalogueError as error:
-            return _conflict(error)
-        except DjangoValidationError as error:
-            raise ValidationError(validation_detail(error)) from error
+        getattr(qos_class, method)(
+            by=request.user,
+            base_revision=serializer.validated_data.get("base_revision"),
+            **{text_argument: text},
+        )
         return Response(StorageQoSClassSerializer(qos_class, context=self.get_serializer_context()).data)
 
-    @extend_schema(
-        request=TransitionSerializer, responses={200: StorageQoSClassSerializer, 409: ConflictSerializer}
-    )
+    @extend_schema(request=TransitionSerializer, responses={200: StorageQoSClassSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def propose(self, request, label=None):
         """Put a draft up for approval."""
         return self._transition(request, "propose", TransitionSerializer)
 
-    @extend_schema(
-        request=TransitionSerializer, responses={200: StorageQoSClassSerializer, 409: ConflictSerializer}
-    )
+    @extend_schema(request=TransitionSerializer, responses={200: StorageQoSClassSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def approve(self, request, label=None):
         """Approve the proposal awaiting approval. Refused (409) to anyone who wrote part of it."""
         return self._transition(request, "approve", TransitionSerializer)
 
-    @extend_schema(
-        request=RejectSerializer, responses={200: StorageQoSClassSerializer, 409: ConflictSerializer}
-    )
+    @extend_schema(request=RejectSerializer, responses={200: StorageQoSClassSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def reject(self, request, label=None):
         """Reject the proposal awaiting approval; a reason is required."""
         return self._transition(request, "reject", RejectSerializer, "reason")
 
-    @extend_schema(
-        request=TransitionSerializer, responses={200: StorageQoSClassSerializer, 409: ConflictSerializer}
-    )
+    @extend_schema(request=TransitionSerializer, responses={200: StorageQoSClassSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def deprecate(self, request, label=None):
         """Deprecate an approved class."""
         return self._transition(request, "deprecate", TransitionSerializer, "reason")
 
-    @extend_schema(
-        request=TransitionSerializer, responses={200: StorageQoSClassSerializer, 409: ConflictSerializer}
-    )
+    @extend_schema(request=TransitionSerializer, responses={200: StorageQoSClassSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])
     def retire(self, request, label=None):
         """Retire a deprecated class."""
@@ -189,10 +165,6 @@ class StorageQoSClassViewSet(
         name = f"qos-catalogue-{timezone.now():%Y%m%d-%H%M%S}.json"
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         return response
-
-
-def _conflict(error: CatalogueError) -> Response:
-    return Response({"detail": error.message, "code": error.code}, status=status.HTTP_409_CONFLICT)
 
 
 class RucioInstanceViewSet(viewsets.ModelViewSet):
@@ -271,6 +243,7 @@ class RSEViewSet(
     def reconcile(self, request, name=None):
         """Push the portal's value to Rucio (or remove a value the portal did not set)."""
         rse = self.get_object()
+        # Not the usual 400 (non_field_errors): why there is nothing to do has always come as ``detail``.
         try:
             rse.reconcile(by=request.user)
         except DjangoValidationError as error:
@@ -285,6 +258,7 @@ class RSEViewSet(
     def adopt(self, request, name=None):
         """Take Rucio's value into the portal, when it is an approved class."""
         rse = self.get_object()
+        # As reconcile: why it cannot be adopted comes as ``detail``.
         try:
             rse.adopt(by=request.user)
         except DjangoValidationError as error:

@@ -21,6 +21,8 @@ from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from common.errors import DomainError
+
 from .. import audit
 from ..choices import (
     AccessLatency,
@@ -60,14 +62,10 @@ CONTENT_FIELDS = (
 )
 
 
-class CatalogueError(Exception):
+class CatalogueError(DomainError):
     """A catalogue operation refused by a rule of the lifecycle; nothing was changed."""
 
     code = "refused"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class IllegalTransition(CatalogueError):
