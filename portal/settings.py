@@ -326,6 +326,8 @@ OIDC_GROUP_ROLES = env("OIDC_GROUP_ROLES")  # JSON; empty: the default mapping o
 OIDC_ENTITLEMENT_NAMESPACE = env("OIDC_ENTITLEMENT_NAMESPACE")  # e.g. urn:geant:escape.eu (AARC profile)
 OIDC_DISCOVERY_CACHE_SECONDS = env_int("OIDC_DISCOVERY_CACHE_SECONDS", 3600)
 OIDC_BEARER_CACHE_SECONDS = env_int("OIDC_BEARER_CACHE_SECONDS", 60)
+# Audiences an API bearer token must name one of; empty: the client ID and CSRF_TRUSTED_ORIGINS (the public URL).
+OIDC_API_AUDIENCES = env_list("OIDC_API_AUDIENCES")
 OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env_int("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 900)
 OIDC_TIMEOUT = env_int("OIDC_TIMEOUT", 10)
 OIDC_TOKEN_USE_BASIC_AUTH = env_bool("OIDC_TOKEN_USE_BASIC_AUTH", True)  # IAM's default: client_secret_basic

@@ -100,8 +100,18 @@ class OidcProvider:
     def set_access_token_ttl(self, seconds: int) -> None:
         self.knob("POST", "ttl", {"access_token": seconds})
 
+    def set_access_token_format(self, token_format: str) -> None:
+        """``jwt`` (IAM's, the default) or ``opaque``, for access tokens with an audience issued from now on."""
+        self.knob("POST", "format", {"access_token": token_format})
+
+    def advertise_introspection(self, advertised: bool) -> None:
+        self.knob("POST", "introspection", {"advertised": advertised})
+
     def userinfo_calls(self) -> int:
         return self.knob("GET", "stats")["userinfo"]
+
+    def introspection_calls(self) -> int:
+        return self.knob("GET", "stats")["introspection"]
 
     def discovery(self) -> dict:
         return requests.get(f"{self.issuer}/.well-known/openid-configuration", timeout=5).json()
@@ -131,8 +141,18 @@ class OidcProvider:
             url = urljoin(url, response.headers["Location"])
         raise AssertionError(f"too many redirects, last {url}")
 
-    def tokens_for(self, username: str, scope: str = "openid profile email wlcg.groups") -> dict:
-        """Tokens for a user, got as a script gets them (oidc-agent): the public client `cli` with PKCE."""
+    def tokens_for(
+        self, username: str, scope: str = "openid profile email wlcg.groups", audience: str | None = CLIENT_ID
+    ) -> dict:
+        """Tokens for a user, got as a script gets them (oidc-agent): the public client `cli` with PKCE.
+
+        The access token is meant for ``audience`` (by default the portal's client ID), as with
+        ``oidc-token --aud=...``; with None it has no audience.
+        """
+        resource = {}
+        if audience is not None:
+            # A resource indicator (RFC 8707) must be an absolute URI; the provider maps this URN to any audience.
+            resource = {"resource": audience if "://" in audience else f"urn:audience:{audience}"}
         verifier = secrets.token_urlsafe(48)
         challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
         state = secrets.token_urlsafe(16)
@@ -145,6 +165,7 @@ class OidcProvider:
                 "state": state,
                 "code_challenge": challenge,
                 "code_challenge_method": "S256",
+                **resource,
             }
         )
         with requests.Session() as session:
@@ -159,6 +180,7 @@ class OidcProvider:
                 "redirect_uri": CLI_REDIRECT_URI,
                 "client_id": "cli",
                 "code_verifier": verifier,
+                **resource,
             },
             timeout=10,
         )

@@ -71,40 +71,76 @@ class IamBackend(OIDCAuthenticationBackend):
 
     def _verify_jws(self, payload: str, key: Any) -> dict[str, Any]:
         """Check signature, algorithm, issuer, audience and lifetime; the library checks only the first two."""
-        try:
-            header = jwt.get_unverified_header(payload)
-        except jwt.InvalidTokenError:
-            raise SuspiciousOperation("The ID token is not a JWT.") from None
-        algorithm = self.OIDC_RP_SIGN_ALGO
-        if header.get("alg") != algorithm:
-            raise SuspiciousOperation(f"The ID token is signed with {header.get('alg')!r}, not {algorithm}.")
         client_id = self.OIDC_RP_CLIENT_ID
         try:
-            claims = jwt.decode(
+            claims = self._decode(
                 payload,
                 key,
-                algorithms=[algorithm],
+                what="ID token",
                 audience=client_id,
-                options={"require": ["iss", "sub", "aud", "exp", "iat"], "verify_iss": False},
-                leeway=self.get_settings("OIDC_CLOCK_LEEWAY_SECONDS", 30),
+                required=["iss", "sub", "aud", "exp", "iat"],
             )
         except jwt.InvalidAudienceError:
             raise SuspiciousOperation(
                 f"The ID token was issued for another client, not {client_id}."
             ) from None
-        except jwt.ExpiredSignatureError:
-            raise SuspiciousOperation("The ID token has expired.") from None
-        except jwt.InvalidSignatureError:
-            raise SuspiciousOperation("The ID token's signature does not match IAM's key.") from None
-        except jwt.InvalidTokenError as error:
-            raise SuspiciousOperation(f"The ID token is invalid: {error}.") from None
-        if not provider.same_issuer(str(claims["iss"]), provider.issuer()):
-            raise SuspiciousOperation(
-                f"The ID token was issued by {claims['iss']!r}, not by this portal's IAM."
-            )
         # OpenID Connect Core §3.1.3.7: with several audiences, the authorised party must be this client.
         if isinstance(claims["aud"], list) and len(claims["aud"]) > 1 and claims.get("azp") != client_id:
             raise SuspiciousOperation("The ID token names several audiences but not this client as its azp.")
+        return claims
+
+    def verify_access_token(self, token: str) -> dict[str, Any]:
+        """The claims of a JWT access token (IAM's are JWTs) once its signature, algorithm, issuer and lifetime
+        are checked against IAM's JWKS, as for ID tokens. Its audience is the caller's to check: a resource
+        server's, not this client's. Raises SuspiciousOperation with the reason."""
+        what = "bearer token"
+        self._check_algorithm(token, what)  # before IAM's keys are fetched for a token that cannot match them
+        try:
+            key = self.retrieve_matching_jwk(token)
+        except (SuspiciousOperation, jwt.InvalidTokenError):
+            raise SuspiciousOperation(f"The {what} names no key IAM publishes.") from None
+        claims = self._decode(token, key, what=what, audience=None, required=["iss", "sub", "exp"])
+        # The portal's own ID tokens (always with a nonce) are signed by the same key and name its client ID
+        # as their audience: never bearer tokens.
+        if "nonce" in claims or "at_hash" in claims:
+            raise SuspiciousOperation("This is an ID token, not an access token.")
+        return claims
+
+    def _check_algorithm(self, payload: str, what: str) -> str:
+        try:
+            header = jwt.get_unverified_header(payload)
+        except jwt.InvalidTokenError:
+            raise SuspiciousOperation(f"The {what} is not a JWT.") from None
+        algorithm = self.OIDC_RP_SIGN_ALGO
+        if header.get("alg") != algorithm:
+            raise SuspiciousOperation(f"The {what} is signed with {header.get('alg')!r}, not {algorithm}.")
+        return algorithm
+
+    def _decode(
+        self, payload: str, key: Any, *, what: str, audience: str | None, required: list[str]
+    ) -> dict[str, Any]:
+        algorithm = self._check_algorithm(payload, what)
+        try:
+            claims = jwt.decode(
+                payload,
+                key,
+                algorithms=[algorithm],
+                audience=audience,
+                options={"require": required, "verify_iss": False, "verify_aud": audience is not None},
+                leeway=self.get_settings("OIDC_CLOCK_LEEWAY_SECONDS", 30),
+            )
+        except jwt.InvalidAudienceError:
+            raise  # each caller words it: a client's audience is not a resource server's
+        except jwt.ExpiredSignatureError:
+            raise SuspiciousOperation(f"The {what} has expired.") from None
+        except jwt.InvalidSignatureError:
+            raise SuspiciousOperation(f"The {what}'s signature does not match IAM's key.") from None
+        except jwt.InvalidTokenError as error:
+            raise SuspiciousOperation(f"The {what} is invalid: {error}.") from None
+        if not provider.same_issuer(str(claims["iss"]), provider.issuer()):
+            raise SuspiciousOperation(
+                f"The {what} was issued by {claims['iss']!r}, not by this portal's IAM."
+            )
         return claims
 
     def retrieve_matching_jwk(self, token: str) -> Any:
@@ -114,13 +150,16 @@ class IamBackend(OIDCAuthenticationBackend):
             raise SuspiciousOperation("The ID token names no key IAM publishes.") from None
 
     def get_or_create_user(self, access_token: str, id_token: str | None, payload: dict | None):
-        """The user for a login (ID token ``payload`` and userinfo) or for a bearer token (userinfo only)."""
+        """The user for a login (ID token ``payload`` and userinfo) or for a bearer token (userinfo; ``payload``
+        holds only the checked token's ``sub``, so that userinfo must be about the token's subject)."""
         userinfo = self.get_userinfo(access_token, id_token, payload)
         if not isinstance(userinfo, dict):
             raise SuspiciousOperation("IAM's userinfo answer is not a JSON object.")
         if payload and userinfo.get("sub") != payload.get("sub"):
             # OpenID Connect Core §5.3.2: otherwise the answer may be about someone else.
-            raise SuspiciousOperation("IAM's userinfo is about another subject than the ID token.")
+            raise SuspiciousOperation(
+                f"IAM's userinfo is about another subject than the {'ID' if id_token else 'access'} token."
+            )
         # Groups may come in either: IAM puts them in the ID token and at userinfo, the WLCG profile only
         # where asked. The ID token's claims first, then userinfo's (fresher) on top; groups from both.
         claims = {**(payload or {}), **userinfo}

@@ -39,8 +39,40 @@ def check_iam_settings(app_configs: Any = None, **kwargs: Any) -> list:
         GroupRoleMapping.from_settings()
     except ImproperlyConfigured as error:
         problems.append(Error(str(error), id="iam.E004"))
+    problems += _check_api_audiences()
     if issuer and not settings.DEBUG and not issuer.startswith("https://"):
         problems.append(
             Warning("OIDC_OP_ISSUER is not an https:// URL: tokens would travel in clear.", id="iam.W001")
+        )
+    return problems
+
+
+# The WLCG token profile's audience for "any service": a token asked with it is meant for every service.
+WLCG_ANY_AUDIENCE = "https://wlcg.cern.ch/jwt/v1/any"
+
+
+def _check_api_audiences() -> list:
+    audiences = getattr(settings, "OIDC_API_AUDIENCES", None) or []
+    if isinstance(audiences, str):
+        audiences = audiences.split(",")
+    problems = []
+    unusable = [value for value in audiences if "*" in value or any(c.isspace() for c in value.strip())]
+    if unusable:
+        problems.append(
+            Error(
+                f"OIDC_API_AUDIENCES holds {', '.join(repr(value) for value in unusable)}: audiences are compared "
+                "exactly (no wildcards), and IAM separates the audiences of a token request by spaces.",
+                hint="List each audience in full, comma-separated, e.g. "
+                "OIDC_API_AUDIENCES=qos-portal,https://qos.escape.example",
+                id="iam.E005",
+            )
+        )
+    if any(value.strip().rstrip("/") == WLCG_ANY_AUDIENCE for value in audiences):
+        problems.append(
+            Warning(
+                f"OIDC_API_AUDIENCES accepts {WLCG_ANY_AUDIENCE}: a token meant for any service, stolen from any "
+                "of them, then works on the portal's API too.",
+                id="iam.W002",
+            )
         )
     return problems

@@ -53,6 +53,35 @@ def same_issuer(a: str, b: str) -> bool:
     return a.rstrip("/") == b.rstrip("/")
 
 
+def api_audiences() -> list[str]:
+    """The audiences a bearer token must name (one of): ``OIDC_API_AUDIENCES``, else the portal's client ID
+    and its public URL (the origins of ``CSRF_TRUSTED_ORIGINS``, e.g. ``https://qos.escape.example``)."""
+    explicit = getattr(settings, "OIDC_API_AUDIENCES", None) or []
+    if isinstance(explicit, str):
+        explicit = explicit.split(",")
+    audiences = [str(value).strip() for value in explicit]
+    if not any(audiences):
+        # A wildcard origin (https://*.example.org) is no audience anyone can ask IAM for.
+        origins = [origin for origin in getattr(settings, "CSRF_TRUSTED_ORIGINS", []) if "*" not in origin]
+        audiences = [getattr(settings, "OIDC_RP_CLIENT_ID", ""), *origins]
+    return list(dict.fromkeys(value for value in audiences if value))
+
+
+def names_audience(aud: Any, audiences: list[str]) -> bool:
+    """True when a token's ``aud`` (a string or a list, RFC 7519 §4.1.3) names one of ``audiences``.
+
+    A URL matches with or without its trailing slash: people ask IAM for both spellings of the portal's.
+    """
+    named = [aud] if isinstance(aud, str) else aud if isinstance(aud, list) else []
+    wanted = {value.rstrip("/") for value in audiences}
+    return any(isinstance(value, str) and value.rstrip("/") in wanted for value in named)
+
+
+def introspection_endpoint() -> str:
+    """IAM's token introspection endpoint (RFC 7662) from discovery; "" when it offers none."""
+    return str(metadata().get("introspection_endpoint") or "")
+
+
 def discovery_url(issuer_url: str | None = None) -> str:
     return f"{(issuer_url or issuer()).rstrip('/')}/.well-known/openid-configuration"
 

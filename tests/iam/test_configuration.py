@@ -96,6 +96,8 @@ def test_iam_discover_command_fails_clearly(settings):
         ({"OIDC_OP_ISSUER": "https://iam.example/", "OIDC_RP_CLIENT_ID": "portal"}, "iam.E002"),
         ({"LOCAL_LOGIN_ENABLED": False}, "iam.E003"),
         ({"OIDC_GROUP_ROLES": '{"escape": "boss"}'}, "iam.E004"),
+        ({"OIDC_API_AUDIENCES": ["portal", "https://*.escape.example"]}, "iam.E005"),
+        ({"OIDC_API_AUDIENCES": ["portal", "https://wlcg.cern.ch/jwt/v1/any"]}, "iam.W002"),
         (
             {"OIDC_OP_ISSUER": "http://iam.example/", "OIDC_RP_CLIENT_ID": "p", "OIDC_RP_CLIENT_SECRET": "s"},
             "iam.W001",

@@ -16,13 +16,23 @@
 //   "aarc"           `eduperson_entitlement` URNs (urn:geant:escape.eu:group:escape:cta#...), with its scope
 // `groups_only_in: "id_token"` leaves the groups out of the userinfo answer (they are in the ID token only).
 //
+// Access tokens with an audience, as IAM issues them for `oidc-token --aud=...`: a client asks for one with
+// a resource indicator (RFC 8707, `resource=` at /auth and /token); the token's `aud` is that URI, or `<aud>`
+// for `urn:audience:<aud>` (IAM takes any audience string, such as a client ID; a resource indicator must be an
+// absolute URI). They are RS256 JWTs signed by the provider's key, like IAM's (or opaque, see /_test/format).
+// Like IAM, and unlike oidc-provider itself, userinfo answers for them too (their audience does not matter
+// there); introspection answers for the opaque ones. Tokens asked without a resource stay opaque, without
+// audience (the portal's own login gets those).
+//
 // Test-only knobs (loopback, admin token required), so that tests can cause what a real IAM rarely does:
 //   POST /_test/reset                 users back to users.json, knobs off, counters zero
 //   PUT  /_test/users/<name>          change a user's claims, e.g. {"groups": [...]} (the next login sees it)
 //   POST /_test/tamper {"mode": m}    spoil the next ID token: signature | audience | issuer | expired |
 //                                     nonce | foreign-key (re-signed by a key the JWKS does not hold)
 //   POST /_test/ttl {"access_token": s}   lifetime of access tokens issued from now on
-//   GET  /_test/stats                 {"userinfo": number of userinfo requests}
+//   POST /_test/format {"access_token": f}   format of access tokens with an audience: jwt (default) | opaque
+//   POST /_test/introspection {"advertised": b}   whether discovery names the introspection endpoint
+//   GET  /_test/stats                 {"userinfo": ..., "introspection": ...}: numbers of requests
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -41,11 +51,14 @@ const list = (value, fallback) => (value || fallback).split(',').map((s) => s.tr
 // --- state the tests may change through /_test/ ---------------------------------------------------------
 const loadUsers = () => JSON.parse(fs.readFileSync(USERS_FILE, 'utf8'));
 let users = loadUsers();
-const state = { tamper: null, accessTokenTtl: 3600, userinfoCalls: 0 };
+const DEFAULT_STATE = {
+  tamper: null, accessTokenTtl: 3600, accessTokenFormat: 'jwt', introspectionAdvertised: true, userinfoCalls: 0, introspectionCalls: 0,
+};
+const state = { ...DEFAULT_STATE };
 const userBySub = (sub) => Object.values(users).find((u) => u.sub === sub);
 
 // --- signing key: new at every start, written only into the temporary directory -------------------------
-const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
+const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const signingJwk = { ...privateKey.export({ format: 'jwk' }), kid: `test-${crypto.randomBytes(4).toString('hex')}`, use: 'sig', alg: 'RS256' };
 if (process.env.OP_KEY_DIR) {
   fs.writeFileSync(path.join(process.env.OP_KEY_DIR, 'jwks.json'), JSON.stringify({ keys: [signingJwk] }), { mode: 0o600 });
@@ -72,6 +85,9 @@ function groupClaims(user, use) {
       return { groups };
   }
 }
+
+const AUDIENCE_URN = 'urn:audience:';
+const RESOURCE_SCOPES = 'openid profile email wlcg.groups eduperson_entitlement';
 
 const configuration = {
   clients: [
@@ -114,6 +130,16 @@ const configuration = {
   features: {
     devInteractions: { enabled: false }, // its development login accepts any password; ours checks them
     introspection: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      getResourceServerInfo: async (ctx, resourceIndicator) => ({
+        audience: resourceIndicator.startsWith(AUDIENCE_URN) ? resourceIndicator.slice(AUDIENCE_URN.length) : resourceIndicator,
+        // IAM's access tokens carry the OpenID scopes too, so that userinfo answers for them.
+        scope: RESOURCE_SCOPES,
+        accessTokenFormat: state.accessTokenFormat,
+        jwt: { sign: { alg: 'RS256' } },
+      }),
+    },
     revocation: { enabled: true },
     rpInitiatedLogout: {
       enabled: true,
@@ -193,7 +219,12 @@ function tamper(idToken, mode) {
   }
 }
 provider.use(async (ctx, next) => {
+  if (ctx.path === '/token/introspection') state.introspectionCalls += 1;
   await next();
+  if (ctx.path === '/.well-known/openid-configuration' && !state.introspectionAdvertised && ctx.body) {
+    const { introspection_endpoint: _, ...rest } = ctx.body;
+    ctx.body = rest;
+  }
   if (ctx.path === '/token' && ctx.method === 'POST' && ctx.status === 200 && state.tamper && ctx.body?.id_token) {
     ctx.body = { ...ctx.body, id_token: tamper(ctx.body.id_token, state.tamper) };
     state.tamper = null;
@@ -225,6 +256,9 @@ async function finish(req, res, details, accountId, withLogin) {
     : new provider.Grant({ accountId, clientId: params.client_id });
   grant.addOIDCScope(String(params.scope || 'openid')); // consent to everything asked, like an approved site
   if (prompt.details?.missingOIDCClaims) grant.addOIDCClaims(prompt.details.missingOIDCClaims);
+  for (const [indicator, scopes] of Object.entries(prompt.details?.missingResourceScopes || {})) {
+    grant.addResourceScope(indicator, scopes.join(' '));
+  }
   const result = { consent: { grantId: await grant.save() } };
   if (withLogin) result.login = { accountId };
   await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
@@ -237,7 +271,7 @@ async function testKnob(req, res) {
   const user = url.pathname.match(/^\/_test\/users\/([^/]+)$/);
   if (url.pathname === '/_test/reset' && req.method === 'POST') {
     users = loadUsers();
-    Object.assign(state, { tamper: null, accessTokenTtl: 3600, userinfoCalls: 0 });
+    Object.assign(state, DEFAULT_STATE);
   } else if (user && req.method === 'PUT') {
     if (!users[user[1]]) return send(res, 404, '{"error":"no such user"}', 'application/json');
     Object.assign(users[user[1]], body);
@@ -245,16 +279,68 @@ async function testKnob(req, res) {
     state.tamper = body.mode;
   } else if (url.pathname === '/_test/ttl' && req.method === 'POST') {
     state.accessTokenTtl = Number(body.access_token);
+  } else if (url.pathname === '/_test/format' && req.method === 'POST') {
+    state.accessTokenFormat = body.access_token;
+  } else if (url.pathname === '/_test/introspection' && req.method === 'POST') {
+    state.introspectionAdvertised = Boolean(body.advertised);
   } else if (url.pathname !== '/_test/stats') {
     return send(res, 404, '{"error":"no such knob"}', 'application/json');
   }
-  return send(res, 200, JSON.stringify({ userinfo: state.userinfoCalls }), 'application/json');
+  const stats = { userinfo: state.userinfoCalls, introspection: state.introspectionCalls };
+  return send(res, 200, JSON.stringify(stats), 'application/json');
+}
+
+// --- userinfo for access tokens with an audience, as IAM answers it (oidc-provider refuses them there) ------
+// The token as userinfo sees it: {sub, scope}; null for a bad one; undefined to leave it to oidc-provider.
+async function audienceToken(value) {
+  const parts = value.split('.');
+  if (parts.length === 3) {
+    let header;
+    let payload;
+    try {
+      header = unb64(parts[0]);
+      payload = unb64(parts[1]);
+    } catch {
+      return null;
+    }
+    const signed = crypto.verify('RSA-SHA256', Buffer.from(`${parts[0]}.${parts[1]}`), publicKey, Buffer.from(parts[2], 'base64url'));
+    // at+jwt: an ID token (same key) is no access token.
+    const valid = signed && header.typ === 'at+jwt' && payload.iss === ISSUER && payload.exp > Date.now() / 1000;
+    return valid ? { sub: payload.sub, scope: payload.scope || '' } : null;
+  }
+  const token = await provider.AccessToken.find(value);
+  if (!token || token.aud === undefined) return undefined;
+  return token.isValid ? { sub: token.accountId, scope: token.scope || '' } : null;
+}
+
+async function userinfo(req, res, value) {
+  const token = await audienceToken(value);
+  if (token === undefined) return false;
+  state.userinfoCalls += 1;
+  const u = token && userBySub(token.sub);
+  if (!u) {
+    res.writeHead(401, {
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+      'www-authenticate': `Bearer realm="${ISSUER}", error="invalid_token", error_description="invalid token provided"`,
+    });
+    res.end('{"error":"invalid_token","error_description":"invalid token provided"}');
+    return true;
+  }
+  const scopes = token.scope.split(' ');
+  const names = new Set(['sub', ...scopes.flatMap((scope) => configuration.claims[scope] || [])]);
+  const claims = await (await configuration.findAccount(undefined, token.sub)).claims('userinfo');
+  const shown = Object.fromEntries(Object.entries(claims).filter(([name, v]) => names.has(name) && v !== undefined));
+  send(res, 200, JSON.stringify(shown), 'application/json');
+  return true;
 }
 
 const opCallback = provider.callback();
 const server = http.createServer(async (req, res) => {
   try {
     if (req.url.startsWith('/_test/')) return await testKnob(req, res);
+    const bearer = /^Bearer\s+(\S+)$/i.exec(req.headers.authorization || '');
+    if (req.url.split('?')[0] === '/me' && bearer && (await userinfo(req, res, bearer[1]))) return undefined;
     const m = req.url.match(/^\/interaction\/([^/?]+)(\/login)?/);
     if (!m) return opCallback(req, res);
     const details = await provider.interactionDetails(req, res);
