@@ -61,7 +61,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from .choices import ClassStatus, RevisionKind
+from .choices import CARRIED_STATUSES, PLANNED_STATUSES, ClassStatus, RevisionKind
 from .models import CONTENT_FIELDS, RSE, Push, StorageQoSClass, StorageQoSClassRevision
 
 logger = logging.getLogger(__name__)
@@ -107,9 +107,6 @@ KIND_STATUSES: dict[str, set[str]] = {
     RevisionKind.DEPRECATED: {ClassStatus.DEPRECATED},
     RevisionKind.RETIRED: {ClassStatus.RETIRED},
 }
-# What an RSE may carry (Rucio holds the label while approved or deprecated) or wait for (until approval).
-CARRIED_STATUSES = {ClassStatus.APPROVED, ClassStatus.DEPRECATED}
-PLANNED_STATUSES = {ClassStatus.DRAFT, ClassStatus.PROPOSED}
 
 STRING_FIELDS = {
     "label",

@@ -8,7 +8,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from . import audit
-from .choices import ClassStatus, RevisionKind
+from .choices import ASSIGNABLE_STATUSES, ClassStatus, RevisionKind
 
 
 class StorageQoSClassQuerySet(models.QuerySet):
@@ -78,11 +78,7 @@ class RSEQuerySet(models.QuerySet):
         """
         from .models import Push
 
-        if qos_class is not None and qos_class.status not in (
-            ClassStatus.APPROVED,
-            ClassStatus.PROPOSED,
-            ClassStatus.DRAFT,
-        ):
+        if qos_class is not None and qos_class.status not in ASSIGNABLE_STATUSES:
             raise ValidationError(
                 f"{qos_class.label} is {qos_class.get_status_display().lower()}: only approved classes can be "
                 "assigned (or draft and proposed ones planned for when they are approved)."

@@ -168,7 +168,7 @@ class RSE(models.Model):
     @property
     def desired_value(self) -> str | None:
         """The value the portal wants Rucio to hold: the label of its class while approved or deprecated."""
-        if self.qos_class_id and self.qos_class.status in (ClassStatus.APPROVED, ClassStatus.DEPRECATED):
+        if self.qos_class_id and self.qos_class.carried_in_rucio:
             return self.qos_class.label
         return None
 
