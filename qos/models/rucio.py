@@ -236,24 +236,6 @@ class RSE(models.Model):
             qos_class=label,
         )
 
-    def record_rucio_attributes(self, attributes: dict[str, str]) -> None:
-        """Store what Rucio reported and recompute the sync state."""
-        self.rucio_attributes = attributes
-        self.rucio_value = attributes.get(self.instance.attribute_key)
-        self.last_read_at = timezone.now()
-        self.missing_in_rucio = False
-        self.sync_state = self.compute_sync_state()
-        self.save(
-            update_fields=[
-                "rucio_attributes",
-                "rucio_value",
-                "last_read_at",
-                "missing_in_rucio",
-                "sync_state",
-                "updated_at",
-            ]
-        )
-
 
 class Push(models.Model):
     """One intended change of one RSE attribute in Rucio (set it to a value, or delete it), and its fate.
