@@ -73,7 +73,14 @@ class RSEQuerySet(models.QuerySet):
                 Push.objects.filter(rse__in=chunk).values("rse").annotate(newest=Max("pk")).values("newest")
             )
             latest.update((push.rse_id, push) for push in Push.objects.filter(pk__in=newest))
-        recorded = ["rucio_attributes", "rucio_value", "last_read_at", "missing_in_rucio", "sync_state"]
+        recorded = [
+            "rucio_attributes",
+            "rucio_value",
+            "last_read_at",
+            "missing_in_rucio",
+            "sync_state",
+            "updated_at",
+        ]
         if pushed:
             recorded.append("last_pushed_at")
         for pk, rse in rses.items():
@@ -85,9 +92,7 @@ class RSEQuerySet(models.QuerySet):
             rse.missing_in_rucio = False
             rse.sync_state = rse.compute_sync_state(latest.get(pk))
             rse.updated_at = now
-            self.model.objects.filter(pk=pk).update(
-                updated_at=now, **{name: getattr(rse, name) for name in recorded}
-            )
+            self.model.objects.filter(pk=pk).update(**{name: getattr(rse, name) for name in recorded})
         return rses
 
     def plan(self, qos_class: Any | None) -> list[dict[str, Any]]:
