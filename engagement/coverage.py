@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from qos.choices import ClassStatus, SyncState
+from qos.choices import CARRIED_STATUSES, SyncState
 from qos.models import RSE, StorageQoSClass
 
 from .choices import COMMITTED_STATUSES
@@ -38,7 +38,7 @@ def rses_in_sync() -> QuerySet[RSE]:
     return RSE.objects.filter(
         sync_state=SyncState.IN_SYNC,
         missing_in_rucio=False,
-        qos_class__status__in=(ClassStatus.APPROVED, ClassStatus.DEPRECATED),
+        qos_class__status__in=CARRIED_STATUSES,
     )
 
 

@@ -41,6 +41,7 @@ Decisions, each for a reason:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -61,7 +62,7 @@ from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from .choices import ClassStatus, RevisionKind
+from .choices import CARRIED_STATUSES, PLANNED_STATUSES, ClassStatus, RevisionKind
 from .models import CONTENT_FIELDS, RSE, Push, StorageQoSClass, StorageQoSClassRevision
 
 logger = logging.getLogger(__name__)
@@ -107,9 +108,12 @@ KIND_STATUSES: dict[str, set[str]] = {
     RevisionKind.DEPRECATED: {ClassStatus.DEPRECATED},
     RevisionKind.RETIRED: {ClassStatus.RETIRED},
 }
-# What an RSE may carry (Rucio holds the label while approved or deprecated) or wait for (until approval).
-CARRIED_STATUSES = {ClassStatus.APPROVED, ClassStatus.DEPRECATED}
-PLANNED_STATUSES = {ClassStatus.DRAFT, ClassStatus.PROPOSED}
+
+# The classes an RSE assignment names, the statuses each may be in, and why.
+ASSIGNED_CLASSES = (
+    ("qos_class", CARRIED_STATUSES, "an RSE carries only approved or deprecated classes"),
+    ("planned_class", PLANNED_STATUSES, "only a draft or proposed class is planned"),
+)
 
 STRING_FIELDS = {
     "label",
@@ -604,6 +608,16 @@ class _Checker:
 
     # -- the document ---------------------------------------------------------------------------------
     def document(self, data: Any) -> tuple[list[_PlannedClass], list[dict[str, Any]]]:
+        self.header(data)
+        self.keys(data, TOP_KEYS, "the file", optional={"exported_at"})
+        if data.get("exported_at") is not None:
+            self.timestamp(data["exported_at"], "exported_at")
+        classes = self.classes(data.get("classes"))
+        statuses = {planned.row["label"]: planned.row["status"] for planned in classes}
+        return classes, self.assignments(data.get("rse_assignments"), statuses)
+
+    def header(self, data: Any) -> None:
+        """What the file is: anything else is refused at once, with no other error to bury that under."""
         if not isinstance(data, dict):
             raise CatalogueImportError(
                 [f"A catalogue is a mapping with 'format: {FORMAT}', not {_kind(data)}."]
@@ -622,11 +636,10 @@ class _Checker:
                     f"{VERSION}): export it again from a portal of the same version."
                 ]
             )
-        self.keys(data, TOP_KEYS, "the file", optional={"exported_at"})
-        if data.get("exported_at") is not None:
-            self.timestamp(data["exported_at"], "exported_at")
+
+    def classes(self, value: Any) -> list[_PlannedClass]:
         classes = []
-        for index, raw in enumerate(self.list_of(data.get("classes"), "classes")):
+        for index, raw in enumerate(self.list_of(value, "classes")):
             planned = self.qos_class(raw, f"classes[{index}]")
             if planned is not None:
                 classes.append(planned)
@@ -636,16 +649,18 @@ class _Checker:
         for label, count in Counter(planned.row["label"] for planned in classes).items():
             if count > 1:
                 self.error(f"classes: the label {label} appears {count} times; labels are unique.")
-        statuses = {planned.row["label"]: planned.row["status"] for planned in classes}
+        return classes
+
+    def assignments(self, value: Any, statuses: dict[str, str]) -> list[dict[str, Any]]:
         assignments = []
-        for index, raw in enumerate(self.list_of(data.get("rse_assignments"), "rse_assignments")):
+        for index, raw in enumerate(self.list_of(value, "rse_assignments")):
             assignment = self.assignment(raw, f"rse_assignments[{index}]", statuses)
             if assignment is not None:
                 assignments.append(assignment)
         for name, count in Counter(assignment["rse"] for assignment in assignments).items():
             if count > 1:
                 self.error(f"rse_assignments: the RSE {name} appears {count} times.")
-        return classes, assignments
+        return assignments
 
     def keys(
         self, raw: dict[str, Any], allowed: Iterable[str], where: str, optional: Iterable[str] = ()
@@ -739,68 +754,89 @@ class _Checker:
 
     def history(self, row: dict[str, Any], revisions: list[dict[str, Any]], where: str) -> None:
         """The history must be one the catalogue's lifecycle could have written for this very row."""
-        numbers = sorted(revision["number"] for revision in revisions)
-        if numbers != list(range(1, len(numbers) + 1)) or len(numbers) != row["revision"]:
-            repeated = sorted(number for number, count in Counter(numbers).items() if count > 1)
-            self.error(
-                f"{where}.revisions: numbers must run 1, 2, ... up to revision {row['revision']} without gaps"
-                + (f"; repeated: {', '.join(map(str, repeated))}" if repeated else "")
-                + f" (found {', '.join(map(str, numbers)) or 'none'})."
-            )
+        if not self.numbering(row, revisions, where):
             return
         history = sorted(revisions, key=lambda revision: revision["number"])
         for revision in history:
-            if revision["status"] not in KIND_STATUSES[revision["kind"]]:
-                allowed = " or ".join(sorted(KIND_STATUSES[revision["kind"]]))
-                self.error(
-                    f"{where}.revisions (r{revision['number']}): {_article(revision['kind'])} {revision['kind']} "
-                    "revision leaves the class "
-                    f"{allowed}, not {revision['status']}."
-                )
+            self.revision_status(revision, where)
         if history[0]["kind"] != RevisionKind.CREATED:
             self.error(f"{where}.revisions: revision 1 must be the creation, not {history[0]['kind']}.")
             return
-        latest = history[-1]
-        approvals = [revision for revision in history if revision["kind"] == RevisionKind.APPROVED]
         if row["content"]["label"] != row["label"]:
             self.error(
                 f"{where}.content.label: {row['content']['label']} is not the class's label {row['label']}."
             )
         if row["pending_revision"] is not None:
-            if row["pending_revision"] != latest["number"]:
-                self.error(
-                    f"{where}.pending_revision: a pending proposal is always the newest revision "
-                    f"(r{latest['number']}), not r{row['pending_revision']}."
-                )
-            elif (latest["kind"], latest["status"], row["status"]) != (
-                RevisionKind.EDITED,
-                ClassStatus.PROPOSED,
-                ClassStatus.APPROVED,
-            ):
-                self.error(
-                    f"{where}.pending_revision: only an edit (status proposed) of an approved class can be pending."
-                )
-            # The content in force is the one the last approval or rejection left; edits since are proposals.
-            base = next(revision for revision in reversed(history) if revision["kind"] != RevisionKind.EDITED)
-            if base["data"] != row["content"]:
-                self.error(
-                    f"{where}.content: differs from the content in force after r{base['number']} "
-                    f"({base['kind']}), which the pending proposal leaves in force."
-                )
-            if latest["data"] == row["content"]:
-                self.error(f"{where}.pending_revision: the pending proposal changes nothing in the content.")
+            self.pending_proposal(row, history, where)
         else:
-            if latest["status"] != row["status"]:
-                self.error(
-                    f"{where}.status: {row['status']} is not the status its newest revision "
-                    f"(r{latest['number']}) left it in, {latest['status']}."
-                )
-            if latest["data"] != row["content"]:
-                differing = [name for name in CONTENT_FIELDS if latest["data"][name] != row["content"][name]]
-                self.error(
-                    f"{where}.content: differs from its newest revision (r{latest['number']}) in "
-                    f"{', '.join(differing)}."
-                )
+            self.newest_in_force(row, history[-1], where)
+        self.approvals(row, history, where)
+
+    def numbering(self, row: dict[str, Any], revisions: list[dict[str, Any]], where: str) -> bool:
+        """Revisions are numbered 1, 2, ... up to the row's revision; False (and reported) if not."""
+        numbers = sorted(revision["number"] for revision in revisions)
+        if numbers == list(range(1, len(numbers) + 1)) and len(numbers) == row["revision"]:
+            return True
+        repeated = sorted(number for number, count in Counter(numbers).items() if count > 1)
+        self.error(
+            f"{where}.revisions: numbers must run 1, 2, ... up to revision {row['revision']} without gaps"
+            + (f"; repeated: {', '.join(map(str, repeated))}" if repeated else "")
+            + f" (found {', '.join(map(str, numbers)) or 'none'})."
+        )
+        return False
+
+    def revision_status(self, revision: dict[str, Any], where: str) -> None:
+        if revision["status"] not in KIND_STATUSES[revision["kind"]]:
+            allowed = " or ".join(sorted(KIND_STATUSES[revision["kind"]]))
+            self.error(
+                f"{where}.revisions (r{revision['number']}): {_article(revision['kind'])} {revision['kind']} "
+                "revision leaves the class "
+                f"{allowed}, not {revision['status']}."
+            )
+
+    def pending_proposal(self, row: dict[str, Any], history: list[dict[str, Any]], where: str) -> None:
+        """A pending proposal is the newest revision, an edit of an approved class, changing its content."""
+        latest = history[-1]
+        if row["pending_revision"] != latest["number"]:
+            self.error(
+                f"{where}.pending_revision: a pending proposal is always the newest revision "
+                f"(r{latest['number']}), not r{row['pending_revision']}."
+            )
+        elif (latest["kind"], latest["status"], row["status"]) != (
+            RevisionKind.EDITED,
+            ClassStatus.PROPOSED,
+            ClassStatus.APPROVED,
+        ):
+            self.error(
+                f"{where}.pending_revision: only an edit (status proposed) of an approved class can be pending."
+            )
+        # The content in force is the one the last approval or rejection left; edits since are proposals.
+        base = next(revision for revision in reversed(history) if revision["kind"] != RevisionKind.EDITED)
+        if base["data"] != row["content"]:
+            self.error(
+                f"{where}.content: differs from the content in force after r{base['number']} "
+                f"({base['kind']}), which the pending proposal leaves in force."
+            )
+        if latest["data"] == row["content"]:
+            self.error(f"{where}.pending_revision: the pending proposal changes nothing in the content.")
+
+    def newest_in_force(self, row: dict[str, Any], latest: dict[str, Any], where: str) -> None:
+        """With no pending proposal, the row holds the status and content its newest revision left."""
+        if latest["status"] != row["status"]:
+            self.error(
+                f"{where}.status: {row['status']} is not the status its newest revision "
+                f"(r{latest['number']}) left it in, {latest['status']}."
+            )
+        if latest["data"] != row["content"]:
+            differing = [name for name in CONTENT_FIELDS if latest["data"][name] != row["content"][name]]
+            self.error(
+                f"{where}.content: differs from its newest revision (r{latest['number']}) in "
+                f"{', '.join(differing)}."
+            )
+
+    def approvals(self, row: dict[str, Any], history: list[dict[str, Any]], where: str) -> None:
+        """A class once approved has its label locked, an approval time, and the same label ever after."""
+        approvals = [revision for revision in history if revision["kind"] == RevisionKind.APPROVED]
         if row["label_locked"] != bool(approvals):
             self.error(
                 f"{where}.label_locked: must be {str(bool(approvals)).lower()}: the label is locked exactly when "
@@ -815,17 +851,16 @@ class _Checker:
                     else "must be null: it was never approved."
                 )
             )
-        if approvals:
-            renamed = [
-                r["number"]
-                for r in history[approvals[0]["number"] - 1 :]
-                if r["data"]["label"] != row["label"]
-            ]
-            if renamed:
-                self.error(
-                    f"{where}.revisions: the label is fixed once approved, but r{', r'.join(map(str, renamed))} "
-                    f"name the class otherwise than {row['label']}."
-                )
+        if not approvals:
+            return
+        renamed = [
+            r["number"] for r in history[approvals[0]["number"] - 1 :] if r["data"]["label"] != row["label"]
+        ]
+        if renamed:
+            self.error(
+                f"{where}.revisions: the label is fixed once approved, but r{', r'.join(map(str, renamed))} "
+                f"name the class otherwise than {row['label']}."
+            )
 
     # -- an RSE assignment -------------------------------------------------------------------------------
     def assignment(self, raw: Any, where: str, statuses: dict[str, str]) -> dict[str, Any] | None:
@@ -834,32 +869,41 @@ class _Checker:
             return None
         if not self.keys(raw, ASSIGNMENT_KEYS, where):
             return None
-        ok = True
-        for key in ("instance", "rse"):
-            if not isinstance(raw[key], str) or not raw[key]:
-                self.error(f"{where}.{key}: must be a name, not {_kind(raw[key])}.")
-                ok = False
+        ok = self.rse_names(raw, where)
         if ok:
             where = f"{where} ({raw['instance']}/{raw['rse']})"
-        for key, allowed, meaning in (
-            ("qos_class", CARRIED_STATUSES, "an RSE carries only approved or deprecated classes"),
-            ("planned_class", PLANNED_STATUSES, "only a draft or proposed class is planned"),
-        ):
+        for key, allowed, meaning in ASSIGNED_CLASSES:
             label = raw[key]
-            if label is None:
-                continue
-            if label in self.refused_labels and label not in statuses:
-                ok = False
-            elif label not in statuses:
-                self.error(f"{where}.{key}: {label!r} is not a class of this file.")
-                ok = False
-            elif statuses[label] not in allowed:
-                self.error(f"{where}.{key}: {label} is {statuses[label]}, and {meaning}.")
+            if label is not None and not self.assigned_class(
+                label, allowed, meaning, f"{where}.{key}", statuses
+            ):
                 ok = False
         if raw["qos_class"] is None and raw["planned_class"] is None:
             self.error(f"{where}: give qos_class, planned_class or both.")
             ok = False
         return dict(raw) if ok else None
+
+    def rse_names(self, raw: dict[str, Any], where: str) -> bool:
+        ok = True
+        for key in ("instance", "rse"):
+            if not isinstance(raw[key], str) or not raw[key]:
+                self.error(f"{where}.{key}: must be a name, not {_kind(raw[key])}.")
+                ok = False
+        return ok
+
+    def assigned_class(
+        self, label: Any, allowed: Iterable[str], meaning: str, where: str, statuses: dict[str, str]
+    ) -> bool:
+        """Whether ``label`` names a class of this file in one of the ``allowed`` statuses (reported if not)."""
+        if label in self.refused_labels and label not in statuses:
+            return False  # the class itself was refused, and that was reported
+        if label not in statuses:
+            self.error(f"{where}: {label!r} is not a class of this file.")
+            return False
+        if statuses[label] not in allowed:
+            self.error(f"{where}: {label} is {statuses[label]}, and {meaning}.")
+            return False
+        return True
 
     # -- values ---------------------------------------------------------------------------------------------
     def content(self, raw: Any, where: str) -> dict[str, Any] | None:
@@ -871,6 +915,15 @@ class _Checker:
             return None
         errors_before = len(self.errors)
         values = dict(raw)
+        self.value_types(values, where)
+        if values["durability_target"] is not None:
+            values["durability_target"] = self.durability(values["durability_target"], where)
+        self.choices_of_fields(values, where)
+        if len(self.errors) > errors_before:
+            return None
+        return self.catalogue_rules(values, where)
+
+    def value_types(self, values: dict[str, Any], where: str) -> None:
         for name in STRING_FIELDS:
             if not isinstance(values[name], str):
                 self.error(f"{where}.{name}: must be text, not {_kind(values[name])}.")
@@ -880,17 +933,19 @@ class _Checker:
                 self.error(
                     f"{where}.{name}: must be a whole number{' or null' if nullable else ''}, not {_kind(value)}."
                 )
-        durability = values["durability_target"]
-        if durability is not None:
-            try:
-                if isinstance(durability, bool) or not isinstance(durability, (str, int, float)):
-                    raise InvalidOperation
-                number = Decimal(str(durability))
-                if not number.is_finite():
-                    raise InvalidOperation
-                values["durability_target"] = format(number, "f")
-            except InvalidOperation:
-                self.error(f'{where}.durability_target: must be a percentage such as "99.999" or null.')
+
+    def durability(self, value: Any, where: str) -> str | None:
+        """The durability target as the decimal text the portal stores (a number is taken too)."""
+        number = None
+        if not isinstance(value, bool) and isinstance(value, (str, int, float)):
+            with contextlib.suppress(InvalidOperation):
+                number = Decimal(str(value))
+        if number is None or not number.is_finite():
+            self.error(f'{where}.durability_target: must be a percentage such as "99.999" or null.')
+            return value
+        return format(number, "f")
+
+    def choices_of_fields(self, values: dict[str, Any], where: str) -> None:
         for name in CONTENT_FIELDS:
             field_ = StorageQoSClass._meta.get_field(name)
             if (
@@ -901,8 +956,9 @@ class _Checker:
                 self.error(
                     f"{where}.{name}: {values[name]!r} is not one of {', '.join(str(v) for v, _ in field_.flatchoices)}."
                 )
-        if len(self.errors) > errors_before:
-            return None
+
+    def catalogue_rules(self, values: dict[str, Any], where: str) -> dict[str, Any] | None:
+        """The content as the catalogue's own validation takes it, or None (and its errors reported)."""
         candidate = StorageQoSClass.from_content(values)
         try:
             candidate.full_clean(

@@ -11,6 +11,14 @@ class ClassStatus(models.TextChoices):
     RETIRED = "retired", "Retired"
 
 
+# Rucio holds a class's label on its RSEs while the class is approved or deprecated; a retired class is removed.
+CARRIED_STATUSES = (ClassStatus.APPROVED, ClassStatus.DEPRECATED)
+# A class not approved yet can be planned on RSEs, which get it once it is approved.
+PLANNED_STATUSES = (ClassStatus.DRAFT, ClassStatus.PROPOSED)
+# What can be assigned to RSEs: an approved class (pushed at once) or a planned one.
+ASSIGNABLE_STATUSES = (ClassStatus.APPROVED, *PLANNED_STATUSES)
+
+
 class StorageMedia(models.TextChoices):
     DISK = "disk", "Disk"
     SSD = "ssd", "SSD"

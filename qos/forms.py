@@ -1,6 +1,6 @@
 from django import forms
 
-from .choices import ClassStatus
+from .choices import ASSIGNABLE_STATUSES
 from .models import CONTENT_FIELDS, RSE, StorageQoSClass
 
 
@@ -79,9 +79,7 @@ class AssignForm(forms.Form):
         error_messages={"required": "Choose at least one RSE."},
     )
     qos_class = forms.ModelChoiceField(
-        queryset=StorageQoSClass.objects.filter(
-            status__in=[ClassStatus.APPROVED, ClassStatus.PROPOSED, ClassStatus.DRAFT]
-        ),
+        queryset=StorageQoSClass.objects.filter(status__in=ASSIGNABLE_STATUSES),
         to_field_name="label",
         required=False,
         empty_label="— none (remove the attribute) —",

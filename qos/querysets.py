@@ -1,14 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import Q
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from . import audit
-from .choices import ClassStatus, RevisionKind
+from .choices import ASSIGNABLE_STATUSES, ClassStatus, RevisionKind
 
 
 class StorageQoSClassQuerySet(models.QuerySet):
@@ -50,6 +51,50 @@ class RSEQuerySet(models.QuerySet):
         counts = dict(self.order_by().values_list("sync_state").annotate(n=models.Count("pk")))
         return {state: counts.get(state, 0) for state in SyncState.values}
 
+    def record_rucio_attributes(
+        self, reported: Mapping[int, Mapping[str, Any]], *, pushed: bool = False
+    ) -> dict[int, Any]:
+        """Store what Rucio reported of RSEs, ``{RSE pk: its attributes}``: the attributes, the value of the
+        instance's key, the time they were read, and the sync state this leaves (see RSE.compute_sync_state).
+        ``pushed``: the portal has just written them, which is the time of its last push too.
+
+        Returns the RSEs recorded by pk; one deleted meanwhile is skipped. Two queries per 500 RSEs, plus one
+        UPDATE per RSE: each has attributes of its own, and Django's bulk_update (CASE WHEN ...) measured
+        slower than this for a few hundred rows.
+        """
+        from .models import Push
+
+        now = timezone.now()
+        rses: dict[int, Any] = {}
+        latest: dict[int, Any] = {}
+        for chunk in chunks(list(reported)):
+            rses.update(self.select_related("instance", "qos_class").in_bulk(chunk))
+            newest = (
+                Push.objects.filter(rse__in=chunk).values("rse").annotate(newest=Max("pk")).values("newest")
+            )
+            latest.update((push.rse_id, push) for push in Push.objects.filter(pk__in=newest))
+        recorded = [
+            "rucio_attributes",
+            "rucio_value",
+            "last_read_at",
+            "missing_in_rucio",
+            "sync_state",
+            "updated_at",
+        ]
+        if pushed:
+            recorded.append("last_pushed_at")
+        for pk, rse in rses.items():
+            rse.rucio_attributes = {key: str(value) for key, value in reported[pk].items()}
+            rse.rucio_value = rse.rucio_attributes.get(rse.instance.attribute_key)
+            if pushed:
+                rse.last_pushed_at = now
+            rse.last_read_at = now
+            rse.missing_in_rucio = False
+            rse.sync_state = rse.compute_sync_state(latest.get(pk))
+            rse.updated_at = now
+            self.model.objects.filter(pk=pk).update(**{name: getattr(rse, name) for name in recorded})
+        return rses
+
     def plan(self, qos_class: Any | None) -> list[dict[str, Any]]:
         """What assigning ``qos_class`` (None: unassigning) would change, RSE by RSE, before anything is done."""
         rows = []
@@ -78,11 +123,7 @@ class RSEQuerySet(models.QuerySet):
         """
         from .models import Push
 
-        if qos_class is not None and qos_class.status not in (
-            ClassStatus.APPROVED,
-            ClassStatus.PROPOSED,
-            ClassStatus.DRAFT,
-        ):
+        if qos_class is not None and qos_class.status not in ASSIGNABLE_STATUSES:
             raise ValidationError(
                 f"{qos_class.label} is {qos_class.get_status_display().lower()}: only approved classes can be "
                 "assigned (or draft and proposed ones planned for when they are approved)."
@@ -91,21 +132,11 @@ class RSEQuerySet(models.QuerySet):
         with transaction.atomic():
             # By pk: a queryset filtered across a to-many relation may yield an RSE twice.
             rses = list({rse.pk: rse for rse in self.with_related().select_for_update(of=("self",))}.values())
-            pks = [rse.pk for rse in rses]
-            now = timezone.now()
             if qos_class is not None and qos_class.status != ClassStatus.APPROVED:
-                for chunk in _chunks(pks):
-                    self.model.objects.filter(pk__in=chunk).update(planned_class=qos_class, updated_at=now)
-                for rse in rses:
-                    rse.planned_class, rse.updated_at = qos_class, now
+                self._set_classes(rses, planned_class=qos_class)
                 audit.rses_assigned([rse.name for rse in rses], qos_class, by=by, planned=True)
                 return []
-            for chunk in _chunks(pks):
-                self.model.objects.filter(pk__in=chunk).update(
-                    qos_class=qos_class, planned_class=None, updated_at=now
-                )
-            for rse in rses:
-                rse.qos_class, rse.planned_class, rse.updated_at = qos_class, None, now
+            self._set_classes(rses, qos_class=qos_class, planned_class=None)
             audit.rses_assigned([rse.name for rse in rses], qos_class, by=by, planned=False)
             action = f"assigned {qos_class.label}" if qos_class else "unassigned"
             pushes = Push.objects.enqueue_many(
@@ -113,6 +144,15 @@ class RSEQuerySet(models.QuerySet):
             )
             dispatch_after_commit(pushes)
         return pushes
+
+    def _set_classes(self, rses: list[Any], **classes: Any) -> None:
+        """Give these RSEs these classes, in the database (an UPDATE per chunk) and on the objects."""
+        changes = {**classes, "updated_at": timezone.now()}
+        for chunk in chunks([rse.pk for rse in rses]):
+            self.model.objects.filter(pk__in=chunk).update(**changes)
+        for rse in rses:
+            for name, value in changes.items():
+                setattr(rse, name, value)
 
 
 class PushQuerySet(models.QuerySet):
@@ -143,7 +183,7 @@ class PushQuerySet(models.QuerySet):
         pks = [rse.pk for rse in rses]
         with transaction.atomic():
             superseded = 0
-            for chunk in _chunks(pks):
+            for chunk in chunks(pks):
                 superseded += self.filter(rse__in=chunk, state=PushState.QUEUED).update(
                     state=PushState.SUPERSEDED,
                     finished_at=now,
@@ -163,7 +203,7 @@ class PushQuerySet(models.QuerySet):
                 ],
                 batch_size=CHUNK,
             )
-            for chunk in _chunks(pks):
+            for chunk in chunks(pks):
                 RSE.objects.filter(pk__in=chunk).update(sync_state=SyncState.PENDING)
             if superseded:
                 audit.log_on_commit(
@@ -190,7 +230,8 @@ PUSHES_PER_TASK = 500
 CHUNK = 500
 
 
-def _chunks(items: list[Any], size: int = CHUNK) -> list[list[Any]]:
+def chunks(items: list[Any], size: int = CHUNK) -> list[list[Any]]:
+    """``items`` in lists of at most ``size``, for statements that take them all (IN lists, bulk writes)."""
     return [items[start : start + size] for start in range(0, len(items), size)]
 
 

@@ -1,5 +1,3 @@
-from dataclasses import dataclass
-
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -12,6 +10,7 @@ from django.views.decorators.http import require_http_methods
 from common.table_cache import Lazy
 
 from . import consequences, tasks
+from .choices import ClassStatus
 from .filters import PushFilterSet, RSEFilterSet, StorageQoSClassFilterSet
 from .forms import (
     AssignForm,
@@ -22,12 +21,21 @@ from .forms import (
     label_input,
     too_many_classes_to_list,
 )
-from .models import RSE, CatalogueError, Push, RucioInstance, StorageQoSClass, revision_diff
+from .models import (
+    RSE,
+    TRANSITIONS,
+    CatalogueError,
+    Push,
+    RucioInstance,
+    StorageQoSClass,
+    revision_diff,
+)
+from .models.catalogue import APPROVE_PERMISSION, CHANGE_PERMISSION
 
 VIEW = "qos.view_storageqosclass"
 ADD = "qos.add_storageqosclass"
-CHANGE = "qos.change_storageqosclass"
-APPROVE = "qos.approve_storageqosclass"
+CHANGE = CHANGE_PERMISSION
+APPROVE = APPROVE_PERMISSION
 
 
 @permission_required(VIEW, raise_exception=True)
@@ -53,6 +61,7 @@ def class_detail(request: HttpRequest, label: str) -> HttpResponse:
             "content": StorageQoSClass.from_content(qos_class.pending_revision.data),
             "changed": {row["field"] for row in qos_class.pending_changes()},
         }
+    transitions = qos_class.available_transitions(request.user)
     return render(
         request,
         "qos/class_detail.html",
@@ -61,10 +70,11 @@ def class_detail(request: HttpRequest, label: str) -> HttpResponse:
             "pending": pending,
             "recent_revisions": qos_class.revisions.select_related("author")[:5],
             "can_change": request.user.has_perm(CHANGE),
-            "can_approve": request.user.has_perm(APPROVE),
-            "is_author": request.user.pk in qos_class.proposal_authors()
-            if qos_class.awaits_approval
-            else False,
+            "transitions": transitions,
+            # An approver who may not approve is told why (four-eyes) where the button would be.
+            "four_eyes_note": request.user.has_perm(APPROVE)
+            and qos_class.awaits_approval
+            and all(transition.name != "approve" for transition in transitions),
         },
     )
 
@@ -123,31 +133,6 @@ def class_edit(request: HttpRequest, label: str) -> HttpResponse:
     return render(request, "qos/class_form.html", {"form": form, "qos_class": qos_class})
 
 
-@dataclass(frozen=True)
-class Transition:
-    method: str
-    permission: str
-    title: str
-    button: str
-    done: str
-    text_argument: str = "comment"
-    form_class: type[TransitionForm] = TransitionForm
-    danger: bool = False
-
-
-TRANSITIONS = {
-    "propose": Transition("propose", CHANGE, "Propose for approval", "Propose", "proposed for approval"),
-    "approve": Transition("approve", APPROVE, "Approve", "Approve", "approved"),
-    "reject": Transition(
-        "reject", APPROVE, "Reject the proposal", "Reject", "sent back", "reason", RejectForm, danger=True
-    ),
-    "deprecate": Transition(
-        "deprecate", CHANGE, "Deprecate", "Deprecate", "deprecated", "reason", danger=True
-    ),
-    "retire": Transition("retire", CHANGE, "Retire", "Retire", "retired", "reason", danger=True),
-}
-
-
 @require_http_methods(["GET", "POST"])
 def class_transition(request: HttpRequest, label: str, action: str) -> HttpResponse:
     """Confirm (GET) and perform (POST) one lifecycle step of a class."""
@@ -157,10 +142,11 @@ def class_transition(request: HttpRequest, label: str, action: str) -> HttpRespo
     if not request.user.has_perm(transition.permission):
         raise PermissionDenied
     qos_class = get_object_or_404(StorageQoSClass.objects.select_related("pending_revision"), label=label)
-    form = transition.form_class(request.POST or None, initial={"base_revision": qos_class.revision})
+    form_class = RejectForm if transition.reason_required else TransitionForm
+    form = form_class(request.POST or None, initial={"base_revision": qos_class.revision})
     if request.method == "POST" and form.is_valid():
         try:
-            getattr(qos_class, transition.method)(
+            getattr(qos_class, transition.name)(
                 by=request.user,
                 base_revision=form.cleaned_data["base_revision"],
                 **{transition.text_argument: form.cleaned_data["comment"]},
@@ -328,7 +314,7 @@ def rse_assign(request: HttpRequest) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        if qos_class is not None and qos_class.status != "approved":
+        if qos_class is not None and qos_class.status != ClassStatus.APPROVED:
             messages.success(
                 request, f"{qos_class.label} planned on {rses.count()} RSE(s); pushed to Rucio once approved."
             )

@@ -2,12 +2,14 @@
 
 from .catalogue import (
     CONTENT_FIELDS,
+    TRANSITIONS,
     CatalogueError,
     FourEyesViolation,
     IllegalTransition,
     StaleRevision,
     StorageQoSClass,
     StorageQoSClassRevision,
+    Transition,
     revision_diff,
 )
 from .rucio import RSE, Push, PushAttempt, RucioInstance
@@ -15,6 +17,7 @@ from .rucio import RSE, Push, PushAttempt, RucioInstance
 __all__ = [
     "CONTENT_FIELDS",
     "RSE",
+    "TRANSITIONS",
     "CatalogueError",
     "FourEyesViolation",
     "IllegalTransition",
@@ -24,5 +27,6 @@ __all__ = [
     "StaleRevision",
     "StorageQoSClass",
     "StorageQoSClassRevision",
+    "Transition",
     "revision_diff",
 ]

@@ -11,6 +11,8 @@ We keep our own revision model rather than a generic history library: a pending 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +27,7 @@ from common.errors import DomainError
 
 from .. import audit
 from ..choices import (
+    CARRIED_STATUSES,
     AccessLatency,
     ClassStatus,
     CostTier,
@@ -212,6 +215,16 @@ class StorageQoSClass(models.Model):
         return self.status in (ClassStatus.DRAFT, ClassStatus.PROPOSED, ClassStatus.APPROVED)
 
     @property
+    def edit_is_proposal(self) -> bool:
+        """Whether an edit becomes a proposal, the approved content staying in force until it is approved."""
+        return self.status == ClassStatus.APPROVED
+
+    @property
+    def carried_in_rucio(self) -> bool:
+        """Whether RSEs assigned this class carry its label in Rucio (see RSE.desired_value)."""
+        return self.status in CARRIED_STATUSES
+
+    @property
     def awaits_approval(self) -> bool:
         return self.status == ClassStatus.PROPOSED or self.has_pending_change
 
@@ -235,6 +248,13 @@ class StorageQoSClass(models.Model):
 
     def can_be_approved_by(self, user: Any) -> bool:
         return self.awaits_approval and user.pk not in self.proposal_authors()
+
+    def available_transitions(self, user: Any) -> list[Transition]:
+        """The lifecycle steps ``user`` may take on this class now, in the order the class page offers them.
+
+        Approval is left out for an approver who wrote part of the proposal (four-eyes).
+        """
+        return [t for t in TRANSITIONS.values() if user.has_perm(t.permission) and t.applies(self, user)]
 
     # --- lifecycle: every method locks the row, checks, writes one revision, or raises and changes nothing --
     def edit(self, *, by: Any, changes: dict[str, Any], comment: str = "", base_revision: int | None) -> None:
@@ -261,7 +281,7 @@ class StorageQoSClass(models.Model):
             changed = [name for name in CONTENT_FIELDS if new[name] != head[name]]
             if not changed:
                 raise ValidationError("Nothing was changed.")
-            if locked.status == ClassStatus.APPROVED:
+            if locked.edit_is_proposal:
                 revision = locked._add_revision(
                     by, RevisionKind.EDITED, comment, data=new, changed=changed, status=ClassStatus.PROPOSED
                 )
@@ -403,6 +423,86 @@ class StorageQoSClass(models.Model):
         )
         audit.class_changed(self, kind, by=by, revision=revision.number, status=revision.status)
         return revision
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One lifecycle step of a class: the method taking it, who may, when it applies, and its words."""
+
+    name: str
+    permission: str
+    applies: Callable[[StorageQoSClass, Any], bool]
+    link: str  # on the class page
+    title: str  # of the page confirming it
+    button: str  # confirming it
+    done: str
+    text_argument: str = "comment"
+    reason_required: bool = False
+    danger: bool = False
+
+
+CHANGE_PERMISSION = "qos.change_storageqosclass"
+APPROVE_PERMISSION = "qos.approve_storageqosclass"
+
+TRANSITIONS: dict[str, Transition] = {
+    t.name: t
+    for t in (
+        Transition(
+            "propose",
+            CHANGE_PERMISSION,
+            lambda qos_class, user: qos_class.status == ClassStatus.DRAFT,
+            "Propose for approval",
+            "Propose for approval",
+            "Propose",
+            "proposed for approval",
+        ),
+        Transition(
+            "approve",
+            APPROVE_PERMISSION,
+            lambda qos_class, user: qos_class.can_be_approved_by(user),
+            "Approve",
+            "Approve",
+            "Approve",
+            "approved",
+        ),
+        Transition(
+            "reject",
+            APPROVE_PERMISSION,
+            lambda qos_class, user: qos_class.awaits_approval,
+            "Reject",
+            "Reject the proposal",
+            "Reject",
+            "sent back",
+            text_argument="reason",
+            reason_required=True,
+            danger=True,
+        ),
+        Transition(
+            "deprecate",
+            CHANGE_PERMISSION,
+            lambda qos_class, user: (
+                qos_class.status == ClassStatus.APPROVED and not qos_class.has_pending_change
+            ),
+            "Deprecate",
+            "Deprecate",
+            "Deprecate",
+            "deprecated",
+            text_argument="reason",
+            danger=True,
+        ),
+        Transition(
+            "retire",
+            CHANGE_PERMISSION,
+            lambda qos_class, user: qos_class.status == ClassStatus.DEPRECATED,
+            "Retire",
+            "Retire",
+            "Retire",
+            "retired",
+            text_argument="reason",
+            danger=True,
+        ),
+    )
+}
 
 
 class StorageQoSClassRevision(models.Model):

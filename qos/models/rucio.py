@@ -168,7 +168,7 @@ class RSE(models.Model):
     @property
     def desired_value(self) -> str | None:
         """The value the portal wants Rucio to hold: the label of its class while approved or deprecated."""
-        if self.qos_class_id and self.qos_class.status in (ClassStatus.APPROVED, ClassStatus.DEPRECATED):
+        if self.qos_class_id and self.qos_class.carried_in_rucio:
             return self.qos_class.label
         return None
 
@@ -234,24 +234,6 @@ class RSE(models.Model):
             key=self.instance.attribute_key,
             value=label,
             qos_class=label,
-        )
-
-    def record_rucio_attributes(self, attributes: dict[str, str]) -> None:
-        """Store what Rucio reported and recompute the sync state."""
-        self.rucio_attributes = attributes
-        self.rucio_value = attributes.get(self.instance.attribute_key)
-        self.last_read_at = timezone.now()
-        self.missing_in_rucio = False
-        self.sync_state = self.compute_sync_state()
-        self.save(
-            update_fields=[
-                "rucio_attributes",
-                "rucio_value",
-                "last_read_at",
-                "missing_in_rucio",
-                "sync_state",
-                "updated_at",
-            ]
         )
 
 

@@ -130,6 +130,15 @@ _TRANSIENT_RUCIO = (
 # The client raises the bare RucioException with this text when a response carries no Rucio error class,
 # e.g. a 500 from an unexpected server exception, or a 502/503/504 from a proxy (after 3 tries, 1.75 s backoff).
 _NO_ERROR_INFO = re.compile(r"no error information passed \(http status code: (\d+)\)")
+# Faults that are not Rucio's answers, the first that matches decides whether a retry may help. Any other
+# (a local OSError: unreadable certificate or token directory; configparser errors) is permanent.
+_OTHER_FAULTS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], bool], ...] = (
+    (requests.exceptions.SSLError, False),  # certificate / CA trouble is configuration
+    ((requests.exceptions.InvalidURL, requests.exceptions.MissingSchema), False),
+    (requests.RequestException, True),  # ConnectionError (refused, DNS), Timeout, ChunkedEncodingError, ...
+    ((ConnectionError, TimeoutError), True),  # socket level: reset, broken pipe, refused
+    (ValueError, True),  # unparseable response body, e.g. an HTML error page from a proxy
+)
 
 
 class _NoDebugRecords(logging.Filter):
@@ -575,37 +584,27 @@ class RucioGateway:
         last_status = self._last_status if status is _UNSET else status
         name = type(exc).__name__
         detail = _shorten(" ".join(str(exc).split()), 500)  # Rucio's are multi-line ("...\nDetails: ...")
-        transient: bool
         if isinstance(exc, rexc.RucioException):
-            server_error = isinstance(last_status, int) and last_status >= 500
-            if isinstance(exc, rexc.CannotAuthenticate) and server_error:
-                # The client turns any failed login response into CannotAuthenticate, even a 500/503
-                # (the body text becomes the message): that is the server failing, not the credentials.
-                transient = True
-                detail = f"the server answered HTTP {last_status} to the login: {detail}"
-            elif isinstance(exc, _TRANSIENT_RUCIO):
-                transient = True
-                if isinstance(exc, rexc.ServerConnectionException):
-                    detail = f"cannot connect to the Rucio server at {self.conn.host}"
-            elif type(exc) is rexc.RucioException:
-                status = _NO_ERROR_INFO.search(detail)
-                transient = bool(status and status.group(1).startswith("5"))
-            else:
-                transient = False
-        elif isinstance(exc, requests.exceptions.SSLError):
-            transient = False  # certificate / CA trouble is configuration
-        elif isinstance(exc, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
-            transient = False
-        elif isinstance(exc, requests.RequestException):
-            transient = True  # ConnectionError (refused, DNS), Timeout, ChunkedEncodingError, ...
-        elif isinstance(exc, (ConnectionError, TimeoutError)):
-            transient = True  # socket level: reset, broken pipe, refused
-        elif isinstance(exc, ValueError):
-            transient = True  # unparseable response body, e.g. an HTML error page from a proxy
+            transient, detail = self._rucio_fault(exc, detail, last_status)
         else:
-            transient = False  # local OSError (unreadable certificate, token dir), configparser errors
+            transient = next((retry for kinds, retry in _OTHER_FAULTS if isinstance(exc, kinds)), False)
         cls = TransientRucioError if transient else PermanentRucioError
         return cls(self._scrub(f"{what} failed: {name}: {detail}"), rucio_class=name)
+
+    def _rucio_fault(self, exc: rexc.RucioException, detail: str, last_status: object) -> tuple[bool, str]:
+        """Whether a rucio-clients exception is worth a retry, and its detail as the message tells it."""
+        if isinstance(exc, rexc.CannotAuthenticate) and isinstance(last_status, int) and last_status >= 500:
+            # The client turns any failed login response into CannotAuthenticate, even a 500/503 (the body
+            # text becomes the message): that is the server failing, not the credentials.
+            return True, f"the server answered HTTP {last_status} to the login: {detail}"
+        if isinstance(exc, rexc.ServerConnectionException):
+            return True, f"cannot connect to the Rucio server at {self.conn.host}"
+        if isinstance(exc, _TRANSIENT_RUCIO):
+            return True, detail
+        if type(exc) is rexc.RucioException:
+            status = _NO_ERROR_INFO.search(detail)
+            return bool(status and status.group(1).startswith("5")), detail
+        return False, detail
 
     def _scrub(self, text: str) -> str:
         # Defence in depth: no message is built from a secret. Very short secrets are left alone, replacing

@@ -22,6 +22,7 @@ from django.utils import timezone
 from .. import audit
 from ..choices import AttemptOutcome, PushOperation, PushState, SyncState
 from ..models import RSE, Push, PushAttempt, RucioInstance
+from ..querysets import chunks
 from .client import PermanentRucioError, RucioGateway, TransientRucioError
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,24 @@ def _deliver_to_instance(instance: RucioInstance, pushes: list[Push], report: De
             _fail(push, started, None, str(error), report)
         return
 
+    to_set = _settle_all_but_sets(gateway, pushes, current, started, report)
+    pending = [push for push in pushes if push.rse.name in to_set]
+    if len(pending) > BULK_THRESHOLD and _set_in_bulk(gateway, pending, to_set, current, started, report):
+        return
+    for push in pending:
+        before = current[push.rse.name].get(push.key)
+        _write_one(gateway, push, started, before, current[push.rse.name], report)
+
+
+def _settle_all_but_sets(
+    gateway: RucioGateway,
+    pushes: list[Push],
+    current: dict[str, dict[str, str]],
+    started,
+    report: DeliveryReport,
+) -> dict[str, dict[str, str]]:
+    """Settle every push but those that set a new value: fail those whose RSE Rucio does not have, record
+    those Rucio already matches, send the deletes. Returns the values still to set, ``{rse: {key: value}}``."""
     to_set: dict[str, dict[str, str]] = {}
     unchanged: list[tuple[Push, str | None, dict[str, str]]] = []
     for push in pushes:
@@ -127,27 +146,33 @@ def _deliver_to_instance(instance: RucioInstance, pushes: list[Push], report: De
         else:
             _write_one(gateway, push, started, before, attributes, report)
     _succeed(unchanged, started, AttemptOutcome.UNCHANGED, report)
+    return to_set
 
-    pending = [push for push in pushes if push.rse.name in to_set]
-    if len(pending) > BULK_THRESHOLD:
-        try:
-            gateway.set_rse_attributes_bulk(to_set)
-        except TransientRucioError as error:
-            _give_back(pending, started, str(error), report)
-            return
-        except PermanentRucioError as error:
-            # One bad RSE fails the whole import: fall back to one request each to find it.
-            logger.warning("Bulk import refused (%s); pushing one RSE at a time.", error)
-        else:
-            written = [
-                (push, current[push.rse.name].get(push.key), {**current[push.rse.name], push.key: push.value})
-                for push in pending
-            ]
-            _succeed(written, started, AttemptOutcome.WRITTEN, report)
-            return
-    for push in pending:
-        before = current[push.rse.name].get(push.key)
-        _write_one(gateway, push, started, before, current[push.rse.name], report)
+
+def _set_in_bulk(
+    gateway: RucioGateway,
+    pending: list[Push],
+    to_set: dict[str, dict[str, str]],
+    current: dict[str, dict[str, str]],
+    started,
+    report: DeliveryReport,
+) -> bool:
+    """Set the values with one import request. False when Rucio refuses it: one bad RSE fails the whole
+    import, and the caller then sends one request each to find it."""
+    try:
+        gateway.set_rse_attributes_bulk(to_set)
+    except TransientRucioError as error:
+        _give_back(pending, started, str(error), report)
+        return True
+    except PermanentRucioError as error:
+        logger.warning("Bulk import refused (%s); pushing one RSE at a time.", error)
+        return False
+    written = [
+        (push, current[push.rse.name].get(push.key), {**current[push.rse.name], push.key: push.value})
+        for push in pending
+    ]
+    _succeed(written, started, AttemptOutcome.WRITTEN, report)
+    return True
 
 
 def _read_current(gateway: RucioGateway, pushes: list[Push]) -> dict[str, dict[str, str]]:
@@ -194,9 +219,9 @@ def _succeed(
 ) -> None:
     """Record pushes that Rucio now matches, each ``(push, value before, the RSE's attributes now)``.
 
-    In one transaction: the attempts, the pushes done, and each RSE as RSE.record_rucio_attributes records
-    it (attributes, value, read time, sync state), plus the time of the push when written. Four queries
-    plus one UPDATE per RSE, where one push at a time took eight.
+    In one transaction: the attempts, the pushes done, and what Rucio now holds on each RSE (see
+    RSEQuerySet.record_rucio_attributes). Four queries plus one UPDATE per RSE, where one push at a time
+    took eight.
     """
     if not done:
         return
@@ -206,54 +231,20 @@ def _succeed(
             PushAttempt(push=push, started_at=started, finished_at=now, outcome=outcome, value_before=before)
             for push, before, _ in done
         )
-        for chunk in _chunks([push.pk for push, _, _ in done]):
+        for chunk in chunks([push.pk for push, _, _ in done]):
             Push.objects.filter(pk__in=chunk).update(
                 state=PushState.DONE, finished_at=now, last_error="", claim_token=""
             )
-        rse_ids = list({push.rse_id for push, _, _ in done})
-        rses: dict[int, RSE] = {}
-        latest: dict[int, Push] = {}
-        for chunk in _chunks(rse_ids):
-            rses.update(RSE.objects.select_related("instance", "qos_class").in_bulk(chunk))
-            newest = (
-                Push.objects.filter(rse__in=chunk).values("rse").annotate(newest=Max("pk")).values("newest")
-            )
-            latest.update((push.rse_id, push) for push in Push.objects.filter(pk__in=newest))
-        for push, _, attributes in done:
-            push.state = PushState.DONE
-            if push.rse_id not in rses:
-                continue  # deleted meanwhile, and its pushes with it
-            rse = push.rse = rses[push.rse_id]
-            if outcome == AttemptOutcome.WRITTEN:
-                rse.last_pushed_at = now
-            rse.rucio_attributes = {key: str(value) for key, value in attributes.items()}
-            rse.rucio_value = rse.rucio_attributes.get(rse.instance.attribute_key)
-            rse.last_read_at = now
-            rse.missing_in_rucio = False
-            rse.sync_state = rse.compute_sync_state(latest.get(rse.pk))
-            rse.updated_at = now
-            # One UPDATE per RSE: each has attributes of its own, and Django's bulk_update (CASE WHEN ...)
-            # measured slower than this for a few hundred rows.
-            RSE.objects.filter(pk=rse.pk).update(**{name: getattr(rse, name) for name in _RECORDED})
+        # An RSE deleted meanwhile (and its pushes with it) is left out.
+        rses = RSE.objects.record_rucio_attributes(
+            {push.rse_id: attributes for push, _, attributes in done},
+            pushed=outcome == AttemptOutcome.WRITTEN,
+        )
     for push, _, _ in done:
+        push.state = PushState.DONE
+        push.rse = rses.get(push.rse_id, push.rse)
         (report.written if outcome == AttemptOutcome.WRITTEN else report.unchanged).append(push.pk)
         audit.push_outcome(push, outcome)
-
-
-# What _succeed writes on an RSE: RSE.record_rucio_attributes's fields, and the time of the push.
-_RECORDED = (
-    "last_pushed_at",
-    "rucio_attributes",
-    "rucio_value",
-    "last_read_at",
-    "missing_in_rucio",
-    "sync_state",
-    "updated_at",
-)
-
-
-def _chunks(items: list, size: int = 500) -> list[list]:
-    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def _fail(push, started, before, error: str, report: DeliveryReport) -> None:
@@ -333,39 +324,17 @@ def sync_rses(instance: RucioInstance) -> RSESyncReport:
     gateway = RucioGateway(instance.connection())
     everything = gateway.get_all_rse_attributes()
     report = RSESyncReport()
-    known = {rse.name: rse for rse in instance.rses.select_related("qos_class", "instance")}
-    latest_pushes = {
-        push.rse_id: push
-        for push in Push.objects.filter(
-            pk__in=Push.objects.filter(rse__instance=instance)
-            .values("rse")
-            .annotate(newest=Max("pk"))
-            .values("newest")
-        )
-    }
+    known = dict(instance.rses.values_list("name", "pk"))
     with transaction.atomic():
+        reported = {}
         for name, attributes in everything.items():
-            rse = known.get(name)
-            if rse is None:
-                rse = RSE.objects.create(instance=instance, name=name)
-                rse.instance = instance
-                report.new.append(name)
-            else:
+            if name in known:
                 report.updated.append(name)
-            rse.rucio_attributes = attributes
-            rse.rucio_value = attributes.get(instance.attribute_key)
-            rse.last_read_at = timezone.now()
-            rse.missing_in_rucio = False
-            rse.sync_state = rse.compute_sync_state(latest_pushes.get(rse.pk))
-            rse.save(
-                update_fields=[
-                    "rucio_attributes",
-                    "rucio_value",
-                    "last_read_at",
-                    "missing_in_rucio",
-                    "sync_state",
-                ]
-            )
+            else:
+                known[name] = RSE.objects.create(instance=instance, name=name).pk
+                report.new.append(name)
+            reported[known[name]] = attributes
+        RSE.objects.record_rucio_attributes(reported)
         gone = [name for name in known if name not in everything]
         RSE.objects.filter(instance=instance, name__in=gone).update(
             missing_in_rucio=True, sync_state=SyncState.UNKNOWN

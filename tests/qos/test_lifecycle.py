@@ -238,3 +238,26 @@ def test_diff_between_two_revisions_is_field_by_field(draft_class, admin):
         {"field": "title", "label": "Title", "old": "Safe long-term custody", "new": "Custodial"},
         {"field": "storage_media", "label": "Storage media", "old": "Tape", "new": "Disk + tape"},
     ]
+
+
+def names(qos_class, user):
+    return [transition.name for transition in qos_class.available_transitions(user)]
+
+
+def test_available_transitions_follow_the_status_the_user_and_four_eyes(draft_class, admin, admin2, member):
+    assert names(draft_class, admin) == ["propose"]
+    assert names(draft_class, member) == []
+    draft_class.propose(by=admin)
+    # admin wrote the proposal: only another admin may approve it; either may send it back.
+    assert names(draft_class, admin) == ["reject"]
+    assert names(draft_class, admin2) == ["approve", "reject"]
+    draft_class.approve(by=admin2)
+    assert names(draft_class, admin) == ["deprecate"]
+    draft_class.edit(by=admin2, changes={"title": "Changed"}, base_revision=None)
+    assert names(draft_class, admin) == ["approve", "reject"]
+    draft_class.reject(by=admin, reason="no")
+    draft_class.deprecate(by=admin)
+    assert names(draft_class, admin) == ["retire"]
+    draft_class.retire(by=admin)
+    assert names(draft_class, admin) == []
+    assert names(draft_class, member) == []

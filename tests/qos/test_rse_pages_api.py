@@ -251,3 +251,28 @@ def test_rse_and_push_lists_issue_constant_queries(
     make_rses(instance, 990, start=10, qos_class=approved_class)
     RSE.objects.filter(name__startswith="SITE-009").assign(approved_class, by=admin)
     assert count_queries(client, url) == few
+
+
+def test_recording_what_rucio_reports_sets_value_read_time_and_sync_state(instance, admin, approved_class):
+    carrying, other, pending, deleted = make_rses(instance, 4, qos_class=approved_class)
+    Push.objects.enqueue(pending, "SAFE", "test", by=admin, dispatch=False)
+    deleted_pk = deleted.pk
+    deleted.delete()
+    recorded = RSE.objects.record_rucio_attributes(
+        {
+            carrying.pk: {"QOS": "SAFE", "site": "CERN"},
+            other.pk: {"QOS": "FAST"},
+            pending.pk: {},
+            deleted_pk: {"QOS": "SAFE"},
+        }
+    )
+    assert set(recorded) == {carrying.pk, other.pk, pending.pk}
+    rows = {rse.name: rse for rse in RSE.objects.all()}
+    assert rows[carrying.name].rucio_attributes == {"QOS": "SAFE", "site": "CERN"}
+    assert (rows[carrying.name].rucio_value, rows[carrying.name].sync_state) == ("SAFE", "in_sync")
+    assert (rows[other.name].rucio_value, rows[other.name].sync_state) == ("FAST", "drifted")
+    assert (rows[pending.name].rucio_value, rows[pending.name].sync_state) == (None, "pending")
+    assert all(rse.last_read_at and not rse.missing_in_rucio for rse in rows.values())
+    assert not any(rse.last_pushed_at for rse in rows.values())
+    RSE.objects.record_rucio_attributes({carrying.pk: {"QOS": "SAFE"}}, pushed=True)
+    assert RSE.objects.get(pk=carrying.pk).last_pushed_at is not None
