@@ -238,6 +238,7 @@ def requirement_create(request: HttpRequest, short_name: str | None = None) -> H
 def _detail_context(request: HttpRequest, requirement: Requirement) -> dict[str, Any]:
     user = request.user
     matches = requirement.matches()
+    # Prefetched, so that the gap rule (ApprovedClasses.is_gap) reads the same links as the page shows.
     prefetch_related_objects(
         [requirement], Prefetch("links", queryset=ClassLink.objects.select_related("qos_class", "linked_by"))
     )

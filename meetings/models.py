@@ -356,29 +356,6 @@ class Meeting(models.Model):
             duration_minutes=10,
         )
 
-    # --- the minutes ----------------------------------------------------------------------------------------
-    def save_minutes(self, *, by: Any, bodies: Mapping[int, str]) -> list[MinutesSection]:
-        """Save the minutes: ``bodies`` gives the Markdown of sections of this meeting, by id. A section whose
-        text changed records who changed it (``by``) and when; the others stay as they were. Raises
-        ValidationError, and saves nothing, if an id is not that of a section of this meeting. Returns the
-        sections changed."""
-        sections = {section.pk: section for section in self.minutes_sections.all()}
-        for pk, body in bodies.items():
-            if pk not in sections:
-                raise ValidationError(
-                    {
-                        "sections": "Each entry needs the id of a section of this meeting and a body: "
-                        f"{dict(id=pk, body=body)!r}"
-                    }
-                )
-        changed = [sections[pk] for pk, body in bodies.items() if body != sections[pk].body]
-        with transaction.atomic():
-            for section in changed:
-                section.body = bodies[section.pk]
-                section.updated_by = by if getattr(by, "pk", None) else None
-                section.save(update_fields=["body", "updated_by", "updated_at"])
-        return changed
-
     def raise_action(
         self,
         *,
@@ -405,6 +382,30 @@ class Meeting(models.Model):
             if following is not None:
                 ActionReview.objects.get_or_create(meeting=following, action=action)
         return action
+
+    # --- the minutes ----------------------------------------------------------------------------------------
+    def save_minutes(self, *, by: Any, bodies: Mapping[int, str]) -> list[MinutesSection]:
+        """Save the minutes: ``bodies`` gives the Markdown of sections of this meeting, by id. A section whose
+        text changed records who changed it (``by``) and when; the others stay as they were. Raises
+        ValidationError, and saves nothing, if an id is not that of a section of this meeting. Returns the
+        sections changed."""
+        sections = {section.pk: section for section in self.minutes_sections.all()}
+        for pk, body in bodies.items():
+            if pk not in sections:
+                # Names the entry as the API received it, so that a client sees which one is wrong.
+                raise ValidationError(
+                    {
+                        "sections": "Each entry needs the id of a section of this meeting and a body: "
+                        f"{dict(id=pk, body=body)!r}"
+                    }
+                )
+        changed = [sections[pk] for pk, body in bodies.items() if body != sections[pk].body]
+        with transaction.atomic():
+            for section in changed:
+                section.body = bodies[section.pk]
+                section.updated_by = by if getattr(by, "pk", None) else None
+                section.save(update_fields=["body", "updated_by", "updated_at"])
+        return changed
 
 
 class TimetableItem(models.Model):
