@@ -1,4 +1,5 @@
-"""Which approved QoS classes satisfy a requirement, property by property, and why.
+"""Which approved QoS classes satisfy a requirement, property by property, and why; and which requirements
+are gaps.
 
 Matching spans two apps (a requirement here, a class in ``qos``), so it has a module of its own. Each rule
 exists twice, side by side: in Python, to explain to people why a class fits or not, and as a SQL condition,
@@ -7,6 +8,10 @@ with a constant number of queries, paginated and filtered. ``tests/engagement/te
 that both agree on every combination of needs and offers. :class:`ApprovedClasses` runs the Python checks
 for many requirements and classes at once (lists, gap counts), so that a catalogue of thousands of classes
 costs milliseconds, not seconds.
+
+What makes a requirement a gap is written once in Python, :meth:`ApprovedClasses.is_gap`, and once in SQL,
+``Requirement.objects.gaps()`` (``querysets.py``), for lists of thousands filtered and counted in the
+database; ``tests/engagement/test_gaps.py`` checks that both agree.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from django.db.models import (
 
 from qos.choices import AccessLatency, ClassStatus, Redundancy, StorageMedia
 from qos.models import StorageQoSClass
+
+from .choices import ACTIVE_STATUSES
 
 if TYPE_CHECKING:
     from .models import Requirement
@@ -251,11 +258,6 @@ def satisfying_classes(outer: str = "") -> QuerySet[StorageQoSClass]:
     )
 
 
-def fitting_labels(requirement: Requirement, classes: Iterable[StorageQoSClass]) -> list[str]:
-    """Labels of the classes that fit, in label order (for lists, with classes loaded once per page)."""
-    return sorted(m.qos_class.label for m in (match(requirement, c) for c in classes) if m.fits)
-
-
 def approved_classes() -> list[StorageQoSClass]:
     """The approved classes, loaded once for a whole page of requirements."""
     return list(StorageQoSClass.objects.approved().order_by("label"))
@@ -345,9 +347,26 @@ class ApprovedClasses:
                 break
         return mask
 
+    def is_gap(self, requirement: Any, *, linked_by_hand: bool | None = None) -> bool:
+        """Whether the requirement is a gap: active, no approved class fits it, and no approved class was
+        linked to it by hand. The rule's one definition in Python; ``Requirement.objects.gaps()`` is its SQL
+        twin.
+
+        ``linked_by_hand``: whether an approved class is linked, when the caller knows it for many
+        requirements at once; otherwise read from ``requirement.links.all()``: prefetch the links with their
+        class for a list.
+        """
+        if requirement.status not in ACTIVE_STATUSES:
+            return False
+        if linked_by_hand is None:
+            linked_by_hand = any(
+                link.qos_class.status == ClassStatus.APPROVED for link in requirement.links.all()
+            )
+        return not linked_by_hand and not self.fitting(requirement)
+
     def gap_ids(self, requirements: QuerySet[Requirement]) -> list[int]:
-        """The ids of the gaps among ``requirements``, as ``Requirement.objects.gaps()`` finds them in SQL, in
-        two queries that read only the needs: the SQL scans every approved class for each gap."""
+        """The ids of the gaps among ``requirements`` (as ``Requirement.objects.gaps()`` finds them in SQL,
+        which scans every approved class for each gap), in two queries that read only the needs."""
         from .models import ClassLink
 
         linked = set(
@@ -355,24 +374,12 @@ class ApprovedClasses:
                 requirement__in=requirements.values("pk"), qos_class__status=ClassStatus.APPROVED
             ).values_list("requirement_id", flat=True)
         )
-        return [
-            pk
-            for pk, *needs in requirements.active().order_by().values_list("pk", *NEED_NAMES)
-            if pk not in linked and not self._fitting_needs(tuple(needs))
-        ]
+        rows = requirements.active().order_by().values_list("pk", "status", *NEED_NAMES, named=True)
+        return [row.pk for row in rows if self.is_gap(row, linked_by_hand=row.pk in linked)]
 
     def fitting_labels(self, requirement: Any) -> list[str]:
-        """Labels of the classes that fit, in label order (as ``fitting_labels()``)."""
+        """Labels of the classes that fit, in label order."""
         return [self.labels[index] for index in _members(self.fitting(requirement))]
-
-    def is_gap(self, requirement: Any) -> bool:
-        """As ``Requirement.is_gap_among()``: active, no approved class fits and none is linked by hand. Reads
-        ``requirement.links.all()``: prefetch the links with their class for a list."""
-        if not requirement.is_active:
-            return False
-        if any(link.qos_class.status == ClassStatus.APPROVED for link in requirement.links.all()):
-            return False
-        return not self.fitting(requirement)
 
     def closest_label(self, requirement: Any) -> str | None:
         """The class missing the fewest needs (the first in label order among them), as ``requirement_gaps``

@@ -309,7 +309,9 @@ class Requirement(RemembersLoadedValues):
 
     The needs are typed like a class's properties so that they can be matched (``matching.py``). A class may
     also be linked by hand (:class:`ClassLink`), with the number of copies wanted in it; coverage
-    (``coverage.py``) says whether enough RSEs in sync advertise each linked class to place them.
+    (``coverage.py``) says whether enough RSEs in sync advertise each linked class to place them. An active
+    requirement that no approved class fits and none is linked to is a gap: ``ApprovedClasses.is_gap``
+    (``matching.py``), ``Requirement.objects.gaps()`` in SQL.
     """
 
     experiment = models.ForeignKey(Experiment, on_delete=models.PROTECT, related_name="requirements")
@@ -470,11 +472,6 @@ class Requirement(RemembersLoadedValues):
         return coverage_of_links(self.links.select_related("qos_class"))
 
     @property
-    def is_gap(self) -> bool:
-        """From the flags ``Requirement.objects.with_class_flags()`` annotates (lists); see ``is_gap_among``."""
-        return self.is_active and not self.has_matching_class and not self.has_linked_class
-
-    @property
     def volume_text(self) -> str:
         return f"{format(self.volume_tb.normalize(), 'f')} TB"
 
@@ -515,14 +512,6 @@ class Requirement(RemembersLoadedValues):
         from .matching import approved_classes, match_all
 
         return match_all(self, approved_classes() if classes is None else classes)
-
-    def is_gap_among(self, classes: Iterable[StorageQoSClass]) -> bool:
-        """Whether no class among ``classes`` (the approved ones) fits, and none is linked by hand."""
-        if not self.is_active:
-            return False
-        if any(link.qos_class.status == ClassStatus.APPROVED for link in self.links.all()):
-            return False
-        return not any(m.fits for m in self.matches(classes))
 
     # --- lifecycle: every method locks the row, checks, writes one event, or raises and changes nothing ---
     def edit(self, *, by: Any, changes: dict[str, Any], comment: str = "") -> list[str]:

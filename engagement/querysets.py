@@ -74,16 +74,14 @@ class ExperimentQuerySet(models.QuerySet):
         )
 
 
+# A gap, on the flags ``with_class_flags()`` annotates.
+GAP = Q(status__in=ACTIVE_STATUSES, has_matching_class=False, has_linked_class=False)
+
+
 class RequirementQuerySet(models.QuerySet):
     def active(self) -> RequirementQuerySet:
         """Requirements the data lake still answers: neither rejected nor withdrawn."""
         return self.filter(status__in=ACTIVE_STATUSES)
-
-    def editable_by(self, user: Any) -> RequirementQuerySet:
-        """Requirements the user may change: those of experiments they are a liaison of."""
-        from .models import Experiment
-
-        return self.filter(experiment__in=Experiment.objects.requirements_writable_by(user, "change"))
 
     def with_class_flags(self) -> RequirementQuerySet:
         """Annotate ``has_matching_class`` (an approved class satisfies the needs) and ``has_linked_class``
@@ -101,13 +99,13 @@ class RequirementQuerySet(models.QuerySet):
         )
 
     def gaps(self) -> RequirementQuerySet:
-        """Active requirements that no approved class satisfies and none was linked to by hand."""
-        return self.active().with_class_flags().filter(has_matching_class=False, has_linked_class=False)
+        """Active requirements that no approved class satisfies and none was linked to by hand: the rule's
+        one definition in SQL, for lists filtered, paginated and counted in the database. Its Python twin is
+        ``ApprovedClasses.is_gap`` (``matching.py``); ``tests/engagement/test_gaps.py`` holds them together."""
+        return self.with_class_flags().filter(GAP)
 
     def not_gaps(self) -> RequirementQuerySet:
-        return self.with_class_flags().filter(
-            Q(has_matching_class=True) | Q(has_linked_class=True) | ~Q(status__in=ACTIVE_STATUSES)
-        )
+        return self.with_class_flags().filter(~GAP)
 
     def with_coverage_flag(self) -> RequirementQuerySet:
         """Annotate ``coverage_short``: a linked class has fewer RSEs in sync than the copies wanted in it

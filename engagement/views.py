@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Model, Prefetch
+from django.db.models import Model, Prefetch, prefetch_related_objects
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -31,6 +31,7 @@ from .forms import (
 from .matching import ApprovedClasses, match
 from .models import (
     TRANSITIONS,
+    ClassLink,
     Contact,
     Document,
     EngagementError,
@@ -237,8 +238,11 @@ def requirement_create(request: HttpRequest, short_name: str | None = None) -> H
 def _detail_context(request: HttpRequest, requirement: Requirement) -> dict[str, Any]:
     user = request.user
     matches = requirement.matches()
-    links = list(requirement.links.select_related("qos_class", "linked_by"))
-    linked_approved = [link for link in links if link.qos_class.status == "approved"]
+    # Prefetched, so that the gap rule (ApprovedClasses.is_gap) reads the same links as the page shows.
+    prefetch_related_objects(
+        [requirement], Prefetch("links", queryset=ClassLink.objects.select_related("qos_class", "linked_by"))
+    )
+    links = list(requirement.links.all())
     coverage = coverage_of_links(links)
     return {
         "requirement": requirement,
@@ -248,7 +252,7 @@ def _detail_context(request: HttpRequest, requirement: Requirement) -> dict[str,
         "coverage": coverage,
         "coverage_short": [line for line in coverage if not line.covered],
         "coverage_at_risk": requirement.is_committed and any(not line.covered for line in coverage),
-        "is_gap": requirement.is_active and not linked_approved and not any(m.fits for m in matches),
+        "is_gap": ApprovedClasses.cached().is_gap(requirement),
         "events": requirement.events.select_related("author", "qos_class"),
         "comments": requirement.comments.select_related("author"),
         "can_edit": requirement.is_editable and requirement.can_edit(user),

@@ -92,6 +92,17 @@ def read_feed_token(token: str) -> tuple[str, str] | None:
 # --- Markdown ----------------------------------------------------------------------------------------------
 def minutes_markdown(meeting: Meeting, base_url: str = "") -> str:
     """The minutes as one Markdown document: header, attendees, timetable, minutes by section, actions."""
+    out = [
+        *_header_lines(meeting, base_url),
+        *_attendees_lines(meeting),
+        *_timetable_lines(meeting),
+        *_minutes_lines(meeting),
+        *_actions_lines(meeting),
+    ]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _header_lines(meeting: Meeting, base_url: str) -> list[str]:
     start, end = meeting.local_start, meeting.local_end
     utc = meeting.starts_at.astimezone(datetime.UTC)
     out = [
@@ -105,29 +116,48 @@ def minutes_markdown(meeting: Meeting, base_url: str = "") -> str:
         out.append(f"**Indico:** <{meeting.indico_url}>  ")
     if base_url:
         out.append(f"**Portal:** <{base_url}{meeting.get_absolute_url()}>  ")
-    out += ["", "## Attendees", ""]
+    return out
+
+
+def _attendees_lines(meeting: Meeting) -> list[str]:
     attendees = list(meeting.attendees.all())
-    out.append(", ".join(str(person) for person in attendees) if attendees else "_None recorded._")
-    out += ["", "## Timetable", ""]
+    return [
+        "",
+        "## Attendees",
+        "",
+        ", ".join(str(person) for person in attendees) if attendees else "_None recorded._",
+    ]
+
+
+def _timetable_lines(meeting: Meeting) -> list[str]:
+    out = ["", "## Timetable", ""]
     items = list(meeting.timetable_items.select_related("speaker"))
     for item in (i for i in items if i.parent_id is None):
         out.append(f"- {_item_line(item, meeting)}")
         out += [f"    - {_item_line(child, meeting)}" for child in items if child.parent_id == item.pk]
     if not items:
         out.append("_No timetable._")
-    out += ["", "## Minutes"]
+    return out
+
+
+def _minutes_lines(meeting: Meeting) -> list[str]:
+    out = ["", "## Minutes"]
     for section in meeting.minutes_sections.all():
         out += ["", f"### {section.title}", "", section.body.strip() or "_Nothing recorded._"]
+    return out
+
+
+def _actions_lines(meeting: Meeting) -> list[str]:
     raised = list(meeting.actions_raised.with_related().order_by("pk"))
     reviewed = [
         review.action
         for review in meeting.action_reviews.select_related("action").prefetch_related("action__owners")
     ]
-    out += ["", "## Actions raised", ""]
+    out = ["", "## Actions raised", ""]
     out += [_action_line(action) for action in raised] or ["_None._"]
     out += ["", "## Actions reviewed", ""]
     out += [_action_line(action) for action in reviewed] or ["_None._"]
-    return "\n".join(out).rstrip() + "\n"
+    return out
 
 
 def _item_line(item, meeting: Meeting) -> str:

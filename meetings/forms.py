@@ -99,11 +99,20 @@ class MeetingForm(LocalStartMixin, forms.ModelForm):
         if starts_at is not None:
             self.instance.starts_at = starts_at
             self.instance.time_zone = data["time_zone"]
-            series = data.get("series") or self.instance.series
-            clash = Meeting.objects.filter(series=series, starts_at=starts_at).exclude(pk=self.instance.pk)
-            if series is not None and clash.exists():
-                raise ValidationError(f"{series} already has a meeting at that time.")
+            # A new meeting has no series until one is chosen: then "This field is required." says it all.
+            series = data.get("series") or (self.instance.series if self.instance.series_id else None)
+            if series is not None:
+                Meeting.objects.check_time_free(series, starts_at, other_than=self.instance)
         return data
+
+    def meeting_fields(self) -> dict[str, Any]:
+        """What a new meeting is made of (``Meeting.objects.create_with_agenda``), its start in UTC."""
+        data = self.cleaned_data
+        return {
+            **{name: data[name] for name in self._meta.fields},
+            "starts_at": self.local_start(),
+            "time_zone": data["time_zone"],
+        }
 
 
 class NextMeetingForm(LocalStartMixin, forms.Form):
@@ -228,6 +237,18 @@ class MinutesForm(forms.Form):
     def chosen_section(self) -> MinutesSection | None:
         chosen = self.cleaned_data.get("action_section")
         return next((s for s in self.sections if str(s.pk) == chosen), None)
+
+    def bodies(self, *, noting: Action | None = None) -> dict[int, str]:
+        """The sections' Markdown as typed, by section id; an action raised from here (``noting``) is noted
+        at the end of the section chosen for it."""
+        bodies = {section.pk: self.cleaned_data[self.section_field(section)] for section in self.sections}
+        section = self.chosen_section()
+        if noting is not None and section is not None:
+            owners = ", ".join(owner.name for owner in noting.owners.all())
+            bodies[section.pk] = (
+                bodies[section.pk].rstrip() + f"\n\n**Action #{noting.pk}** ({owners}): {noting.text}\n"
+            )
+        return bodies
 
 
 class TimetableItemForm(forms.ModelForm):

@@ -188,34 +188,14 @@ def _too_large() -> str:
 
 def parse_export(data: bytes) -> IndicoEvent:
     """Read an Indico event export. Raises IndicoImportError saying what is wrong."""
-    if len(data) > max_export_bytes():
-        raise IndicoImportError(_too_large())
-    try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise IndicoImportError("This is not JSON: export the event from Indico as .json.") from None
-    except RecursionError:
-        raise IndicoImportError("This JSON is nested too deeply to be an Indico export.") from None
-    results = document.get("results") if isinstance(document, dict) else None
-    if not isinstance(results, list) or not results:
-        raise IndicoImportError("No event in this export (its 'results' list is missing or empty).")
-    if len(results) > 1:
-        raise IndicoImportError("This export holds several events: export only the meeting's event.")
-    event = results[0]
-    if not isinstance(event, dict):
-        raise IndicoImportError("The event in this export is not an object.")
+    event = _the_event(_json(data))
     contributions = event.get("contributions")
     if not isinstance(contributions, list):
         raise IndicoImportError(
             "The export has no contributions: export it with detail=contributions (or subcontributions)."
         )
     items = [_item(c, f"contribution {i + 1}") for i, c in enumerate(contributions)]
-    items.sort(
-        key=lambda item: (
-            item.starts_at is None,
-            item.starts_at or datetime.datetime.max.replace(tzinfo=datetime.UTC),
-        )
-    )
+    items.sort(key=_start_order)
     return IndicoEvent(
         title=str(event.get("title") or ""),
         url=str(event.get("url") or ""),
@@ -225,24 +205,63 @@ def parse_export(data: bytes) -> IndicoEvent:
     )
 
 
+def _json(data: bytes) -> Any:
+    if len(data) > max_export_bytes():
+        raise IndicoImportError(_too_large())
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise IndicoImportError("This is not JSON: export the event from Indico as .json.") from None
+    except RecursionError:
+        raise IndicoImportError("This JSON is nested too deeply to be an Indico export.") from None
+
+
+def _the_event(document: Any) -> dict[str, Any]:
+    """The one event of an export."""
+    results = document.get("results") if isinstance(document, dict) else None
+    if not isinstance(results, list) or not results:
+        raise IndicoImportError("No event in this export (its 'results' list is missing or empty).")
+    if len(results) > 1:
+        raise IndicoImportError("This export holds several events: export only the meeting's event.")
+    event = results[0]
+    if not isinstance(event, dict):
+        raise IndicoImportError("The event in this export is not an object.")
+    return event
+
+
+def _start_order(item: IndicoItem) -> tuple[bool, datetime.datetime]:
+    """Items by start, those without one last."""
+    return (item.starts_at is None, item.starts_at or datetime.datetime.max.replace(tzinfo=datetime.UTC))
+
+
 def _item(raw: Any, where: str) -> IndicoItem:
     if not isinstance(raw, dict) or not str(raw.get("title") or "").strip():
         raise IndicoImportError(f"The export's {where} has no title.")
-    duration = raw.get("duration")
-    if duration is not None and (not isinstance(duration, int) or not 0 <= duration <= 24 * 60):
-        raise IndicoImportError(f"The export's {where} has a bad duration: {duration!r}.")
+    duration = _duration(raw, where)
+    children = _children(raw, where)
     start = raw.get("startDate")
-    children = raw.get("subContributions") or []
-    if not isinstance(children, list):
-        raise IndicoImportError(f"The export's {where} has bad subContributions.")
     return IndicoItem(
         title=str(raw["title"]).strip()[:300],
         starts_at=_datetime(start, f"{where}'s startDate") if start else None,
-        duration_minutes=duration or None,
+        duration_minutes=duration,
         description=str(raw.get("description") or ""),
         speakers=[_speaker(s) for s in raw.get("speakers") or [] if isinstance(s, dict)],
         children=[_item(child, f"{where}, part {j + 1}") for j, child in enumerate(children)],
     )
+
+
+def _duration(raw: dict[str, Any], where: str) -> int | None:
+    duration = raw.get("duration")
+    if duration is not None and (not isinstance(duration, int) or not 0 <= duration <= 24 * 60):
+        raise IndicoImportError(f"The export's {where} has a bad duration: {duration!r}.")
+    return duration or None
+
+
+def _children(raw: dict[str, Any], where: str) -> list[Any]:
+    children = raw.get("subContributions") or []
+    if not isinstance(children, list):
+        raise IndicoImportError(f"The export's {where} has bad subContributions.")
+    return children
 
 
 def _speaker(raw: dict[str, Any]) -> IndicoSpeaker:

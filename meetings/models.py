@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import functools
 import zoneinfo
+from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +24,7 @@ from django.utils import timezone
 from common.errors import DomainError
 
 from .choices import OPEN_ACTION_STATUSES, ActionStatus
-from .querysets import ActionQuerySet, MeetingQuerySet, PersonQuerySet
+from .querysets import ActionQuerySet, MeetingQuerySet
 
 DEFAULT_MEETING_TIME_ZONE = "Europe/Zurich"
 # Meetings of the task group start in these years, on pages and in the API alike. Outside them a meeting could
@@ -71,8 +72,6 @@ class Person(models.Model):
         help_text="The portal account of this person, if any: they may then update the actions they own.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = PersonQuerySet.as_manager()
 
     class Meta:
         # The table keeps the name it had when meetings lived in the portal app (migration 0001).
@@ -385,6 +384,30 @@ class Meeting(models.Model):
                 ActionReview.objects.get_or_create(meeting=following, action=action)
         return action
 
+    # --- the minutes ----------------------------------------------------------------------------------------
+    def save_minutes(self, *, by: Any, bodies: Mapping[int, str]) -> list[MinutesSection]:
+        """Save the minutes: ``bodies`` gives the Markdown of sections of this meeting, by id. A section whose
+        text changed records who changed it (``by``) and when; the others stay as they were. Raises
+        ValidationError, and saves nothing, if an id is not that of a section of this meeting. Returns the
+        sections changed."""
+        sections = {section.pk: section for section in self.minutes_sections.all()}
+        for pk, body in bodies.items():
+            if pk not in sections:
+                # Names the entry as the API received it, so that a client sees which one is wrong.
+                raise ValidationError(
+                    {
+                        "sections": "Each entry needs the id of a section of this meeting and a body: "
+                        f"{dict(id=pk, body=body)!r}"
+                    }
+                )
+        changed = [sections[pk] for pk, body in bodies.items() if body != sections[pk].body]
+        with transaction.atomic():
+            for section in changed:
+                section.body = bodies[section.pk]
+                section.updated_by = by if getattr(by, "pk", None) else None
+                section.save(update_fields=["body", "updated_by", "updated_at"])
+        return changed
+
 
 class TimetableItem(models.Model):
     """A slot of a meeting's timetable (News 10m, with its speaker) or a sub-item of one (a stream's part
@@ -496,8 +519,8 @@ class Action(models.Model):
     raised at a meeting, due at the next one by default, reviewed at every meeting until done or dropped.
 
     Owners (people linked to an account) update their own actions; coordinators manage all. Every change of
-    status, and every note, is an :class:`ActionUpdate`. Links to an RSE or a storage requirement will join
-    the QoS class and experiment links once those models exist.
+    status, and every note, is an :class:`ActionUpdate`. It may name the QoS class or the experiment it is
+    about.
     """
 
     text = models.TextField(help_text="What must be done, as said in the meeting.")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -24,20 +25,38 @@ def _count_of(model: Any, field: str) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
-class PersonQuerySet(models.QuerySet):
-    def for_user(self, user: Any) -> PersonQuerySet:
-        """The person records linked to a user (none for an anonymous visitor)."""
-        if not getattr(user, "is_authenticated", False):
-            return self.none()
-        return self.filter(user=user)
-
-
 class MeetingQuerySet(models.QuerySet):
     def upcoming(self, now: datetime.datetime | None = None) -> MeetingQuerySet:
         return self.filter(starts_at__gte=now or timezone.now()).order_by("starts_at")
 
     def past(self, now: datetime.datetime | None = None) -> MeetingQuerySet:
         return self.filter(starts_at__lt=now or timezone.now()).order_by("-starts_at")
+
+    def create_with_agenda(self, *, by: Any, attendees: Iterable[Any] = (), **fields: Any) -> Any:
+        """Create a meeting ready to be held: the timetable's shape and the minutes' sections of the series'
+        previous meeting (without their text), or the standard agenda for the first one, and every open action
+        carried onto its agenda. ``by`` is recorded as who created it."""
+        with transaction.atomic():
+            meeting = self.create(created_by=by if getattr(by, "pk", None) else None, **fields)
+            if attendees:
+                meeting.attendees.add(*attendees)
+            previous = meeting.previous_meeting()
+            if previous is not None:
+                meeting.copy_agenda_from(previous)
+            else:
+                meeting.add_default_timetable()
+                meeting.add_default_sections()
+            meeting.carry_over_open_actions()
+        return meeting
+
+    def check_time_free(self, series: Any, starts_at: datetime.datetime, *, other_than: Any = None) -> None:
+        """Refuse (ValidationError) a start at which the series already has a meeting, ``other_than`` aside
+        (the meeting being edited)."""
+        clash = self.filter(series=series, starts_at=starts_at)
+        if other_than is not None and other_than.pk is not None:
+            clash = clash.exclude(pk=other_than.pk)
+        if clash.exists():
+            raise ValidationError(f"{series} already has a meeting at that time.")
 
     def with_counts(self) -> MeetingQuerySet:
         """Each meeting with how many attended, how many actions it raised and how many it reviewed."""

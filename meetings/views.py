@@ -180,18 +180,8 @@ def meeting_create(request: HttpRequest) -> HttpResponse:
         return redirect("meetings:series-create")
     form = MeetingForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            meeting = form.save(commit=False)
-            meeting.created_by = request.user
-            meeting.save()
-            form.save_m2m()
-            previous = meeting.previous_meeting()
-            if previous is not None:
-                meeting.copy_agenda_from(previous)
-            else:
-                meeting.add_default_timetable()
-                meeting.add_default_sections()
-            carried = meeting.carry_over_open_actions()
+        meeting = Meeting.objects.create_with_agenda(by=request.user, **form.meeting_fields())
+        carried = meeting.action_reviews.count()
         messages.success(request, f"Meeting of {meeting.local_date:%Y-%m-%d} created; {_carried(carried)}.")
         return redirect(meeting)
     return render(request, "meetings/meeting_form.html", {"form": form, "meeting": None})
@@ -272,37 +262,39 @@ def minutes_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid() and raising:
         form.validate_action()
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            action = None
-            if raising:
-                section = form.chosen_section()
-                action = meeting.raise_action(
-                    by=request.user,
-                    text=form.cleaned_data["action_text"],
-                    owners=list(form.cleaned_data["action_owners"]),
-                    stream=form.cleaned_data["action_stream"] or (section.stream if section else None),
-                    due_date=form.cleaned_data["action_due_date"],
-                )
-            for section in sections:
-                body = form.cleaned_data[form.section_field(section)]
-                if action is not None and section == form.chosen_section():
-                    owners = ", ".join(owner.name for owner in action.owners.all())
-                    body = body.rstrip() + f"\n\n**Action #{action.pk}** ({owners}): {action.text}\n"
-                if body != section.body:
-                    section.body = body
-                    section.updated_by = request.user
-                    section.save(update_fields=["body", "updated_by", "updated_at"])
-        if action is not None:
-            messages.success(
-                request, f"Minutes saved; action #{action.pk} raised, due {action.due_date:%Y-%m-%d}."
-            )
-            return redirect("meetings:minutes-edit", pk=meeting.pk)
-        messages.success(request, "Minutes saved.")
-        return redirect(meeting)
+        action = _save_minutes(request, meeting, form, raising)
+        if action is None:
+            messages.success(request, "Minutes saved.")
+            return redirect(meeting)
+        messages.success(
+            request, f"Minutes saved; action #{action.pk} raised, due {action.due_date:%Y-%m-%d}."
+        )
+        return redirect("meetings:minutes-edit", pk=meeting.pk)
     return render(
         request,
         "meetings/minutes_form.html",
         {"meeting": meeting, "form": form, "raised": list(meeting.actions_raised.with_related())},
+    )
+
+
+def _save_minutes(request: HttpRequest, meeting: Meeting, form: MinutesForm, raising: bool) -> Action | None:
+    """Save the minutes as typed; when raising, the action too, noted in its section: all or nothing."""
+    with transaction.atomic():
+        action = _raise_from_minutes(request, meeting, form) if raising else None
+        meeting.save_minutes(by=request.user, bodies=form.bodies(noting=action))
+    return action
+
+
+def _raise_from_minutes(request: HttpRequest, meeting: Meeting, form: MinutesForm) -> Action:
+    """The action typed below the minutes, in the stream of the section it is noted in unless one is given."""
+    data = form.cleaned_data
+    section = form.chosen_section()
+    return meeting.raise_action(
+        by=request.user,
+        text=data["action_text"],
+        owners=list(data["action_owners"]),
+        stream=data["action_stream"] or (section.stream if section else None),
+        due_date=data["action_due_date"],
     )
 
 

@@ -194,8 +194,6 @@ class RequirementSerializer(serializers.ModelSerializer):
         return self._index().fitting_labels(requirement)
 
     def get_is_gap(self, requirement: Requirement) -> bool:
-        if hasattr(requirement, "has_matching_class"):
-            return requirement.is_gap
         return self._index().is_gap(requirement)
 
     def validate_experiment(self, experiment: Experiment) -> Experiment:

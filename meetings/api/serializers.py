@@ -167,12 +167,14 @@ class MeetingSerializer(serializers.ModelSerializer):
             attrs["time_zone"] = series.time_zone
         starts_at = attrs.get("starts_at")
         if series is not None and starts_at is not None:
-            clash = Meeting.objects.filter(series=series, starts_at=starts_at)
-            if self.instance is not None:
-                clash = clash.exclude(pk=self.instance.pk)
-            if clash.exists():
-                raise ValidationError({"starts_at": f"{series} already has a meeting at that time."})
+            try:
+                Meeting.objects.check_time_free(series, starts_at, other_than=self.instance)
+            except DjangoValidationError as error:
+                raise ValidationError({"starts_at": error.messages}) from error
         return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Meeting:
+        return Meeting.objects.create_with_agenda(by=self.context["request"].user, **validated_data)
 
 
 class NextMeetingSerializer(serializers.Serializer):

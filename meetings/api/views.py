@@ -5,13 +5,12 @@ from __future__ import annotations
 import datetime
 
 import django_filters
-from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from common.api.cached_lists import TableCachedListMixin
@@ -91,17 +90,6 @@ class MeetingViewSet(
         "carry_over": ["meetings.change_meeting"],
     }
 
-    def perform_create(self, serializer: MeetingSerializer) -> None:
-        with transaction.atomic():
-            meeting = serializer.save(created_by=self.request.user)
-            previous = meeting.previous_meeting()
-            if previous is not None:
-                meeting.copy_agenda_from(previous)
-            else:
-                meeting.add_default_timetable()
-                meeting.add_default_sections()
-            meeting.carry_over_open_actions()
-
     @extend_schema(request=NextMeetingSerializer, responses={201: MeetingSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"], filterset_class=None)
     def next(self, request, pk=None):
@@ -141,22 +129,8 @@ class MeetingViewSet(
                 raise PermissionDenied("Only coordinators edit minutes.")
             body = MinutesUpdateSerializer(data=request.data)
             body.is_valid(raise_exception=True)
-            sections = {section.pk: section for section in meeting.minutes_sections.all()}
-            changes = []
-            for entry in body.validated_data["sections"]:
-                section = sections.get(entry.get("id"))
-                if section is None or not isinstance(entry.get("body"), str):
-                    raise ValidationError(
-                        {
-                            "sections": f"Each entry needs the id of a section of this meeting and a body: {entry!r}"
-                        }
-                    )
-                changes.append((section, entry["body"]))
-            with transaction.atomic():
-                for section, text in changes:
-                    section.body = text
-                    section.updated_by = request.user
-                    section.save(update_fields=["body", "updated_by", "updated_at"])
+            bodies = {entry["id"]: entry["body"] for entry in body.validated_data["sections"]}
+            meeting.save_minutes(by=request.user, bodies=bodies)
             return Response(MinutesSectionSerializer(meeting.minutes_sections.all(), many=True).data)
         return Response(
             {

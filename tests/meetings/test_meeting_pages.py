@@ -452,6 +452,23 @@ def test_coordinator_creates_a_first_meeting_with_the_standard_agenda(client_for
     assert MinutesSection.objects.filter(meeting=meeting).count() == 5
 
 
+def test_a_meeting_without_a_series_is_refused_with_the_reason(client_for, coordinator):
+    make_series()
+    response = client_for(coordinator).post(
+        "/meetings/new/",
+        {
+            "title": "Kick-off",
+            "date": "2020-10-21",
+            "time": "14:00",
+            "time_zone": "Europe/Zurich",
+            "duration_minutes": 60,
+        },
+    )
+    assert response.status_code == 200
+    assert "This field is required." in response.content.decode()
+    assert not Meeting.objects.exists()
+
+
 def test_timetable_editor_saves_local_times(client_for, coordinator, meeting):
     items = list(meeting.timetable_items.all())
     data = {

@@ -157,6 +157,82 @@ def test_next_meeting_copies_the_agenda_without_the_minutes_text(series):
     assert [c.stream.letter for c in round_table.children.all()] == ["A", "B", "C"]
 
 
+def test_a_new_meeting_gets_the_previous_agenda_its_attendees_and_the_open_actions(
+    series, aris, martin, coordinator
+):
+    meeting = make_meeting(series, zurich(2020, 3, 18))
+    meeting.minutes_sections.filter(title="News").update(body="Rucio workshop -- mostly remote.")
+    kept = raise_action(meeting, [aris], "Add the qos key-value pair")
+
+    created = Meeting.objects.create_with_agenda(
+        by=coordinator,
+        series=series,
+        title="QoS meeting",
+        starts_at=zurich(2020, 3, 25),
+        time_zone="Europe/Zurich",
+        attendees=[aris, martin],
+    )
+
+    assert created.created_by == coordinator
+    assert set(created.attendees.all()) == {aris, martin}
+    assert [s.title for s in created.minutes_sections.all()] == [
+        s.title for s in meeting.minutes_sections.all()
+    ]
+    assert not any(s.body for s in created.minutes_sections.all())
+    assert [i.title for i in created.timetable_items.filter(parent__isnull=True)] == [
+        "News",
+        "Round table",
+        "AOB",
+    ]
+    assert list(created.action_reviews.values_list("action_id", flat=True)) == [kept.pk]
+
+
+def test_the_first_meeting_of_a_series_gets_the_standard_agenda(series):
+    created = Meeting.objects.create_with_agenda(
+        by=None, series=series, title="Kick-off", starts_at=zurich(2020, 3, 18), time_zone="Europe/Zurich"
+    )
+    assert created.created_by is None
+    assert [s.title for s in created.minutes_sections.all()][::4] == ["News", "AOB"]
+    assert created.timetable_items.filter(parent__title="Round table").count() == 3
+
+
+def test_a_start_taken_in_the_series_is_refused_except_for_the_meeting_itself(series):
+    meeting = make_meeting(series, zurich(2020, 3, 18))
+    with pytest.raises(ValidationError, match="already has a meeting at that time"):
+        Meeting.objects.check_time_free(series, meeting.starts_at)
+    Meeting.objects.check_time_free(series, meeting.starts_at, other_than=meeting)
+    Meeting.objects.check_time_free(make_series(slug="other"), meeting.starts_at)
+
+
+# --- minutes -----------------------------------------------------------------------------------------------------
+def test_minutes_record_who_changed_which_section_and_leave_the_others(series, coordinator):
+    meeting = make_meeting(series, zurich(2020, 3, 18))
+    news, stream_a, *_ = meeting.minutes_sections.all()
+    before = stream_a.updated_at
+
+    changed = meeting.save_minutes(
+        by=coordinator, bodies={news.pk: "Rucio workshop -- mostly remote.", stream_a.pk: ""}
+    )
+
+    assert changed == [news]
+    news.refresh_from_db()
+    stream_a.refresh_from_db()
+    assert (news.body, news.updated_by) == ("Rucio workshop -- mostly remote.", coordinator)
+    assert (stream_a.updated_by, stream_a.updated_at) == (None, before)
+
+
+def test_minutes_naming_a_section_of_another_meeting_are_refused_and_nothing_is_saved(series, coordinator):
+    meeting = make_meeting(series, zurich(2020, 3, 18))
+    other = make_meeting(series, zurich(2020, 4, 1))
+    news = meeting.minutes_sections.get(title="News")
+    foreign = other.minutes_sections.get(title="News")
+
+    with pytest.raises(ValidationError, match="a section of this meeting"):
+        meeting.save_minutes(by=coordinator, bodies={news.pk: "typed", foreign.pk: "elsewhere"})
+
+    assert not any(s.body for s in [*meeting.minutes_sections.all(), *other.minutes_sections.all()])
+
+
 # --- due dates and status --------------------------------------------------------------------------------------
 def test_due_date_defaults_to_the_next_meeting(series, aris):
     meeting = make_meeting(series, zurich(2020, 3, 18))
