@@ -24,9 +24,11 @@ import pytest
 import redis
 
 ROOT = Path(__file__).resolve().parent.parent
+REDIS_START_ATTEMPTS = 3
 
 
 def _free_port() -> int:
+    """A port nothing listens on just now; a server started on it may find it taken (see private_redis)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -56,6 +58,11 @@ class PrivateRedis:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> None:
+        if not self.try_start():
+            pytest.fail(f"this session's Redis could not start on port {self.port} (taken?)")
+
+    def try_start(self) -> bool:
+        """Start the server on ``self.port``; False if it exited (the port was taken meanwhile)."""
         executable = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.process = subprocess.Popen(
             [executable, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no"],
@@ -64,7 +71,17 @@ class PrivateRedis:
             stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
-        wait_for(lambda: _pings(client), timeout=20, what=f"Redis on port {self.port}")
+        # Another run's Redis on this port answers a ping too: only ours has our process id.
+        wait_for(
+            lambda: self.process.poll() is not None or _server_pid(client) == self.process.pid,
+            timeout=20,
+            what=f"Redis on port {self.port}",
+        )
+        return self.process.poll() is None
+
+    def database_url(self, number: int) -> str:
+        """A database of this server other than the workers' broker (0), for a test that fills or empties it."""
+        return f"redis://127.0.0.1:{self.port}/{number}"
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -72,17 +89,23 @@ class PrivateRedis:
             self.process.wait(timeout=20)
 
 
-def _pings(client: redis.Redis) -> bool:
+def _server_pid(client: redis.Redis) -> int | None:
     try:
-        return bool(client.ping())
+        return int(client.info("server")["process_id"])
     except redis.ConnectionError:
-        return False
+        return None
 
 
 @pytest.fixture(scope="session")
 def private_redis(tmp_path_factory) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(port=_free_port(), directory=tmp_path_factory.mktemp("redis"))
-    server.start()
+    directory = tmp_path_factory.mktemp("redis")
+    # The port is free when chosen, not when Redis binds it: another run may take it in between.
+    for _ in range(REDIS_START_ATTEMPTS):
+        server = PrivateRedis(port=_free_port(), directory=directory)
+        if server.try_start():
+            break
+    else:
+        pytest.fail(f"this session's Redis found its port taken {REDIS_START_ATTEMPTS} times")
     yield server
     server.stop()
 

@@ -7,9 +7,11 @@ time.
 
 The provider must know the portal's redirect URIs exactly, as IAM does: ``http://testserver/oidc/callback/``
 for Django's test client, and the live server's, reached on 127.0.0.1 (never ``localhost``: the provider and
-the portal must share the host for the browser's cookies to behave as with IAM). The live server's port is
-therefore fixed here, at start-up, rather than asked of the ``live_server`` fixture (which would make every
-test that logs in through IAM a transactional one).
+the portal must share the host for the browser's cookies to behave as with IAM). The provider therefore starts
+the live server itself (:func:`shared_live_server`), rather than asking for the ``live_server`` fixture (which
+would make every test that logs in through IAM a transactional one); ``live_server`` here is that same server.
+It binds its port as it starts (the system's choice, unless --liveserver gives one): a port picked earlier and
+bound later could be taken in between by another test run.
 """
 
 from __future__ import annotations
@@ -41,26 +43,48 @@ CLI_REDIRECT_URI = "http://127.0.0.1/cli-callback"
 MIN_NODE = (20, 18)  # oidc-provider 9 uses URL.parse, in Node.js since 22.1 and 20.18
 
 
+PROVIDER_START_ATTEMPTS = 3
+
+
 def free_port() -> int:
+    """A port nothing listens on just now (for an address that must refuse connections; it may be taken
+    later, so a server of the tests binds its own port, or retries on another one)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    # Fix the live server's port now, so that the provider can be told the portal's redirect URI (see above).
-    if not config.getvalue("liveserver") and not os.environ.get("DJANGO_LIVE_TEST_SERVER_ADDRESS"):
-        os.environ["DJANGO_LIVE_TEST_SERVER_ADDRESS"] = f"localhost:{free_port()}"
+_live_server: Any = None
 
 
-def live_server_port(config: pytest.Config) -> int:
-    address = config.getvalue("liveserver") or os.environ.get("DJANGO_LIVE_TEST_SERVER_ADDRESS", "")
-    port = address.rpartition(":")[2]
-    if not port.isdigit():
-        pytest.fail(
-            f"The IAM tests need the live server's port: give --liveserver host:port, not {address!r}."
+def shared_live_server(request: pytest.FixtureRequest) -> Any:
+    """pytest-django's live server of this session, started on first use by whichever session fixture needs it
+    first (``live_server`` or ``oidc_provider``), and stopped when that fixture ends."""
+    global _live_server
+    if _live_server is None:
+        from pytest_django.live_server_helper import LiveServer
+
+        address = (
+            request.config.getvalue("liveserver")
+            or os.environ.get("DJANGO_LIVE_TEST_SERVER_ADDRESS")
+            or "localhost"
         )
-    return int(port)
+        server = LiveServer(address)  # binds now: port 0 unless the address names one
+
+        def stop() -> None:
+            global _live_server
+            server.stop()
+            _live_server = None
+
+        request.addfinalizer(stop)
+        _live_server = server
+    return _live_server
+
+
+@pytest.fixture(scope="session")
+def live_server(request: pytest.FixtureRequest) -> Any:
+    """pytest-django's ``live_server``, the one the test provider knows as a redirect URI (see above)."""
+    return shared_live_server(request)
 
 
 @dataclass
@@ -218,13 +242,11 @@ def oidc_provider(
             pytest.fail(f"npm ci in {PROVIDER_DIR} failed:\n{result.stdout}\n{result.stderr}", pytrace=False)
 
     workdir = tmp_path_factory.mktemp("oidc-provider")
-    port = free_port()
-    portal_url = f"http://127.0.0.1:{live_server_port(request.config)}"
+    portal_url = f"http://127.0.0.1:{urlsplit(shared_live_server(request).url).port}"
     secret = secrets.token_urlsafe(24)
     admin_token = secrets.token_urlsafe(24)
     env = {
         **os.environ,
-        "OP_PORT": str(port),
         "OP_USERS": str(PROVIDER_DIR / "users.json"),
         "OP_KEY_DIR": str(workdir),
         "OP_CLIENT_ID": CLIENT_ID,
@@ -235,22 +257,30 @@ def oidc_provider(
         "NODE_NO_WARNINGS": "1",
     }
     log_path = workdir / "provider.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [node, "server.mjs"], cwd=PROVIDER_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-    issuer = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            if requests.get(f"{issuer}/.well-known/openid-configuration", timeout=1).ok:
-                break
-        except requests.ConnectionError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+    # The provider binds a port chosen here: another run may take it first, and then this one tries another.
+    for _ in range(PROVIDER_START_ATTEMPTS):
+        port = free_port()
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                [node, "server.mjs"],
+                cwd=PROVIDER_DIR,
+                env={**env, "OP_PORT": str(port)},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        issuer = f"http://127.0.0.1:{port}"
+        if _provider_up(issuer, admin_token, process):
+            break
+        process.kill()
+        process.wait(timeout=5)
+        if "EADDRINUSE" not in log_path.read_text():
             pytest.fail(f"The test OpenID provider did not start:\n{log_path.read_text()}", pytrace=False)
-        time.sleep(0.05)
+    else:
+        pytest.fail(
+            f"The test OpenID provider found its port taken {PROVIDER_START_ATTEMPTS} times:\n"
+            f"{log_path.read_text()}",
+            pytrace=False,
+        )
     provider = OidcProvider(issuer, secret, admin_token, portal_url, process)
     yield provider
     process.terminate()
@@ -258,6 +288,23 @@ def oidc_provider(
         process.wait(timeout=5)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+def _provider_up(issuer: str, admin_token: str, process: subprocess.Popen) -> bool:
+    """Whether the provider started by ``process`` answers at ``issuer``; False once it exited.
+
+    Only this provider knows ``admin_token``: another run's provider on the same port answers 403.
+    """
+    deadline = time.monotonic() + 20
+    while process.poll() is None and time.monotonic() < deadline:
+        try:
+            answer = requests.get(f"{issuer}/_test/stats", headers={"x-test-admin": admin_token}, timeout=1)
+            if answer.ok:
+                return process.poll() is None
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.05)
+    return False
 
 
 @dataclass
@@ -293,11 +340,20 @@ class Iam:
         return client.get(self.callback_url(client, username, next_url))
 
 
+def forget_cached_logins() -> None:
+    """Empty the cache of discovery documents and cached bearer tokens of earlier tests, when it is this
+    process's memory cache. A test that puts the cache on Redis removes its own keys itself: clear() there is
+    a FLUSHDB, of a database that another test run may be using."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    if isinstance(caches["default"], LocMemCache):
+        caches["default"].clear()
+
+
 @pytest.fixture
 def iam(oidc_provider: OidcProvider, settings: Any) -> Iterator[Iam]:
     """IAM login configured against the test provider (default settings otherwise), provider state reset."""
-    from django.core.cache import cache
-
     settings.OIDC_OP_ISSUER = oidc_provider.issuer
     settings.OIDC_RP_CLIENT_ID = CLIENT_ID
     settings.OIDC_RP_CLIENT_SECRET = oidc_provider.client_secret
@@ -310,10 +366,10 @@ def iam(oidc_provider: OidcProvider, settings: Any) -> Iterator[Iam]:
         "OIDC_GROUP_ROLES",
     ):
         setattr(settings, name, "")
-    cache.clear()  # discovery documents and cached bearer tokens of earlier tests
+    forget_cached_logins()
     oidc_provider.reset()
     yield Iam(oidc_provider)
-    cache.clear()
+    forget_cached_logins()
 
 
 @pytest.fixture

@@ -21,16 +21,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import socket
 import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import requests
 from rucio.client.client import Client
 from rucio.common.exception import RucioException
 
@@ -69,6 +72,20 @@ class RucioServer:
     def access_log(self) -> Path:
         """gunicorn's access log: one line per HTTP request, handy to count requests."""
         return self.state_dir / "log" / "access.log"
+
+    def requests_logged(self, pattern: str) -> int:
+        """How many requests so far gunicorn's access log has whose line matches the regular expression.
+
+        gunicorn writes a line just after the response is sent, so a client can be faster than the log: a ping
+        with a unique query string, once logged, shows that every earlier request is logged too.
+        """
+        barrier = uuid.uuid4().hex
+        requests.get(f"{self.url}/ping?barrier={barrier}", timeout=10)
+        deadline = time.monotonic() + 10
+        while barrier not in (text := self.access_log.read_text()):
+            assert time.monotonic() < deadline, "the ping never reached gunicorn's access log"
+            time.sleep(0.02)
+        return sum(bool(re.search(pattern, line)) for line in text.splitlines() if "barrier=" not in line)
 
 
 def _free_port(preferred: int | None = None) -> int:

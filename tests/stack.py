@@ -260,7 +260,7 @@ class PrivatePostgres:
 
     bin_dir: Path
     directory: Path
-    port: int
+    port: int  # chosen by start_on_a_free_port()
     run_as: str | None = None
 
     @property
@@ -297,13 +297,31 @@ class PrivatePostgres:
         with (self.data_dir / "postgresql.conf").open("a") as conf:
             conf.write(
                 "\n# tests/stack.py: a throwaway server of one test session\n"
-                f"listen_addresses = '127.0.0.1'\nport = {self.port}\n"
+                "listen_addresses = '127.0.0.1'\n"
                 f"unix_socket_directories = '{socket_dir}'\n"
                 "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
             )
 
     def start(self) -> None:
-        self._pg(
+        self._pg(*self._start_command())
+
+    def start_on_a_free_port(self, attempts: int = 3) -> None:
+        """The first start: a port free when chosen may be taken by another run before the server binds it,
+        and then the server tries another one."""
+        for _ in range(attempts):
+            self.port = free_port()
+            with (self.data_dir / "postgresql.conf").open("a") as conf:
+                conf.write(f"port = {self.port}\n")  # the last setting of a name wins
+            log_before = self.log.read_text(errors="replace") if self.log.exists() else ""
+            if self._pg(*self._start_command(), check=False).returncode == 0:
+                return
+            log = self.log.read_text(errors="replace")[len(log_before) :] if self.log.exists() else ""
+            if "Address already in use" not in log:
+                pytest.fail(f"PostgreSQL did not start:\n{log[-3000:]}")
+        pytest.fail(f"this session's PostgreSQL found its port taken {attempts} times")
+
+    def _start_command(self) -> tuple[str, ...]:
+        return (
             "pg_ctl",
             "--pgdata",
             str(self.data_dir),
@@ -365,10 +383,10 @@ def private_postgres() -> Iterator[PrivatePostgres]:
         run_as = "postgres"
     # Not under pytest's tmp_path: its parent is private to this user, and the server user must get in.
     directory = Path(tempfile.mkdtemp(prefix="qos-test-pg-"))
-    server = PrivatePostgres(bin_dir=bin_dir, directory=directory, port=free_port(), run_as=run_as)
+    server = PrivatePostgres(bin_dir=bin_dir, directory=directory, port=0, run_as=run_as)
     try:
         server.initdb()
-        server.start()
+        server.start_on_a_free_port()
         yield server
     finally:
         if server.running():

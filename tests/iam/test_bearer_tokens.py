@@ -8,6 +8,7 @@ as IAM does; tokens for another service must not work here, however valid they a
 import base64
 import json
 import time
+import uuid
 
 import jwt
 import pytest
@@ -91,20 +92,26 @@ def test_roles_follow_the_groups_iam_reports_for_the_token(iam, token_of):
     assert bearer(token_of("mona")).post(CLASSES, SAFE_CONTENT, format="json").status_code == 201
 
 
+def forged_jwt() -> str:
+    """A JWT IAM never signed, valid for ten minutes from now (made when the test runs, not when it is
+    collected: a long run reaches a test after its token would have expired)."""
+    return jwt.encode({"sub": "x", "exp": int(time.time()) + 600}, KEY, algorithm="HS256")
+
+
 @pytest.mark.parametrize(
-    ("token", "reason"),
+    ("make_token", "reason"),
     [
-        ("forged-opaque-token", "IAM says the bearer token is not active (expired, revoked or unknown)."),
         (
-            jwt.encode({"sub": "x", "exp": int(time.time()) + 600}, KEY, algorithm="HS256"),
-            "The bearer token is signed with 'HS256', not RS256.",
+            lambda: "forged-opaque-token",
+            "IAM says the bearer token is not active (expired, revoked or unknown).",
         ),
-        ("not.a.jwt", "The bearer token is not a JWT."),
+        (forged_jwt, "The bearer token is signed with 'HS256', not RS256."),
+        (lambda: "not.a.jwt", "The bearer token is not a JWT."),
     ],
     ids=["opaque", "jwt", "garbage-jwt"],
 )
-def test_a_forged_token_gets_401_with_the_reason(iam, token, reason):
-    response = bearer(token).get(CLASSES)
+def test_a_forged_token_gets_401_with_the_reason(iam, make_token, reason):
+    response = bearer(make_token()).get(CLASSES)
     assert response.status_code == 401
     assert response.json()["detail"] == reason
     assert response["WWW-Authenticate"] == (
@@ -220,23 +227,29 @@ def test_a_browser_login_and_a_bearer_token_are_one_account_however_the_issuer_i
     assert User.objects.count() == 1
 
 
-def test_the_token_cache_works_on_redis_shared_by_all_workers(iam, token_of, settings):
-    # The Redis scripts/test provides (CELERY_BROKER_URL), in a database of its own.
-    broker = settings.CELERY_BROKER_URL.rsplit("/", 1)[0]
+def test_the_token_cache_works_on_redis_shared_by_all_workers(iam, token_of, settings, private_redis):
+    # This session's own Redis, in a database no worker's broker uses, under keys of this test alone: it
+    # deletes them, and nothing else (cache.clear() would FLUSHDB).
+    location = private_redis.database_url(14)
+    prefix = f"test-{uuid.uuid4().hex}"
     settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": f"{broker}/14"}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": location,
+            "KEY_PREFIX": prefix,
+        }
     }
     client = bearer(token_of("mona"))
     before = iam.provider.userinfo_calls()
+    server = redis.Redis.from_url(location)
     try:
         for _ in range(3):
             assert client.get(CLASSES).status_code == 200
         assert iam.provider.userinfo_calls() == before + 1
-        assert redis.Redis.from_url(f"{broker}/14").keys("*iam:bearer:*")  # hashed: the token is no key
+        assert server.keys(f"{prefix}:*iam:bearer:*")  # hashed: the token is no key
     finally:
-        from django.core.cache import cache
-
-        cache.clear()
+        for key in server.scan_iter(f"{prefix}:*"):
+            server.delete(key)
 
 
 # --- the audience: only tokens meant for the portal -----------------------------------------------------------

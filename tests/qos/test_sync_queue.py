@@ -58,9 +58,11 @@ def test_the_sync_button_says_so_when_the_sync_cannot_be_queued(client_for, admi
 
 
 def test_with_the_broker_up_the_sync_is_queued(api_for, client_for, admin, instance, private_redis):
-    queue = redis.Redis(port=private_redis.port)
+    # A database of its own, which no worker consumes from: the queue it empties is no worker's.
+    broker_url = private_redis.database_url(9)
+    queue = redis.Redis.from_url(broker_url)
     queue.delete("celery")
-    with publishing_to(private_redis.url):
+    with publishing_to(broker_url):
         response = api_for(admin).post(f"/api/v1/rucio-instances/{instance.name}/sync/")
         page = client_for(admin).post(f"/qos/rucio/{instance.name}/sync/", follow=True)
     assert response.status_code == 202
