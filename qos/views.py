@@ -27,10 +27,11 @@ from .models import (
     CatalogueError,
     Push,
     RucioInstance,
+    StaleRevision,
     StorageQoSClass,
     revision_diff,
 )
-from .models.catalogue import APPROVE_PERMISSION, CHANGE_PERMISSION
+from .models.catalogue import APPROVE_PERMISSION, CHANGE_PERMISSION, Transition
 
 VIEW = "qos.view_storageqosclass"
 ADD = "qos.add_storageqosclass"
@@ -142,14 +143,19 @@ def class_transition(request: HttpRequest, label: str, action: str) -> HttpRespo
     if not request.user.has_perm(transition.permission):
         raise PermissionDenied
     qos_class = get_object_or_404(StorageQoSClass.objects.select_related("pending_revision"), label=label)
-    form_class = RejectForm if transition.reason_required else TransitionForm
-    form = form_class(request.POST or None, initial={"base_revision": qos_class.revision})
+    form = _transition_form(transition)(request.POST or None, initial={"base_revision": qos_class.revision})
+    reviewing = action in ("approve", "reject")
+    changed_since_seen = None
     if request.method == "POST" and form.is_valid():
         try:
             getattr(qos_class, transition.name)(
                 by=request.user,
                 base_revision=form.cleaned_data["base_revision"],
                 **{transition.text_argument: form.cleaned_data["comment"]},
+            )
+        except StaleRevision:
+            qos_class, form, changed_since_seen = _refused_as_stale(
+                request, qos_class, transition, form.cleaned_data["base_revision"]
             )
         except ValidationError as error:
             form.add_error(None, error)
@@ -165,10 +171,45 @@ def class_transition(request: HttpRequest, label: str, action: str) -> HttpRespo
             "qos_class": qos_class,
             "transition": transition,
             "form": form,
-            "diff": qos_class.pending_changes() if action in ("approve", "reject") else None,
+            "reviewing": reviewing,
+            "diff": qos_class.pending_changes() if reviewing else None,
+            "changed_since_seen": changed_since_seen,
             "plan": _transition_plan(qos_class, action),
         },
     )
+
+
+def _transition_form(transition: Transition) -> type[TransitionForm]:
+    """A step that needs a reason (reject) asks for one; the others take an optional comment."""
+    return RejectForm if transition.reason_required else TransitionForm
+
+
+def _refused_as_stale(
+    request: HttpRequest, qos_class: StorageQoSClass, transition: Transition, seen: int
+) -> tuple[StorageQoSClass, TransitionForm, list[dict] | None]:
+    """The class as it is now, a form that confirms this revision, and what changed since the one seen.
+
+    The admin confirmed a page that no longer shows the class (someone edited the proposal meanwhile): they
+    get it again as it is now, and confirming again is about what they see then.
+    """
+    current = StorageQoSClass.objects.select_related("pending_revision").get(pk=qos_class.pk)
+    data = request.POST.copy()
+    data["base_revision"] = current.revision
+    form = _transition_form(transition)(data)
+    form.is_valid()  # add_error needs a cleaned form; valid, as only base_revision differs from the one sent
+    form.add_error(
+        None,
+        f"{current.label} changed since you opened this page (you saw revision {seen}, it is now at revision "
+        f"{current.revision}), so it was not {transition.done}. Check what changed, shown on this page, and "
+        f"{transition.button.lower()} again if it is still right.",
+    )
+    revisions = {
+        revision.number: revision
+        for revision in current.revisions.filter(number__in=[seen, current.revision])
+    }
+    if len(revisions) < 2:
+        return current, form, None
+    return current, form, revision_diff(revisions[seen], revisions[current.revision])
 
 
 def _transition_plan(qos_class: StorageQoSClass, action: str) -> dict | None:

@@ -89,7 +89,23 @@ class TransitionSerializer(serializers.Serializer):
     )
 
 
-class RejectSerializer(TransitionSerializer):
+BASE_REVISION_REQUIRED = (
+    "Give base_revision: the class's revision when you reviewed it. A proposal is approved or rejected only "
+    "as you saw it."
+)
+
+
+class ReviewSerializer(TransitionSerializer):
+    """Approve or reject a proposal: as the reviewer saw it, so ``base_revision`` is required."""
+
+    # Without it, content edited after the reviewer read it would be approved unseen.
+    base_revision = serializers.IntegerField(
+        help_text="The class's revision when you reviewed it (required); 409 if the class changed since.",
+        error_messages={"required": BASE_REVISION_REQUIRED, "null": BASE_REVISION_REQUIRED},
+    )
+
+
+class RejectSerializer(ReviewSerializer):
     reason = serializers.CharField(help_text="Why the proposal is rejected.")
 
 

@@ -19,7 +19,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from common.api.cached_lists import TableCachedListMixin
-from common.api.schema import CONFLICT
+from common.api.schema import CONFLICT, VALIDATION_ERROR
 
 from .. import tasks
 from ..catalogue_io import export_catalogue
@@ -29,6 +29,7 @@ from .serializers import (
     DiffRowSerializer,
     PushSerializer,
     RejectSerializer,
+    ReviewSerializer,
     RevisionSerializer,
     RSESerializer,
     RucioInstanceSerializer,
@@ -38,6 +39,11 @@ from .serializers import (
 
 QueueUnavailableSerializer = inline_serializer(
     "QueueUnavailable", {"detail": serializers.CharField(), "code": serializers.CharField()}
+)
+REVIEW_NOT_VALID = OpenApiResponse(
+    VALIDATION_ERROR,
+    description='No `base_revision` (`{"base_revision": ["Give base_revision: ..."]}`), the revision reviewed, '
+    "which an approval and a rejection must name; or, to reject, no `reason`. Nothing was changed.",
 )
 
 
@@ -92,16 +98,24 @@ class StorageQoSClassViewSet(
         """Put a draft up for approval."""
         return self._transition(request, "propose", TransitionSerializer)
 
-    @extend_schema(request=TransitionSerializer, responses={200: StorageQoSClassSerializer, 409: CONFLICT})
+    @extend_schema(
+        request=ReviewSerializer,
+        responses={200: StorageQoSClassSerializer, 400: REVIEW_NOT_VALID, 409: CONFLICT},
+    )
     @action(detail=True, methods=["post"])
     def approve(self, request, label=None):
-        """Approve the proposal awaiting approval. Refused (409) to anyone who wrote part of it."""
-        return self._transition(request, "approve", TransitionSerializer)
+        """Approve the proposal awaiting approval, as it was at `base_revision` (required; 409 if the class
+        changed since). Refused (409) to anyone who wrote part of it."""
+        return self._transition(request, "approve", ReviewSerializer)
 
-    @extend_schema(request=RejectSerializer, responses={200: StorageQoSClassSerializer, 409: CONFLICT})
+    @extend_schema(
+        request=RejectSerializer,
+        responses={200: StorageQoSClassSerializer, 400: REVIEW_NOT_VALID, 409: CONFLICT},
+    )
     @action(detail=True, methods=["post"])
     def reject(self, request, label=None):
-        """Reject the proposal awaiting approval; a reason is required."""
+        """Reject the proposal awaiting approval, as it was at `base_revision` (required; 409 if the class
+        changed since); a reason is required."""
         return self._transition(request, "reject", RejectSerializer, "reason")
 
     @extend_schema(request=TransitionSerializer, responses={200: StorageQoSClassSerializer, 409: CONFLICT})

@@ -113,7 +113,9 @@ def test_an_unexpected_error_is_left_to_django():
 
 def test_approving_a_class_twice_is_a_409_and_changes_nothing(api_for, admin2, approved_class):
     revision = approved_class.revision
-    response = api_for(admin2).post(f"/api/v1/qos-classes/{approved_class.label}/approve/", {}, format="json")
+    response = api_for(admin2).post(
+        f"/api/v1/qos-classes/{approved_class.label}/approve/", {"base_revision": revision}, format="json"
+    )
     assert response.status_code == 409
     body = response.json()
     assert body.keys() == {"detail", "code"}

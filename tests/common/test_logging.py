@@ -206,7 +206,7 @@ def test_approval_is_audited_with_who_and_what(
     caplog.set_level(logging.INFO, logger="qos.audit")
     with django_capture_on_commit_callbacks(execute=True):
         response = api_for(admin2).post(
-            "/api/v1/qos-classes/SAFE/approve/", {"comment": "fine"}, format="json"
+            "/api/v1/qos-classes/SAFE/approve/", {"comment": "fine", "base_revision": 2}, format="json"
         )
     assert response.status_code == 200
     (record,) = audit_records(caplog, "class.approved")
@@ -336,7 +336,7 @@ def test_audit_lines_of_a_request_carry_its_id(admin, admin2, proposed_class, lo
     client.force_login(admin2)
     response = client.post(
         "/api/v1/qos-classes/SAFE/approve/",
-        {},
+        {"base_revision": 2},
         content_type="application/json",
         headers={"X-Request-ID": "lb-77"},
     )
@@ -424,7 +424,9 @@ def test_no_secret_reaches_any_log_line(
     reviewer = Client()
     reviewer.force_login(admin2)
     assert (
-        reviewer.post("/api/v1/qos-classes/SAFE/approve/", {}, content_type="application/json").status_code
+        reviewer.post(
+            "/api/v1/qos-classes/SAFE/approve/", {"base_revision": 2}, content_type="application/json"
+        ).status_code
         == 200
     )
     # Assigned through the API: the push goes to the real Rucio within the request (eager task).

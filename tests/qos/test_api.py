@@ -78,7 +78,7 @@ def test_admin_creates_edits_proposes_and_another_admin_approves(api_for, admin,
 
 
 def test_author_cannot_approve_own_proposal_409(api_for, admin, proposed_class):
-    response = api_for(admin).post(f"{URL}SAFE/approve/", {}, format="json")
+    response = api_for(admin).post(f"{URL}SAFE/approve/", {"base_revision": 2}, format="json")
     assert response.status_code == 409
     assert response.json()["code"] == "four_eyes"
     assert "another QoS admin" in response.json()["detail"]
@@ -96,11 +96,105 @@ def test_illegal_transition_is_409_with_a_reason(api_for, admin, draft_class):
 
 
 def test_reject_without_reason_is_400(api_for, admin2, proposed_class):
-    response = api_for(admin2).post(f"{URL}SAFE/reject/", {}, format="json")
+    response = api_for(admin2).post(f"{URL}SAFE/reject/", {"base_revision": 2}, format="json")
     assert response.status_code == 400
     assert "reason" in response.json()
     proposed_class.refresh_from_db()
     assert proposed_class.status == "proposed"
+
+
+# --- Approve exactly what you saw: approve and reject name the revision reviewed -----------------------------
+def review(client, action: str, body: dict):
+    """POST approve or reject (with a reason) for SAFE."""
+    extra = {"reason": "Two copies are enough."} if action == "reject" else {}
+    return client.post(f"{URL}SAFE/{action}/", body | extra, format="json")
+
+
+def changed_proposal(qos_class, author) -> int:
+    """An approved class with a proposed change, edited once more after the reviewer read it: the revision
+    the reviewer saw."""
+    qos_class.edit(by=author, changes={"copies": 3}, base_revision=qos_class.revision)
+    seen = qos_class.revision
+    qos_class.edit(by=author, changes={"copies": 4}, base_revision=seen)
+    return seen
+
+
+def state(qos_class) -> tuple:
+    qos_class.refresh_from_db()
+    pending = qos_class.pending_revision
+    return qos_class.status, qos_class.revision, qos_class.copies, pending and pending.data["copies"]
+
+
+@pytest.mark.parametrize("action", ["approve", "reject"])
+@pytest.mark.parametrize("body", [{}, {"base_revision": None}], ids=["missing", "null"])
+def test_approve_or_reject_without_base_revision_is_400_and_changes_nothing(
+    api_for, admin, admin2, approved_class, action, body
+):
+    approved_class.edit(by=admin, changes={"copies": 3}, base_revision=approved_class.revision)
+    before = state(approved_class)
+    response = review(api_for(admin2), action, body | {"comment": "fine"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "base_revision": [
+            "Give base_revision: the class's revision when you reviewed it. A proposal is approved or "
+            "rejected only as you saw it."
+        ]
+    }
+    assert state(approved_class) == before
+
+
+@pytest.mark.parametrize("action", ["approve", "reject"])
+def test_approve_or_reject_of_a_proposal_edited_since_it_was_read_is_409_and_changes_nothing(
+    api_for, admin, admin2, approved_class, action
+):
+    seen = changed_proposal(approved_class, admin)
+    before = state(approved_class)
+    response = review(api_for(admin2), action, {"base_revision": seen})
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": f"This class changed since you loaded it (you saw revision {seen}, it is now at revision "
+        f"{seen + 1}). Reload it, check the changes, and try again.",
+        "code": "stale_revision",
+    }
+    assert state(approved_class) == before == ("approved", seen + 1, 2, 4)
+
+
+def test_approve_of_a_new_class_edited_since_it_was_read_is_409(api_for, admin, admin2, proposed_class):
+    proposed_class.edit(by=admin, changes={"title": "Changed after review"}, base_revision=2)
+    response = review(api_for(admin2), "approve", {"base_revision": 2})
+    assert (response.status_code, response.json()["code"]) == (409, "stale_revision")
+    proposed_class.refresh_from_db()
+    assert (proposed_class.status, proposed_class.revision) == ("proposed", 3)
+
+
+def test_approve_of_the_current_revision_puts_what_was_read_in_force(api_for, admin, admin2, approved_class):
+    seen = changed_proposal(approved_class, admin)
+    response = review(api_for(admin2), "approve", {"base_revision": seen + 1})
+    assert response.status_code == 200
+    assert (response.json()["copies"], response.json()["pending_proposal"]) == (4, None)
+    assert state(approved_class) == ("approved", seen + 2, 4, None)
+
+
+def test_reject_of_the_current_revision_drops_the_change(api_for, admin, admin2, approved_class):
+    seen = changed_proposal(approved_class, admin)
+    response = review(api_for(admin2), "reject", {"base_revision": seen + 1})
+    assert response.status_code == 200
+    assert state(approved_class) == ("approved", seen + 2, 2, None)
+
+
+def test_the_schema_says_approve_and_reject_need_base_revision(api_for, member):
+    schema = api_for(member).get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    components = schema["components"]["schemas"]
+    for action in ("approve", "reject"):
+        operation = schema["paths"][f"/api/v1/qos-classes/{{label}}/{action}/"]["post"]
+        body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+        assert "base_revision" in components[body]["required"], action
+        assert "No `base_revision`" in operation["responses"]["400"]["description"], action
+        assert "409" in operation["responses"], action
+    # The other steps keep it optional.
+    deprecate = schema["paths"]["/api/v1/qos-classes/{label}/deprecate/"]["post"]
+    body = deprecate["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert "base_revision" not in components[body].get("required", [])
 
 
 def test_stale_patch_is_409_and_overwrites_nothing(api_for, admin, admin2, draft_class):

@@ -159,6 +159,39 @@ def test_second_admin_approves_and_the_history_shows_the_diff(
     ).to_contain_text("title")
 
 
+def test_approval_of_a_proposal_changed_while_it_was_read_is_refused_then_made_on_what_is_shown(
+    browser_page: Page, login_as, live_server, admin, admin2, approved_class
+):
+    page = browser_page
+    approved_class.edit(by=admin, changes={"copies": 3}, base_revision=approved_class.revision)
+    login_as(page, admin2.username, password(admin2))
+    page.goto(f"{live_server.url}/qos/SAFE/")
+    page.get_by_role("link", name="Approve", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Approve: SAFE")
+
+    # The author changes the proposal again while the reviewer reads it.
+    approved_class.edit(by=admin, changes={"copies": 4}, base_revision=approved_class.revision)
+    page.get_by_role("button", name="Approve").click()
+
+    expect(page.get_by_role("alert")).to_contain_text(
+        "SAFE changed since you opened this page (you saw revision 4, it is now at revision 5), so it was not "
+        "approved."
+    )
+    since = page.locator("section").filter(
+        has=page.get_by_role("heading", name="What changed since you opened this page")
+    )
+    copies = since.get_by_role("row").filter(has=page.get_by_role("rowheader", name="Number of copies"))
+    expect(copies.get_by_role("cell")).to_have_text(["3", "4"])
+    approved_class.refresh_from_db()
+    assert (approved_class.copies, approved_class.pending_revision.data["copies"]) == (2, 4)
+
+    # Approving again approves what the page shows now.
+    page.get_by_role("button", name="Approve").click()
+    expect(message(page)).to_contain_text("SAFE approved.")
+    approved_class.refresh_from_db()
+    assert (approved_class.copies, approved_class.pending_revision) == (4, None)
+
+
 def test_author_cannot_approve_their_own_proposal(browser_page: Page, login_as, live_server, proposed_class):
     page = browser_page
     author = proposed_class.revisions.get(number=1).author

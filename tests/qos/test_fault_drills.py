@@ -228,6 +228,15 @@ class Portal:
     def post(self, path: str, body: dict) -> requests.Response:
         return self.session.post(f"{self.url}{path}", json=body, headers=self._headers(), timeout=30)
 
+    def approve(self, label: str) -> requests.Response:
+        """Approve a class's proposal as read just before (approvals name the revision reviewed)."""
+        read = self.session.get(f"{self.url}/api/v1/qos-classes/{label}/", timeout=30)
+        assert read.status_code == 200, read.text
+        return self.post(
+            f"/api/v1/qos-classes/{label}/approve/",
+            {"comment": "drill", "base_revision": read.json()["revision"]},
+        )
+
     def new_proposed_class(self) -> str:
         """A new class, proposed (its approval is the four-eyes step of another admin); its label."""
         label = f"DRILL-{secrets.token_hex(3).upper()}"
@@ -533,7 +542,7 @@ def test_redis_restart_loses_queued_messages_but_no_change(
     try:
         try:
             # The outbox: approvals and assignments still succeed; their pushes wait in the database.
-            approved = admin2.post(f"/api/v1/qos-classes/{label}/approve/", {"comment": "drill"})
+            approved = admin2.approve(label)
             assert approved.status_code == 200, approved.text
             changes.acknowledge(planned, label)
             wait_for(
@@ -638,7 +647,7 @@ def test_rucio_unreachable_for_a_long_time_then_everything_lands_once(
     done_before = push_states(deployment, drill)["done"]
     with rucio_unreachable(rucio_server):
         stopped = time.monotonic()
-        approved = admin2.post(f"/api/v1/qos-classes/{label}/approve/", {"comment": "drill"})
+        approved = admin2.approve(label)
         assert approved.status_code == 200, approved.text
         changes.acknowledge(planned, label)
         for rse in assigned:

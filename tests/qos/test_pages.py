@@ -145,6 +145,61 @@ def test_propose_approve_through_pages(client_for, admin, admin2, draft_class):
     assert draft_class.status == "approved"
 
 
+def test_stale_approval_is_refused_and_the_page_shows_the_proposal_as_it_is_now(
+    client_for, admin, admin2, approved_class
+):
+    approved_class.edit(by=admin, changes={"copies": 3}, base_revision=3)
+    reviewer = client_for(admin2)
+    opened = reviewer.get("/qos/SAFE/approve/").content.decode()
+    assert 'name="base_revision" value="4"' in opened
+    # While the reviewer reads it, the author changes the proposal again.
+    approved_class.edit(by=admin, changes={"copies": 4}, base_revision=4)
+
+    response = reviewer.post("/qos/SAFE/approve/", {"base_revision": 4, "comment": "3 copies, fine"})
+    assert response.status_code == 200
+    assert messages_of(response) == []
+    page = response.content.decode()
+    assert (
+        "SAFE changed since you opened this page (you saw revision 4, it is now at revision 5), so it was not "
+        "approved. Check what changed, shown on this page, and approve again if it is still right."
+    ) in page
+    assert "What changed since you opened this page" in page
+    changed_since, proposal = response.context["changed_since_seen"], response.context["diff"]
+    assert [(row["field"], row["old"], row["new"]) for row in changed_since] == [("copies", "3", "4")]
+    assert [(row["field"], row["old"], row["new"]) for row in proposal] == [("copies", "2", "4")]
+    assert 'name="base_revision" value="5"' in page
+    assert "3 copies, fine" in page
+    approved_class.refresh_from_db()
+    assert (approved_class.revision, approved_class.copies, approved_class.pending_revision.number) == (
+        5,
+        2,
+        5,
+    )
+
+    # Confirming again approves what the page shows now.
+    response = reviewer.post("/qos/SAFE/approve/", {"base_revision": 5, "comment": "4 copies, fine"})
+    assert messages_of(response) == ["SAFE approved."]
+    approved_class.refresh_from_db()
+    assert (approved_class.copies, approved_class.pending_revision) == (4, None)
+
+
+def test_stale_rejection_is_refused_and_changes_nothing(client_for, admin, admin2, proposed_class):
+    proposed_class.edit(by=admin, changes={"title": "Custodial tape"}, base_revision=2)
+    response = client_for(admin2).post("/qos/SAFE/reject/", {"base_revision": 2, "comment": "Too vague."})
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "so it was not sent back" in page
+    assert "Custodial tape" in page
+    proposed_class.refresh_from_db()
+    assert (proposed_class.status, proposed_class.revision) == ("proposed", 3)
+
+
+def test_approval_page_of_a_new_class_shows_what_is_proposed(client_for, admin2, proposed_class):
+    page = client_for(admin2).get("/qos/SAFE/approve/").content.decode()
+    assert "The class proposed" in page
+    assert "Safe long-term custody" in page
+
+
 def test_author_sees_why_they_cannot_approve_and_is_refused(client_for, admin, proposed_class):
     client = client_for(admin)
     detail = client.get("/qos/SAFE/").content.decode()
