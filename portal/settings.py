@@ -321,7 +321,9 @@ OIDC_OP_JWKS_ENDPOINT = env("OIDC_OP_JWKS_ENDPOINT")
 OIDC_OP_LOGOUT_ENDPOINT = env("OIDC_OP_LOGOUT_ENDPOINT")
 OIDC_OP_DISPLAY_NAME = env("OIDC_OP_DISPLAY_NAME", "ESCAPE IAM")
 OIDC_GROUP_ROLES = env("OIDC_GROUP_ROLES")  # JSON; empty: the default mapping of portal/iam/claims.py
-OIDC_ENTITLEMENT_NAMESPACE = env("OIDC_ENTITLEMENT_NAMESPACE")  # e.g. urn:geant:escape.eu (AARC profile)
+# The only namespace whose eduperson_entitlement URNs give roles, e.g. urn:geant:escape.eu (IAM's AARC profile).
+# Empty: entitlements are ignored, as any other issuer of entitlements could name a group escape:cta.
+OIDC_ENTITLEMENT_NAMESPACE = env("OIDC_ENTITLEMENT_NAMESPACE")
 OIDC_DISCOVERY_CACHE_SECONDS = env_int("OIDC_DISCOVERY_CACHE_SECONDS", 3600)
 OIDC_BEARER_CACHE_SECONDS = env_int("OIDC_BEARER_CACHE_SECONDS", 60)
 OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS = env_int("OIDC_RENEW_ID_TOKEN_EXPIRY_SECONDS", 900)
