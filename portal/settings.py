@@ -98,6 +98,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Cache-Control: private on every answer to a logged-in user, pages and API (common/cache_control.py).
+    "common.cache_control.PrivateCacheControlMiddleware",
     # Permissions from the table cache, when it is on (common/table_cache.py; TABLE_CACHE below).
     "common.table_cache.PermissionCacheMiddleware",
     # Every page needs a login except those marked @login_not_required (login, health). DRF's views opt out
