@@ -9,6 +9,7 @@ from collections.abc import Iterable
 import icalendar
 from django.core import signing
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
 from .models import Action, Meeting, MeetingSeries, Person
 
@@ -87,6 +88,23 @@ def read_feed_token(token: str) -> tuple[str, str] | None:
     except (signing.BadSignature, ValueError, TypeError):
         return None
     return str(kind), str(key)
+
+
+def person_feed_token(person: Person) -> str:
+    """The token of a person's feed. Their calendar secret is in it: a new secret makes every address of
+    their feed given out before it stop working, without touching anyone else's."""
+    return feed_token("person", f"{person.pk}.{person.calendar_secret}")
+
+
+def person_of_feed(key: str) -> Person | None:
+    """The person a person feed's key names, if the secret in it is still theirs."""
+    pk, _, secret = key.partition(".")
+    if not pk.isdigit() or not secret:
+        return None  # e.g. an address from before calendar secrets, which named the person only
+    person = Person.objects.filter(pk=int(pk)).first()
+    if person is None or not constant_time_compare(secret, person.calendar_secret):
+        return None
+    return person
 
 
 # --- Markdown ----------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import secrets
 import zoneinfo
 from collections.abc import Mapping
 from typing import Any
@@ -58,8 +59,17 @@ class MeetingError(DomainError):
     code = "conflict"
 
 
+def new_calendar_secret() -> str:
+    """A fresh random secret for a person's calendar feed address."""
+    return secrets.token_urlsafe(24)
+
+
 class Person(models.Model):
-    """Someone who attends meetings or owns actions. Needs no account; may be linked to one."""
+    """Someone who attends meetings or owns actions. Needs no account; may be linked to one.
+
+    ``calendar_secret`` is part of the address of their calendar feed (meetings/exports.py): a new secret makes
+    every address given out before it stop working, for this person only.
+    """
 
     name = models.CharField(max_length=200, help_text="As people say it, e.g. Paul Millar.")
     affiliation = models.CharField(max_length=200, blank=True, help_text="e.g. DESY")
@@ -72,6 +82,7 @@ class Person(models.Model):
         help_text="The portal account of this person, if any: they may then update the actions they own.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    calendar_secret = models.CharField(max_length=64, default=new_calendar_secret, editable=False)
 
     class Meta:
         # The table keeps the name it had when meetings lived in the portal app (migration 0001).
@@ -87,6 +98,19 @@ class Person(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("meetings:person-detail", args=[self.pk])
+
+    def may_manage_calendar(self, user: Any) -> bool:
+        """Whether ``user`` may see this person's secret calendar address and make a new one: the person
+        themselves, and who may change people (coordinators)."""
+        if not user.is_authenticated:
+            return False
+        is_themselves = self.user_id is not None and self.user_id == user.pk
+        return is_themselves or user.has_perm("meetings.change_person")
+
+    def renew_calendar_secret(self) -> None:
+        """A new calendar secret: every address of this person's calendar feed given out so far stops working."""
+        self.calendar_secret = new_calendar_secret()
+        self.save(update_fields=["calendar_secret"])
 
 
 class Stream(models.Model):

@@ -30,5 +30,6 @@ urlpatterns = [
     path("people/<int:pk>/", views.person_detail, name="person-detail"),
     path("people/<int:pk>/edit/", views.person_edit, name="person-edit"),
     path("people/<int:pk>/actions.ics", views.person_calendar, name="person-calendar"),
+    path("people/<int:pk>/calendar-address/", views.person_calendar_address, name="person-calendar-address"),
     path("calendar/<str:token>.ics", views.calendar_feed, name="calendar-feed"),
 ]

@@ -18,6 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import patch_cache_control
 from django.utils.functional import SimpleLazyObject
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
@@ -449,10 +450,14 @@ def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
         raise Http404("No such calendar.")
     kind, key = found
     if kind == "series":
-        return _series_ics(request, get_object_or_404(MeetingSeries, slug=key))
-    if kind == "person":
-        return _person_ics(request, get_object_or_404(Person, pk=int(key)))
-    raise Http404("No such calendar.")
+        response = _series_ics(request, get_object_or_404(MeetingSeries, slug=key))
+    elif kind == "person" and (person := exports.person_of_feed(key)) is not None:
+        response = _person_ics(request, person)
+    else:
+        raise Http404("No such calendar.")
+    # The address is the secret: no shared cache may keep the feed and hand it to whoever asks for it.
+    patch_cache_control(response, private=True)
+    return response
 
 
 # --- actions --------------------------------------------------------------------------------------------------
@@ -614,7 +619,7 @@ def person_list(request: HttpRequest) -> HttpResponse:
 def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
     person = get_object_or_404(Person.objects.select_related("user"), pk=pk)
     actions = list(person.actions.with_related().order_by("status", "due_date", "pk"))
-    may_see_feed = request.user.has_perm(CHANGE_PERSON) or (person.user_id == request.user.pk)
+    may_see_feed = person.may_manage_calendar(request.user)
     return render(
         request,
         "meetings/person_detail.html",
@@ -624,13 +629,22 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "closed_actions": [a for a in actions if not a.is_open],
             "meetings": list(person.meetings_attended.select_related("series").order_by("-starts_at")[:20]),
             # The secret feed address is shown only to the person and to coordinators.
-            "feed_url": request.build_absolute_uri(
-                reverse("meetings:calendar-feed", args=[exports.feed_token("person", person.pk)])
-            )
-            if may_see_feed
-            else None,
+            "feed_url": person_feed_url(request, person) if may_see_feed else None,
         },
     )
+
+
+@require_POST
+def person_calendar_address(request: HttpRequest, pk: int) -> HttpResponse:
+    """A new secret calendar address for the person: the one given out so far stops working (e.g. leaked)."""
+    person = get_object_or_404(Person, pk=pk)
+    if not person.may_manage_calendar(request.user):
+        raise PermissionDenied("Only the person and the coordinators may renew their calendar address.")
+    person.renew_calendar_secret()
+    messages.success(
+        request, "New calendar address made: the old one no longer works. Subscribe to the one below instead."
+    )
+    return redirect(person)
 
 
 @permission_required(ADD_PERSON, raise_exception=True)
@@ -654,6 +668,12 @@ def person_edit(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"{person} saved.")
         return redirect(person)
     return render(request, "meetings/person_form.html", {"form": form, "person": person})
+
+
+def person_feed_url(request: HttpRequest, person: Person) -> str:
+    return request.build_absolute_uri(
+        reverse("meetings:calendar-feed", args=[exports.person_feed_token(person)])
+    )
 
 
 def series_feed_url(request: HttpRequest, series: MeetingSeries) -> str:

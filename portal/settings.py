@@ -98,6 +98,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Cache-Control: private on every answer to a logged-in user, pages and API (common/cache_control.py).
+    "common.cache_control.PrivateCacheControlMiddleware",
     # Permissions from the table cache, when it is on (common/table_cache.py; TABLE_CACHE below).
     "common.table_cache.PermissionCacheMiddleware",
     # Every page needs a login except those marked @login_not_required (login, health). DRF's views opt out
@@ -323,7 +325,9 @@ OIDC_OP_JWKS_ENDPOINT = env("OIDC_OP_JWKS_ENDPOINT")
 OIDC_OP_LOGOUT_ENDPOINT = env("OIDC_OP_LOGOUT_ENDPOINT")
 OIDC_OP_DISPLAY_NAME = env("OIDC_OP_DISPLAY_NAME", "ESCAPE IAM")
 OIDC_GROUP_ROLES = env("OIDC_GROUP_ROLES")  # JSON; empty: the default mapping of portal/iam/claims.py
-OIDC_ENTITLEMENT_NAMESPACE = env("OIDC_ENTITLEMENT_NAMESPACE")  # e.g. urn:geant:escape.eu (AARC profile)
+# The only namespace whose eduperson_entitlement URNs give roles, e.g. urn:geant:escape.eu (IAM's AARC profile).
+# Empty: entitlements are ignored, as any other issuer of entitlements could name a group escape:cta.
+OIDC_ENTITLEMENT_NAMESPACE = env("OIDC_ENTITLEMENT_NAMESPACE")
 OIDC_DISCOVERY_CACHE_SECONDS = env_int("OIDC_DISCOVERY_CACHE_SECONDS", 3600)
 OIDC_BEARER_CACHE_SECONDS = env_int("OIDC_BEARER_CACHE_SECONDS", 60)
 # Audiences an API bearer token must name one of; empty: the client ID and CSRF_TRUSTED_ORIGINS (the public URL).

@@ -40,6 +40,8 @@ USERS = json.loads((PROVIDER_DIR / "users.json").read_text(encoding="utf-8"))
 CLIENT_ID = "portal"
 TEST_CLIENT_ORIGIN = "http://testserver"
 CLI_REDIRECT_URI = "http://127.0.0.1/cli-callback"
+# The namespace of the entitlements the provider sends for its "aarc" users (server.mjs, groupClaims).
+ENTITLEMENT_NAMESPACE = "urn:geant:escape.eu"
 MIN_NODE = (20, 18)  # oidc-provider 9 uses URL.parse, in Node.js since 22.1 and 20.18
 
 
@@ -364,6 +366,7 @@ def iam(oidc_provider: OidcProvider, settings: Any) -> Iterator[Iam]:
         "OIDC_OP_JWKS_ENDPOINT",
         "OIDC_OP_LOGOUT_ENDPOINT",
         "OIDC_GROUP_ROLES",
+        "OIDC_ENTITLEMENT_NAMESPACE",
     ):
         setattr(settings, name, "")
     forget_cached_logins()

@@ -6,6 +6,7 @@ import datetime
 
 import django_filters
 from django.db.models import Prefetch
+from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
@@ -29,6 +30,10 @@ from .serializers import (
     NextMeetingSerializer,
     PersonSerializer,
     StreamSerializer,
+)
+
+CalendarAddressSerializer = inline_serializer(
+    "CalendarAddress", {"detail": serializers.CharField(), "calendar_url": serializers.URLField()}
 )
 
 
@@ -64,6 +69,25 @@ class PersonViewSet(
     serializer_class = PersonSerializer
     filterset_class = PersonFilterSet
     ordering_fields = ["name", "affiliation"]
+    # Who may renew is decided per person (Person.may_manage_calendar): the person themselves, or coordinators.
+    action_permissions = {"rotate_calendar": ["meetings.view_person"]}
+
+    @extend_schema(request=None, responses=CalendarAddressSerializer)
+    @action(detail=True, methods=["post"], url_path="rotate-calendar", filterset_class=None)
+    def rotate_calendar(self, request, pk=None):
+        """A new secret address for the person's calendar feed; the old one stops working at once. The person
+        themselves and coordinators only."""
+        person = self.get_object()
+        if not person.may_manage_calendar(request.user):
+            raise PermissionDenied("Only the person and the coordinators may renew their calendar address.")
+        person.renew_calendar_secret()
+        token = exports.person_feed_token(person)
+        return Response(
+            {
+                "detail": "New calendar address made: the old one no longer works.",
+                "calendar_url": request.build_absolute_uri(reverse("meetings:calendar-feed", args=[token])),
+            }
+        )
 
 
 class MeetingViewSet(

@@ -44,6 +44,16 @@ def check_iam_settings(app_configs: Any = None, **kwargs: Any) -> list:
         problems.append(
             Warning("OIDC_OP_ISSUER is not an https:// URL: tokens would travel in clear.", id="iam.W001")
         )
+    if issuer and client_id and not settings.OIDC_ENTITLEMENT_NAMESPACE:
+        problems.append(
+            Warning(
+                "OIDC_ENTITLEMENT_NAMESPACE is not set: eduperson_entitlement claims (IAM's AARC profile) are "
+                "ignored, and only groups and wlcg.groups give roles.",
+                hint="To use entitlements, set OIDC_ENTITLEMENT_NAMESPACE to the URN namespace of the portal's "
+                "IAM, e.g. urn:geant:escape.eu; entitlements of any other namespace will still be ignored.",
+                id="iam.W002",
+            )
+        )
     return problems
 
 
@@ -72,7 +82,7 @@ def _check_api_audiences() -> list:
             Warning(
                 f"OIDC_API_AUDIENCES accepts {WLCG_ANY_AUDIENCE}: a token meant for any service, stolen from any "
                 "of them, then works on the portal's API too.",
-                id="iam.W002",
+                id="iam.W003",
             )
         )
     return problems

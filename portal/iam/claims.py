@@ -7,7 +7,8 @@ IAM says which groups a user is in three ways, depending on the token profile of
   groups that were asked for with a ``wlcg.groups:/escape/cta`` scope;
 - its AARC profile sends ``eduperson_entitlement``: AARC-G002 URNs,
   ``urn:geant:escape.eu:group:escape:cta[:role=member]#authority`` (IAM's own
-  ``AarcClaimValueHelper`` writes ``urn:<nid>:<namespace>:group:<group with / as :>``).
+  ``AarcClaimValueHelper`` writes ``urn:<nid>:<namespace>:group:<group with / as :>``). These are read only
+  when ``OIDC_ENTITLEMENT_NAMESPACE`` names the namespace to trust; otherwise they are ignored.
 
 All three become the same path, ``escape/cta``. The mapping from paths to roles is the setting
 ``OIDC_GROUP_ROLES`` (see ``GroupRoleMapping``).
@@ -60,31 +61,32 @@ def normalise_group(value: Any) -> str | None:
     return "/".join(parts) or None
 
 
-def group_from_entitlement(value: Any, namespace: str = "") -> str | None:
-    """The group path of an AARC-G002 entitlement URN, or None if it names no group.
+def group_from_entitlement(value: Any, namespace: str) -> str | None:
+    """The group path of an AARC-G002 entitlement URN of ``namespace``, or None.
 
-    ``urn:geant:escape.eu:group:escape:qos:admins:role=member#iam.example`` → ``escape/qos/admins``. With a
-    ``namespace`` (e.g. ``urn:geant:escape.eu``), entitlements from any other namespace are ignored.
+    With ``namespace`` ``urn:geant:escape.eu``, ``urn:geant:escape.eu:group:escape:qos:admins:role=member#iam``
+    → ``escape/qos/admins``. Entitlements of any other namespace give None, and so does every entitlement when
+    no namespace is given: anyone may mint ``urn:<their namespace>:group:escape:cta``, so without knowing whose
+    namespace to trust, ``escape:cta`` in an entitlement says nothing about the ESCAPE group.
     """
-    if not isinstance(value, str) or not value.lower().startswith("urn:"):
+    if not namespace or not isinstance(value, str) or not value.lower().startswith("urn:"):
         return None
     urn = value.split("#", 1)[0]
-    if namespace:
-        prefix = f"{namespace.rstrip(':')}:group:"
-        if not urn.lower().startswith(prefix.lower()):
-            return None
-        path = urn[len(prefix) :]
-    else:
-        if ":group:" not in urn:
-            return None
-        path = urn.split(":group:", 1)[1]
+    prefix = f"{namespace.rstrip(':')}:group:"
+    if not urn.lower().startswith(prefix.lower()):
+        return None
+    path = urn[len(prefix) :]
     # A role (`:role=member`, `:role=owner`) says how the user belongs to the group, not which group it is.
     segments = [segment for segment in path.split(":") if segment and not segment.lower().startswith("role=")]
     return "/".join(segments) or None
 
 
 def groups_from_claims(*claim_sets: Mapping[str, Any] | None, entitlement_namespace: str = "") -> set[str]:
-    """Every group any of the claim sets (ID token, userinfo) names, in any of IAM's three forms."""
+    """Every group any of the claim sets (ID token, userinfo) names, in any of IAM's three forms.
+
+    Entitlements count only with an ``entitlement_namespace`` (the setting ``OIDC_ENTITLEMENT_NAMESPACE``), and
+    then only those of that namespace.
+    """
     groups: set[str] = set()
     for claims in claim_sets:
         if not claims:

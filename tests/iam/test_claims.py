@@ -10,6 +10,9 @@ from portal.iam.claims import Grant, GroupRoleMapping, group_from_entitlement, g
 EXPERIMENTS = ["ATLAS", "CTA", "LOFAR"]
 
 
+NAMESPACE = "urn:geant:escape.eu"
+
+
 def test_default_profile_groups_wlcg_paths_and_entitlements_all_become_the_same_path():
     assert groups_from_claims({"groups": ["escape", "escape/cta"]}) == {"escape", "escape/cta"}
     assert groups_from_claims({"wlcg.groups": ["/escape", "/escape/cta"]}) == {"escape", "escape/cta"}
@@ -18,9 +21,10 @@ def test_default_profile_groups_wlcg_paths_and_entitlements_all_become_the_same_
             "eduperson_entitlement": [
                 "urn:geant:escape.eu:group:escape#iam.example",
                 "urn:geant:escape.eu:group:escape:cta:role=member#iam.example",
-                "urn:geant:escape.eu:res:group:escape:qos:admins",  # IAM's own form: no authority
+                "urn:geant:escape.eu:group:escape:qos:admins",  # IAM's own form: no authority
             ]
-        }
+        },
+        entitlement_namespace=NAMESPACE,
     ) == {"escape", "escape/cta", "escape/qos/admins"}
 
 
@@ -58,8 +62,20 @@ def test_an_entitlement_namespace_keeps_only_the_portals_own_entitlements():
     ours = "urn:geant:escape.eu:group:escape:cta#iam"
     theirs = "urn:geant:other.org:group:escape:cta#elsewhere"
     assert group_from_entitlement(ours, "urn:geant:escape.eu") == "escape/cta"
+    assert group_from_entitlement(ours, "URN:GEANT:ESCAPE.EU:") == "escape/cta"
     assert group_from_entitlement(theirs, "urn:geant:escape.eu") is None
-    assert group_from_entitlement(theirs) == "escape/cta"
+    # A namespace that only begins like ours is another namespace.
+    assert group_from_entitlement("urn:geant:escape.eu.evil:group:escape:cta", "urn:geant:escape.eu") is None
+    claims = {"eduperson_entitlement": [ours, theirs], "groups": ["escape"]}
+    assert groups_from_claims(claims, entitlement_namespace=NAMESPACE) == {"escape", "escape/cta"}
+
+
+def test_without_a_namespace_no_entitlement_gives_a_group():
+    # Anyone may mint urn:<their namespace>:group:escape:cta; without a namespace to trust, none counts.
+    theirs = "urn:geant:other.org:group:escape:cta#elsewhere"
+    assert group_from_entitlement(theirs, "") is None
+    assert group_from_entitlement("urn:geant:escape.eu:group:escape:cta#iam", "") is None
+    assert groups_from_claims({"eduperson_entitlement": [theirs], "groups": ["escape"]}) == {"escape"}
 
 
 def test_default_mapping_is_exactly_member_qos_admin_and_liaison_of_known_experiments():

@@ -97,14 +97,24 @@ def test_iam_discover_command_fails_clearly(settings):
         ({"LOCAL_LOGIN_ENABLED": False}, "iam.E003"),
         ({"OIDC_GROUP_ROLES": '{"escape": "boss"}'}, "iam.E004"),
         ({"OIDC_API_AUDIENCES": ["portal", "https://*.escape.example"]}, "iam.E005"),
-        ({"OIDC_API_AUDIENCES": ["portal", "https://wlcg.cern.ch/jwt/v1/any"]}, "iam.W002"),
+        ({"OIDC_API_AUDIENCES": ["portal", "https://wlcg.cern.ch/jwt/v1/any"]}, "iam.W003"),
         (
             {"OIDC_OP_ISSUER": "http://iam.example/", "OIDC_RP_CLIENT_ID": "p", "OIDC_RP_CLIENT_SECRET": "s"},
             "iam.W001",
         ),
+        (
+            {
+                "OIDC_OP_ISSUER": "https://iam.example/",
+                "OIDC_RP_CLIENT_ID": "p",
+                "OIDC_RP_CLIENT_SECRET": "s",
+            },
+            "iam.W002",
+        ),
     ],
 )
 def test_configuration_mistakes_are_system_check_messages(settings, changes, check_id):
+    # A namespace for entitlements unless the case leaves it out (iam.W002).
+    settings.OIDC_ENTITLEMENT_NAMESPACE = "" if check_id == "iam.W002" else "urn:geant:escape.eu"
     for name, value in changes.items():
         setattr(settings, name, value)
     settings.DEBUG = False
@@ -116,6 +126,7 @@ def test_a_complete_configuration_passes_the_checks(settings):
     settings.OIDC_RP_CLIENT_ID = "portal"
     settings.OIDC_RP_CLIENT_SECRET = "secret"
     settings.OIDC_GROUP_ROLES = json.dumps({"escape": "member", "escape/qos/coordinators": "coordinator"})
+    settings.OIDC_ENTITLEMENT_NAMESPACE = "urn:geant:escape.eu"
     settings.LOCAL_LOGIN_ENABLED = False
     assert check_iam_settings() == []
 
@@ -125,6 +136,7 @@ IAM_ENV = {
     "OIDC_OP_ISSUER": "https://iam-escape.cloud.cnaf.infn.it/",
     "OIDC_RP_CLIENT_ID": "qos-portal",
     "OIDC_RP_CLIENT_SECRET": "a-client-secret",
+    "OIDC_ENTITLEMENT_NAMESPACE": "urn:geant:escape.eu",
 }
 SHOW = (
     "from django.conf import settings; "
@@ -139,6 +151,15 @@ def test_check_deploy_stays_clean_with_iam_configured():
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=IAM_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+@pytest.mark.django_db(False)
+def test_check_warns_at_start_up_that_entitlements_are_ignored_without_a_namespace():
+    result = run_manage("check", env={**IAM_ENV, "OIDC_ENTITLEMENT_NAMESPACE": ""})
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "(iam.W002) OIDC_ENTITLEMENT_NAMESPACE is not set: eduperson_entitlement claims" in output
+    assert "set OIDC_ENTITLEMENT_NAMESPACE to the URN namespace of the portal's IAM" in output
 
 
 @pytest.mark.django_db(False)

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Group
 
 from portal.choices import Role
 from portal.iam.models import IamIdentity
-from tests.oidc import USERS
+from tests.oidc import ENTITLEMENT_NAMESPACE, USERS
 
 pytestmark = pytest.mark.django_db
 
@@ -172,9 +172,23 @@ def test_groups_from_the_wlcg_profile_only_give_the_same_roles(iam, client, expe
 
 def test_groups_from_aarc_entitlements_only_give_the_same_roles(iam, client, settings):
     settings.OIDC_RP_SCOPES = "openid profile email eduperson_entitlement"
+    settings.OIDC_ENTITLEMENT_NAMESPACE = ENTITLEMENT_NAMESPACE
     iam.login(client, "erik")
     user = User.objects.get(username="erik")
     assert roles_of(user) == {Role.MEMBER, Role.QOS_ADMIN}
+
+
+@pytest.mark.parametrize("namespace", ["", "urn:geant:other.org"])
+def test_entitlements_of_a_namespace_the_portal_does_not_trust_give_nothing(iam, client, settings, namespace):
+    # Erik's entitlements are urn:geant:escape.eu:group:escape…: another namespace than the one configured,
+    # or, by default, no namespace trusted at all.
+    settings.OIDC_RP_SCOPES = "openid profile email eduperson_entitlement"
+    settings.OIDC_ENTITLEMENT_NAMESPACE = namespace
+    response = iam.login(client, "erik")
+    assert response.status_code == 403
+    assert "in none of the groups that give a role" in response.content.decode()
+    assert not User.objects.filter(username="erik").exists()
+    assert "_auth_user_id" not in client.session
 
 
 def test_groups_only_in_the_id_token_count(iam, client, experiments):

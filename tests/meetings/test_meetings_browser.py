@@ -104,3 +104,20 @@ def test_coordinator_runs_the_next_meeting_and_the_owner_sees_the_new_action(
     expect(mine).not_to_contain_text("Add the qos key-value pair")
     mine.get_by_role("link", name=f"#{new.pk}").click()
     expect(page.get_by_role("heading", level=2, name="Report progress")).to_be_visible()
+
+
+def test_a_member_gives_their_calendar_a_new_address(browser_page: Page, login_as, live_server, member):
+    page = browser_page
+    me = Person.objects.create(name="Marek Szuba", user=member)
+    login_as(page, member.username, password(member))
+    page.goto(f"{live_server.url}/people/{me.pk}/")
+    address = page.locator("code.feed")
+    old = address.inner_text()
+
+    page.get_by_role("button", name="New calendar address").click()
+
+    expect(page.get_by_role("status")).to_contain_text(
+        "New calendar address made: the old one no longer works."
+    )
+    expect(address).not_to_have_text(old)
+    expect(address).to_contain_text(f"{live_server.url}/calendar/")

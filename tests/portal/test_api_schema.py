@@ -6,7 +6,8 @@ every persona (member, CTA liaison, coordinator, QoS admin, and a logged-in outs
 browser's session cookie and CSRF token. No answer may be a server error (5xx), and every answer must match
 the schema: a documented status code, the documented content type and headers, a body of the documented
 shape. The successes are then held against the roles: the outsider reads nothing but who they are, the
-member writes nothing but progress on their own action, the others read and write.
+member writes nothing but progress on their own action (and a new address for their own calendar), the others
+read and write.
 
 The run is bounded and repeatable: derandomized generation, no Hypothesis example database, a few examples
 per operation and mode (``API_FUZZ_EXAMPLES``, default 5; e.g. ``API_FUZZ_EXAMPLES=50 pytest
@@ -305,7 +306,10 @@ def test_every_operation_answers_every_role_as_documented_and_never_with_a_serve
     # The harness is not vacuous: the personas are logged in, and their writes pass the CSRF check.
     assert succeeded("outsider", writes=False) == {"GET /api/v1/me/"}
     assert succeeded("outsider", writes=True) == set()
-    assert succeeded("member", writes=True) <= {"POST /api/v1/actions/{id}/updates/"}
+    assert succeeded("member", writes=True) <= {
+        "POST /api/v1/actions/{id}/updates/",
+        "POST /api/v1/people/{id}/rotate-calendar/",  # their own calendar address
+    }
     for role in ("member", "liaison_cta", "coordinator", "admin"):
         assert len(succeeded(role, writes=False)) > 20, role
     for role in ("liaison_cta", "coordinator", "admin"):

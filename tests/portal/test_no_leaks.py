@@ -183,9 +183,9 @@ def site(admin, coordinator, liaison_cta, member, outsider, experiments, monkeyp
             *[user.password.rsplit("$", 1)[1] for user in (*users.values(), ska_liaison)],
         ],
         own=own,
-        feed_token=exports.feed_token("person", erin.pk),
+        feed_token=exports.person_feed_token(erin),
         # Tokens carry the time they were signed at; the signed value before it names the feed.
-        feed_marker="/calendar/" + exports.feed_token("person", erin.pk).split(":", 1)[0] + ":",
+        feed_marker="/calendar/" + exports.person_feed_token(erin).split(":", 1)[0] + ":",
         users=users,
     )
 
@@ -229,6 +229,7 @@ POST_ONLY = {
     "oidc_logout",
     "meetings:set-time-zone",
     "meetings:meeting-carry-over",
+    "meetings:person-calendar-address",
     "qos:rse-reconcile",
     "qos:rse-adopt",
     "qos:instance-sync",
