@@ -321,8 +321,13 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
             "CELERY_TASK_ALWAYS_EAGER": "0",
             "LOG_LEVEL": "WARNING",
             "RUCIO_TOKEN_DIR": str(tmp / "portal-tokens"),
-            "BENCH_RUCIO_USERNAME": rucio["RUCIO_USERNAME"],
-            "BENCH_RUCIO_PASSWORD": rucio["RUCIO_PASSWORD"],
+            # The bench's Rucio, as a deployment configures an instance (README, "Configuration"); plain
+            # http on loopback.
+            "RUCIO_INSTANCES": "BENCH",
+            "RUCIO_BENCH_HOST": rucio["RUCIO_URL"],
+            "RUCIO_BENCH_USERNAME": rucio["RUCIO_USERNAME"],
+            "RUCIO_BENCH_PASSWORD": rucio["RUCIO_PASSWORD"],
+            "RUCIO_ALLOW_INSECURE_HTTP": "1",
         }
     )
     import django
@@ -348,7 +353,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     log(f"created {len(names)} RSEs in Rucio ({time.monotonic() - t:.1f} s)")
 
     instance = RucioInstance.objects.create(
-        name="bench", host=rucio["RUCIO_URL"], account="root", env_prefix="BENCH_RUCIO"
+        name="bench", host=rucio["RUCIO_URL"], account="root", env_prefix="RUCIO_BENCH"
     )
     t = time.monotonic()
     report = sync_rses(instance)

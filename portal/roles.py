@@ -58,7 +58,8 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "qos.change_storageqosclass",
         "qos.approve_storageqosclass",
         "qos.push_rse",
-        "qos.add_rucioinstance",
+        # Rucio instances come from the deployment's environment: admins only set an instance's attribute key
+        # and whether it is enabled.
         "qos.change_rucioinstance",
         # Requirements: review, accept, reject, mark satisfied, link classes; and take part in the thread.
         "engagement.review_requirement",

@@ -393,12 +393,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # --- Rucio --------------------------------------------------------------------------------------------------
-# A default Rucio instance can come from the environment (created/updated by `manage.py sync_rucio`).
-RUCIO_HOST = env("RUCIO_HOST")
-RUCIO_AUTH_HOST = env("RUCIO_AUTH_HOST")
-RUCIO_ACCOUNT = env("RUCIO_ACCOUNT", "root")
-RUCIO_AUTH_TYPE = env("RUCIO_AUTH_TYPE", "userpass")
-RUCIO_INSTANCE_NAME = env("RUCIO_INSTANCE_NAME", "default")
+# The Rucio instances (RUCIO_HOST, RUCIO_INSTANCES, RUCIO_ALLOW_INSECURE_HTTP, ...) are not Django settings:
+# qos.rucio_config reads them from the environment together with their credentials, when it connects, so
+# that credentials only ever go to the server configured beside them (system check qos.E001 at start-up).
 # Where the Rucio client caches its tokens; the portal never shares the cache with other Rucio clients.
 RUCIO_TOKEN_DIR = env("RUCIO_TOKEN_DIR") or None
 # Rucio caches RSE attributes and expression results for up to this long after a change.

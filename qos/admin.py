@@ -28,3 +28,8 @@ class StorageQoSClassRevisionAdmin(ReadOnlyAdmin):
     list_display = ["qos_class", "number", "kind", "status", "author", "created_at"]
     list_filter = ["kind"]
     list_select_related = ["qos_class", "author"]
+
+
+# RucioInstance is deliberately not registered: where an instance connects, and with which credentials, is the
+# deployment's environment (qos/rucio_config.py). An admin page that could change a host would let whoever
+# holds it have the portal send an instance's credentials to a server of their choosing.

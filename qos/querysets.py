@@ -262,20 +262,26 @@ def send_after_commit(push_ids: list[int]) -> None:
 
 
 class RucioInstanceQuerySet(models.QuerySet):
-    def from_settings(self) -> Any | None:
-        """The instance described by RUCIO_HOST & co. in the environment, created or updated; None if unset."""
-        from django.conf import settings
+    def from_environment(self) -> list[Any]:
+        """The instances the deployment's environment describes (RUCIO_HOST, RUCIO_INSTANCES; see
+        qos.rucio_config), created or updated to match it, matched by name. Other rows, and instances the
+        environment describes wrongly, are left alone: they cannot connect, and say why when they try."""
+        from .rucio_config import configured_instances
 
-        if not settings.RUCIO_HOST:
-            return None
-        instance, _ = self.update_or_create(
-            name=settings.RUCIO_INSTANCE_NAME,
-            defaults={
-                "host": settings.RUCIO_HOST,
-                "auth_host": settings.RUCIO_AUTH_HOST or settings.RUCIO_HOST,
-                "account": settings.RUCIO_ACCOUNT,
-                "auth_type": settings.RUCIO_AUTH_TYPE,
-                "env_prefix": "RUCIO",
-            },
-        )
-        return instance
+        instances = []
+        for configured in configured_instances():
+            if not configured.host or configured.problems():
+                continue
+            instance, _ = self.update_or_create(
+                name=configured.name,
+                defaults={
+                    "host": configured.host,
+                    "auth_host": configured.auth_host,
+                    "account": configured.account,
+                    "auth_type": configured.auth_type,
+                    "ca_bundle": configured.ca_bundle,
+                    "env_prefix": configured.env_prefix,
+                },
+            )
+            instances.append(instance)
+        return instances

@@ -87,6 +87,8 @@ def sweep_pushes() -> int:
 @shared_task(bind=True, acks_late=True, ignore_result=True, max_retries=3)
 def sync_instance(self, instance_id: int) -> None:
     """Import RSEs of one Rucio instance and check every RSE for drift."""
+    # The rows follow the deployment's environment, which may have changed since the last sync.
+    RucioInstance.objects.from_environment()
     instance = RucioInstance.objects.filter(pk=instance_id, enabled=True).first()
     if instance is None:
         return
@@ -115,5 +117,6 @@ def queue_sync(instance: RucioInstance) -> bool:
 @shared_task(ignore_result=True)
 def sync_all_instances() -> None:
     """Periodic: import RSEs and check drift on every enabled instance."""
+    RucioInstance.objects.from_environment()
     for instance_id in RucioInstance.objects.filter(enabled=True).values_list("pk", flat=True):
         sync_instance.delay(instance_id)

@@ -6,6 +6,8 @@ liaison of CTA, a member, and an outsider who is logged in but holds no role.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
@@ -72,6 +74,38 @@ def member(db, django_user_model):
 @pytest.fixture
 def outsider(db, django_user_model):
     return django_user_model.objects.create_user(username="oscar-outsider", password="oscar-outsider-pw")
+
+
+class RucioDeployment:
+    """Rucio instances described in this process's environment, as a deployment does (README, "Configuration");
+    a Celery worker started afterwards inherits them."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.monkeypatch = monkeypatch
+
+    def add(self, key: str, url: str, **variables: str) -> str:
+        """Name ``key`` in RUCIO_INSTANCES, its server at ``url``, and ``RUCIO_<KEY>_<NAME>`` for each of
+        ``variables`` (USERNAME=..., PASSWORD=...); a plain http:// server is allowed. Returns the prefix."""
+        prefix = f"RUCIO_{key}"
+        listed = [name for name in os.environ.get("RUCIO_INSTANCES", "").split(",") if name]
+        self.monkeypatch.setenv("RUCIO_INSTANCES", ",".join(dict.fromkeys([*listed, key])))
+        self.monkeypatch.setenv(f"{prefix}_HOST", url)
+        for name, value in variables.items():
+            self.monkeypatch.setenv(f"{prefix}_{name}", value)
+        if url.startswith("http://"):
+            self.monkeypatch.setenv("RUCIO_ALLOW_INSECURE_HTTP", "1")
+        return prefix
+
+    def move(self, instance, url: str) -> None:
+        """Point an instance at another server, in the environment and in the row that mirrors it."""
+        self.monkeypatch.setenv(f"{instance.env_prefix}_HOST", url)
+        self.monkeypatch.delenv(f"{instance.env_prefix}_AUTH_HOST", raising=False)
+        type(instance).objects.filter(pk=instance.pk).update(host=url, auth_host=url)
+
+
+@pytest.fixture
+def rucio_deployment(monkeypatch) -> RucioDeployment:
+    return RucioDeployment(monkeypatch)
 
 
 @pytest.fixture

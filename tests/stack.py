@@ -85,6 +85,8 @@ def stack_env(
         DATABASE_URL=database_url,
         CELERY_BROKER_URL=broker_url,
         RUCIO_HOST=rucio_server.url,
+        # The test Rucio is plain HTTP on loopback: allowed explicitly, as production never does.
+        RUCIO_ALLOW_INSECURE_HTTP="1",
         RUCIO_USERNAME=rucio_server.username,
         RUCIO_PASSWORD=rucio_server.password,
         RUCIO_ACCOUNT=rucio_server.account,

@@ -11,7 +11,6 @@ from ..models import (
     StorageQoSClass,
     StorageQoSClassRevision,
 )
-from ..models.rucio import is_rucio_prefix
 
 
 class RevisionSerializer(serializers.ModelSerializer):
@@ -117,7 +116,23 @@ class DiffRowSerializer(serializers.Serializer):
 
 
 class RucioInstanceSerializer(serializers.ModelSerializer):
-    """A Rucio server. Credentials are not here: they come from ``<env_prefix>_*`` environment variables."""
+    """A Rucio server. Where it connects and as whom is set in the deployment's environment (``<env_prefix>_*``
+    variables, credentials included): only ``attribute_key`` and ``enabled`` can be changed here."""
+
+    # Each field set by the deployment, and the variable that sets it.
+    DEPLOYMENT_FIELDS = {
+        "name": "INSTANCE_NAME",
+        "host": "HOST",
+        "auth_host": "AUTH_HOST",
+        "account": "ACCOUNT",
+        "auth_type": "AUTH_TYPE",
+        "ca_bundle": "CA_CERT",
+        "env_prefix": None,
+    }
+    # A plain string: read-only, the model's URLField would be documented as a URL, which "" is not.
+    auth_host = serializers.CharField(
+        read_only=True, help_text="Rucio auth server URL; empty: same as the server."
+    )
 
     class Meta:
         model = RucioInstance
@@ -134,15 +149,40 @@ class RucioInstanceSerializer(serializers.ModelSerializer):
             "last_synced_at",
             "last_error",
         ]
-        read_only_fields = ["last_synced_at", "last_error"]
+        read_only_fields = [
+            "name",
+            "host",
+            "auth_host",
+            "account",
+            "auth_type",
+            "ca_bundle",
+            "env_prefix",
+            "last_synced_at",
+            "last_error",
+        ]
 
-    def validate_env_prefix(self, value: str) -> str:
-        if not is_rucio_prefix(value):
-            raise serializers.ValidationError(
-                "Credentials are read from variables named for Rucio: give RUCIO or a prefix starting with "
-                "RUCIO_, e.g. RUCIO_DOMA."
-            )
-        return value
+    def validate(self, attrs: dict) -> dict:
+        # DRF ignores read-only fields silently: a client trying to re-point an instance must hear that it
+        # cannot, and why. A value is only compared with the current one (the same value is no change): the
+        # answer never depends on the worker's files, so it cannot tell whether a path exists.
+        refused = {
+            field: [self._set_by_deployment(variable)]
+            for field, variable in self.DEPLOYMENT_FIELDS.items()
+            if field in self.initial_data
+            and self.instance is not None
+            and str(self.initial_data[field]) != str(getattr(self.instance, field))
+        }
+        if refused:
+            raise ValidationError(refused)
+        return attrs
+
+    def _set_by_deployment(self, variable: str | None) -> str:
+        prefix = self.instance.env_prefix
+        where = f"{prefix}_{variable}" if variable else "RUCIO_HOST or RUCIO_INSTANCES"
+        return (
+            f"Set in the deployment's environment ({where}; see README, Configuration), so that no one can "
+            "have the portal send an instance's credentials elsewhere: it cannot be changed here."
+        )
 
 
 class PushAttemptSerializer(serializers.ModelSerializer):

@@ -14,7 +14,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import MethodNotAllowed, ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -181,14 +181,26 @@ class StorageQoSClassViewSet(
         return response
 
 
-class RucioInstanceViewSet(viewsets.ModelViewSet):
-    """Rucio servers the portal pushes to. QoS admins manage them; credentials stay in the environment."""
+class RucioInstanceViewSet(
+    mixins.RetrieveModelMixin, mixins.UpdateModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet
+):
+    """Rucio servers the portal pushes to. The deployment's environment says which there are, where they
+    connect and with which credentials; QoS admins choose the attribute key, disable one, and sync now."""
 
     queryset = RucioInstance.objects.all()
     serializer_class = RucioInstanceSerializer
     lookup_field = "name"
     http_method_names = ["get", "post", "patch", "head", "options"]
     action_permissions = {"sync": ["qos.push_rse"]}
+
+    def http_method_not_allowed(self, request, *args, **kwargs):
+        if request.method in ("POST", "PUT", "DELETE"):
+            raise MethodNotAllowed(
+                request.method,
+                detail="Rucio instances are set in the deployment's environment (RUCIO_HOST, RUCIO_INSTANCES; "
+                "see README, Configuration): they cannot be added, replaced or removed here.",
+            )
+        return super().http_method_not_allowed(request, *args, **kwargs)
 
     @extend_schema(
         request=None,

@@ -7,9 +7,7 @@ row is still there and the periodic sweeper sends it later: a push can be late, 
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -19,7 +17,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from .. import audit
+from .. import audit, rucio_config
 from ..choices import AttemptOutcome, AuthType, ClassStatus, PushOperation, PushState, SyncState
 from ..querysets import PushQuerySet, RSEQuerySet, RucioInstanceQuerySet
 from ..rucio_gateway import PermanentRucioError, RucioConnection
@@ -38,9 +36,11 @@ def is_rucio_prefix(prefix: str) -> bool:
 class RucioInstance(models.Model):
     """A Rucio server the portal reads RSEs from and pushes attributes to (ESCAPE testbed, WLCG DOMA, ...).
 
-    Credentials are never stored here: ``env_prefix`` names the environment variables holding them
-    (``<PREFIX>_USERNAME``, ``<PREFIX>_PASSWORD`` or ``<PREFIX>_PASSWORD_FILE``, ``<PREFIX>_CLIENT_CERT``,
-    ``<PREFIX>_CLIENT_KEY``, ``<PREFIX>_TOKEN_FILE``).
+    Where it connects and as whom is the deployment's configuration, not the catalogue's: the row mirrors the
+    environment variables with its ``env_prefix`` (``<PREFIX>_HOST``, ``<PREFIX>_AUTH_HOST``, ...; see
+    :mod:`qos.rucio_config`), which also hold its credentials (``<PREFIX>_USERNAME``, ``<PREFIX>_PASSWORD``,
+    ``<PREFIX>_CLIENT_CERT``, ``<PREFIX>_CLIENT_KEY``, ``<PREFIX>_TOKEN``, each also as ``..._FILE``).
+    Credentials are never stored here. Only ``attribute_key`` and ``enabled`` are the portal's to change.
     """
 
     name = models.SlugField(max_length=64, unique=True, help_text="Short name, e.g. escape-testbed.")
@@ -81,37 +81,60 @@ class RucioInstance(models.Model):
         return self.name
 
     def connection(self) -> RucioConnection:
-        """Connection settings for the Rucio gateway, with secrets read from the environment now."""
+        """Connection settings for the Rucio gateway, read from the environment now, secrets included.
 
+        Everything comes from the variables with the instance's prefix, so its credentials can only go to the
+        server configured beside them; a row that says otherwise (edited in the database, or left from before
+        a change of the environment) is refused rather than believed.
+        """
         if not is_rucio_prefix(self.env_prefix):
             raise PermanentRucioError(
                 f"The credentials prefix {self.env_prefix!r} is not RUCIO or RUCIO_...: the portal reads "
                 "no other variables. Set the instance's prefix to one such as RUCIO_DOMA."
             )
+        configured = rucio_config.configured_instance(self.env_prefix)
+        if configured is None or not configured.host:
+            raise PermanentRucioError(
+                f"The deployment configures no Rucio instance with the prefix {self.env_prefix}: set "
+                f"{self.env_prefix}_HOST (and, for a prefix other than RUCIO, name it in RUCIO_INSTANCES)."
+            )
+        problems = configured.problems()
+        if problems:
+            raise PermanentRucioError(" ".join(problems))
+        differing = [
+            name
+            for name, here, there in (
+                ("host", self.host, configured.host),
+                ("auth host", self.auth_host or self.host, configured.auth_host),
+                ("account", self.account, configured.account),
+                ("auth type", self.auth_type, configured.auth_type),
+                ("CA bundle", self.ca_bundle, configured.ca_bundle),
+            )
+            if here != there
+        ]
+        if differing:
+            raise PermanentRucioError(
+                f"The settings of {self.name} ({', '.join(differing)}) are not the deployment's "
+                f"({self.env_prefix}_* variables): the portal sends {self.env_prefix} credentials only to the "
+                "server configured with them. A sync takes the deployment's settings."
+            )
 
         def secret(name: str) -> str:
-            return _env_secret(f"{self.env_prefix}_{name}")
+            return rucio_config.variable(f"{self.env_prefix}_{name}")
 
         return RucioConnection(
-            host=self.host,
-            auth_host=self.auth_host or self.host,
-            account=self.account,
-            auth_type=self.auth_type,
+            host=configured.host,
+            auth_host=configured.auth_host,
+            account=configured.account,
+            auth_type=configured.auth_type,
             username=secret("USERNAME"),
             password=secret("PASSWORD"),
             client_cert=secret("CLIENT_CERT"),
             client_key=secret("CLIENT_KEY"),
             token=secret("TOKEN"),
-            ca_cert=self.ca_bundle or secret("CA_CERT"),
+            ca_cert=configured.ca_bundle,
             token_dir=getattr(settings, "RUCIO_TOKEN_DIR", None),
         )
-
-
-def _env_secret(name: str) -> str:
-    file_name = os.environ.get(f"{name}_FILE")
-    if file_name:
-        return Path(file_name).read_text(encoding="utf-8").strip()
-    return os.environ.get(name, "")
 
 
 LOOKUP = object()

@@ -76,14 +76,14 @@ def audit_records(caplog, event: str | None = None) -> list[logging.LogRecord]:
 
 
 @pytest.fixture
-def rucio_instance(rucio_server, monkeypatch, settings, tmp_path):
-    """The session's Rucio server as a portal instance; credentials in RUCIO_TEST_* variables, as in production."""
-    monkeypatch.setenv("RUCIO_TEST_USERNAME", rucio_server.username)
-    monkeypatch.setenv("RUCIO_TEST_PASSWORD", rucio_server.password)
-    settings.RUCIO_TOKEN_DIR = str(tmp_path / "tokens")
-    return RucioInstance.objects.create(
-        name="test", host=rucio_server.url, account="root", env_prefix="RUCIO_TEST"
+def rucio_instance(rucio_server, rucio_deployment, settings, tmp_path):
+    """The session's Rucio server as a portal instance; server and credentials in RUCIO_TEST_* variables, as in
+    production."""
+    prefix = rucio_deployment.add(
+        "TEST", rucio_server.url, USERNAME=rucio_server.username, PASSWORD=rucio_server.password
     )
+    settings.RUCIO_TOKEN_DIR = str(tmp_path / "tokens")
+    return RucioInstance.objects.create(name="test", host=rucio_server.url, account="root", env_prefix=prefix)
 
 
 @pytest.fixture
@@ -283,7 +283,7 @@ def test_assignment_and_its_pushes_are_audited_from_queue_to_rucio(
 
 @pytest.mark.django_db
 def test_failed_retried_skipped_and_superseded_pushes_are_audited(
-    rses, rucio_instance, approved_class, admin, admin2, caplog, rucio_admin_client
+    rses, rucio_instance, approved_class, admin, admin2, caplog, rucio_admin_client, rucio_deployment
 ):
     caplog.set_level(logging.INFO, logger="qos.audit")
     # Skipped: Rucio already holds the value.
@@ -317,9 +317,7 @@ def test_failed_retried_skipped_and_superseded_pushes_are_audited(
     assert "NO-SUCH-RSE" in record.getMessage()
 
     # Retried: Rucio does not answer.
-    RucioInstance.objects.filter(pk=rucio_instance.pk).update(
-        host="http://127.0.0.1:9", auth_host="http://127.0.0.1:9"
-    )
+    rucio_deployment.move(rucio_instance, "http://127.0.0.1:9")
     (retried,) = RSE.objects.filter(pk=rses[1].pk).assign(approved_class, by=admin)
     with pytest.raises(TransientRucioError):
         deliver([retried.pk])

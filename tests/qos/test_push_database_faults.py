@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, connections
 
 from qos import tasks
-from qos.models import RSE, Push, RucioInstance
+from qos.models import RSE, Push
 from qos.rucio_gateway.sync import sync_rses
 from tests.celery_worker import wait_for
 
@@ -25,7 +25,15 @@ def postgresql():
 
 
 def test_a_push_cut_short_by_a_lost_database_connection_is_sent_by_the_retry_without_waiting_for_the_lease(
-    postgresql, rucio_instance, rucio_server, make_rse, rucio_admin_client, silent_server, admin, settings
+    postgresql,
+    rucio_instance,
+    rucio_server,
+    make_rse,
+    rucio_admin_client,
+    silent_server,
+    admin,
+    settings,
+    rucio_deployment,
 ):
     # A push the retry could not take back would wait for its claim lease: an hour here.
     settings.PUSH_CLAIM_LEASE_SECONDS = 3600
@@ -33,9 +41,7 @@ def test_a_push_cut_short_by_a_lost_database_connection_is_sent_by_the_retry_wit
     sync_rses(rucio_instance)
     (push,) = Push.objects.enqueue_many([RSE.objects.get(name=name)], "SAFE", "drill", by=admin)
     # The sender claims the push, then hangs on a Rucio that never answers.
-    RucioInstance.objects.filter(pk=rucio_instance.pk).update(
-        host=silent_server.url, auth_host=silent_server.url
-    )
+    rucio_deployment.move(rucio_instance, silent_server.url)
     backend_pid = []
     failures = []
 
@@ -58,9 +64,7 @@ def test_a_push_cut_short_by_a_lost_database_connection_is_sent_by_the_retry_wit
         what="the sender to hold the push and wait on Rucio",
     )
     # The real Rucio is reachable again for the retry; PostgreSQL ends the sender's connection under it.
-    RucioInstance.objects.filter(pk=rucio_instance.pk).update(
-        host=rucio_server.url, auth_host=rucio_server.url
-    )
+    rucio_deployment.move(rucio_instance, rucio_server.url)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_terminate_backend(%s)", backend_pid)
         assert cursor.fetchone() == (True,)

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from qos import tasks
-from qos.models import RSE, Push, RucioInstance
+from qos.models import RSE, Push
 from qos.rucio_gateway.sync import sync_rses
 from tests.celery_worker import wait_for
 
@@ -102,19 +102,18 @@ def test_worker_killed_mid_push_delivers_exactly_once(
     rucio_admin_client,
     settings,
     silent_server,
+    rucio_deployment,
 ):
     url, accepted = silent_server.url, silent_server.accepted
     writes_before = attribute_writes(rucio_server, rses[0].name)
     lease = {"PUSH_CLAIM_LEASE_SECONDS": "2"}
     settings.PUSH_CLAIM_LEASE_SECONDS = 2
-    RucioInstance.objects.filter(pk=rucio_instance.pk).update(host=url, auth_host=url)
+    rucio_deployment.move(rucio_instance, url)
     worker = start_worker(**lease)
     RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)
     wait_for(lambda: push_of(rses[0]).state == "sending" and accepted, what="the worker to be mid-push")
     worker.kill()
-    RucioInstance.objects.filter(pk=rucio_instance.pk).update(
-        host=rucio_server.url, auth_host=rucio_server.url
-    )
+    rucio_deployment.move(rucio_instance, rucio_server.url)
     start_worker(**lease)
     wait_for(lambda: tasks.sync.due_for_sweep(), timeout=10, what="the lease to expire")
     tasks.sweep_pushes()

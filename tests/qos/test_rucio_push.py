@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
-from qos.models import RSE, Push, RucioInstance, StorageQoSClass
+from qos.models import RSE, Push, StorageQoSClass
 from qos.rucio_gateway.sync import deliver, sync_rses
 from tests.conftest import SAFE_CONTENT
 
@@ -140,11 +140,9 @@ def test_wrong_credentials_fail_with_a_clear_message_and_no_retry(rses, approved
 
 
 def test_unreachable_rucio_is_transient_and_the_push_stays_queued(
-    rses, approved_class, admin, rucio_instance
+    rses, approved_class, admin, rucio_instance, rucio_deployment
 ):
-    RucioInstance.objects.filter(pk=rucio_instance.pk).update(
-        host="http://127.0.0.1:9", auth_host="http://127.0.0.1:9"
-    )
+    rucio_deployment.move(rucio_instance, "http://127.0.0.1:9")
     push = RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)[0]
     from qos.rucio_gateway import TransientRucioError
 

@@ -12,7 +12,7 @@ class Command(BaseCommand):
         parser.add_argument("--instance", help="Name of one Rucio instance (default: every enabled one).")
 
     def handle(self, *args, instance: str | None = None, **options):
-        RucioInstance.objects.from_settings()
+        RucioInstance.objects.from_environment()
         instances = RucioInstance.objects.filter(enabled=True)
         if instance:
             instances = RucioInstance.objects.filter(name=instance)
@@ -20,7 +20,9 @@ class Command(BaseCommand):
                 known = ", ".join(RucioInstance.objects.values_list("name", flat=True)) or "none"
                 raise CommandError(f"No Rucio instance named {instance!r} (known: {known}).")
         if not instances:
-            raise CommandError("No Rucio instance: set RUCIO_HOST (see README) or add one in the API.")
+            raise CommandError(
+                "No Rucio instance: set RUCIO_HOST or RUCIO_INSTANCES (see README, Configuration)."
+            )
         failed = False
         for rucio in instances:
             try:
