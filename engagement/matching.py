@@ -140,18 +140,44 @@ def check_latency(requirement: Requirement, qos_class: StorageQoSClass) -> Prope
     )
 
 
+def _at_least(
+    key: str,
+    title: str,
+    word: str,
+    needed,
+    offered,
+    *,
+    needed_text: str,
+    offered_text: str,
+    asked: str,
+    shown,
+) -> PropertyCheck:
+    """A property of which the class must promise at least what was asked (durability, throughput)."""
+    if needed is None:
+        fits, reason = True, f"No {word} asked for."
+    elif offered is None:
+        fits, reason = False, f"The class promises no {word}; {asked} asked for."
+    elif offered >= needed:
+        fits, reason = True, f"Promises {shown(offered)}; {asked} asked for."
+    else:
+        fits, reason = False, f"Promises only {shown(offered)}; {asked} asked for."
+    return PropertyCheck(key, title, needed_text, offered_text, fits, reason)
+
+
 def check_durability(requirement: Requirement, qos_class: StorageQoSClass) -> PropertyCheck:
     needed, offered = requirement.min_durability, qos_class.durability_target
     needed_text = f"at least {_percent(needed)}" if needed is not None else "any"
-    if needed is None:
-        fits, reason = True, "No durability asked for."
-    elif offered is None:
-        fits, reason = False, f"The class promises no durability; {needed_text} asked for."
-    elif offered >= needed:
-        fits, reason = True, f"Promises {_percent(offered)}; {needed_text} asked for."
-    else:
-        fits, reason = False, f"Promises only {_percent(offered)}; {needed_text} asked for."
-    return PropertyCheck("durability", "Durability", needed_text, _percent(offered), fits, reason)
+    return _at_least(
+        "durability",
+        "Durability",
+        "durability",
+        needed,
+        offered,
+        needed_text=needed_text,
+        offered_text=_percent(offered),
+        asked=needed_text,
+        shown=_percent,
+    )
 
 
 def check_copies(requirement: Requirement, qos_class: StorageQoSClass) -> PropertyCheck:
@@ -187,18 +213,19 @@ def check_retention(requirement: Requirement, qos_class: StorageQoSClass) -> Pro
 
 
 def check_throughput(requirement: Requirement, qos_class: StorageQoSClass) -> PropertyCheck:
-    needed, offered = requirement.min_throughput_mbps, qos_class.throughput_mbps
-    needed_text = f"at least {needed} MB/s" if needed else "any"
-    offered_text = f"{offered} MB/s" if offered else "no promise"
-    if not needed:
-        fits, reason = True, "No throughput asked for."
-    elif offered is None:
-        fits, reason = False, f"The class promises no throughput; {needed} MB/s asked for."
-    elif offered >= needed:
-        fits, reason = True, f"Promises {offered} MB/s; {needed} MB/s asked for."
-    else:
-        fits, reason = False, f"Promises only {offered} MB/s; {needed} MB/s asked for."
-    return PropertyCheck("throughput", "Throughput", needed_text, offered_text, fits, reason)
+    # No throughput (0 included) means nothing asked for.
+    needed, offered = requirement.min_throughput_mbps or None, qos_class.throughput_mbps
+    return _at_least(
+        "throughput",
+        "Throughput",
+        "throughput",
+        needed,
+        offered,
+        needed_text=f"at least {needed} MB/s" if needed else "any",
+        offered_text=f"{offered} MB/s" if offered else "no promise",
+        asked=f"{needed} MB/s",
+        shown=lambda value: f"{value} MB/s",
+    )
 
 
 CHECKS = (check_media, check_latency, check_durability, check_copies, check_retention, check_throughput)
