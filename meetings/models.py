@@ -51,6 +51,11 @@ def validate_time_zone(value: str) -> None:
         raise ValidationError(f"{value!r} is not a known time zone; use an IANA name such as Europe/Zurich.")
 
 
+def _wall_clock(moment: datetime.datetime, zone: zoneinfo.ZoneInfo) -> datetime.datetime:
+    """What a clock in ``zone`` shows at ``moment`` (a naive datetime)."""
+    return moment.astimezone(zone).replace(tzinfo=None)
+
+
 class MeetingError(DomainError):
     """A meeting or action operation refused by a rule; nothing was changed."""
 
@@ -301,9 +306,8 @@ class Meeting(models.Model):
         return following
 
     def copy_agenda_from(self, other: Meeting) -> None:
-        """The timetable's items at the same offsets from the start (without speakers or notes, which
-        change every time) and the minutes' sections (without their text)."""
-        shift = self.starts_at - other.starts_at
+        """The timetable's items at the same times after the start on the meeting's own clock (without
+        speakers or notes, which change every time) and the minutes' sections (without their text)."""
         items = list(other.timetable_items.all())
         copies: dict[int, TimetableItem] = {}
         for item in sorted(items, key=lambda i: i.parent_id is not None):
@@ -312,7 +316,7 @@ class Meeting(models.Model):
                 parent=copies.get(item.parent_id) if item.parent_id else None,
                 position=item.position,
                 title=item.title,
-                starts_at=item.starts_at + shift if item.starts_at else None,
+                starts_at=self.same_time_as(item.starts_at, other) if item.starts_at else None,
                 duration_minutes=item.duration_minutes,
                 stream=item.stream,
             )
@@ -324,6 +328,20 @@ class Meeting(models.Model):
             )
         else:
             self.add_default_sections()
+
+    def same_time_as(self, moment: datetime.datetime, other: Meeting) -> datetime.datetime:
+        """The time in this meeting of ``moment`` in ``other``: as long after this meeting's start on this
+        meeting's clock as it was after the other's start on the other's clock. An item at 14:10 in a meeting at
+        14:00 CET is at 14:10 CEST in a meeting at 14:00 CEST.
+
+        Not ``moment + (self.starts_at - other.starts_at)``: Python subtracts two datetimes of the same zone
+        on their wall clocks, ignoring the change of offset between them, but datetimes of different zones
+        (or UTC, as read from the database) as instants: the result depended on where the starts came from.
+        """
+        offset = _wall_clock(moment, other.zone) - _wall_clock(other.starts_at, other.zone)
+        local = (_wall_clock(self.starts_at, self.zone) + offset).replace(tzinfo=self.zone)
+        # Round-trip through UTC: normalises a wall time that does not exist (inside the spring-forward gap).
+        return local.astimezone(datetime.UTC)
 
     def add_default_sections(self) -> None:
         """News, one section per stream, AOB: the shape of the task group's minutes."""
