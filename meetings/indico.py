@@ -24,6 +24,7 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 
 import requests
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from common.uploads import size_text
@@ -198,11 +199,26 @@ def parse_export(data: bytes) -> IndicoEvent:
     items.sort(key=_start_order)
     return IndicoEvent(
         title=str(event.get("title") or ""),
-        url=str(event.get("url") or ""),
+        url=_event_url(event.get("url")),
         starts_at=_datetime(event.get("startDate"), "the event's startDate"),
         time_zone=str(event.get("timezone") or (event.get("startDate") or {}).get("tz") or ""),
         items=items,
     )
+
+
+def _event_url(raw: Any) -> str:
+    """The event's address, which becomes the meeting's link to Indico: refused as the meeting's field
+    would refuse it (an https address of at most 200 characters)."""
+    url = str(raw or "")
+    if url:
+        try:
+            Meeting._meta.get_field("indico_url").clean(url, None)
+        except ValidationError as error:
+            raise IndicoImportError(
+                f"The event's address in the export ({url[:100]}) cannot be the meeting's Indico link: "
+                + " ".join(error.messages)
+            ) from None
+    return url
 
 
 def _json(data: bytes) -> Any:
@@ -309,7 +325,7 @@ def import_timetable(meeting: Meeting, event: IndicoEvent) -> int:
                 _create(meeting, child, sub_position, parent, streams)
                 count += 1
         if event.url and not meeting.indico_url:
-            meeting.indico_url = event.url[:200]
+            meeting.indico_url = event.url
             meeting.save(update_fields=["indico_url", "updated_at"])
     return count
 

@@ -22,6 +22,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from common.errors import DomainError
+from common.links import validate_https_link
 
 from .choices import OPEN_ACTION_STATUSES, ActionStatus
 from .querysets import ActionQuerySet, MeetingQuerySet
@@ -187,7 +188,8 @@ class Meeting(models.Model):
         default=60, validators=[MinValueValidator(5), MaxValueValidator(24 * 60)]
     )
     location = models.CharField(max_length=300, blank=True, help_text="Room or video-conference link.")
-    indico_url = models.URLField("Indico event", blank=True)
+    # https only: shown as a link on the meeting's page (common/links.py).
+    indico_url = models.URLField("Indico event", blank=True, validators=[validate_https_link])
     attendees = models.ManyToManyField(Person, blank=True, related_name="meetings_attended")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -498,7 +500,8 @@ class MeetingAttachment(models.Model):
 
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="attachments")
     title = models.CharField(max_length=200)
-    url = models.URLField(blank=True, max_length=500)
+    # https only: shown as a link on the meeting's page (common/links.py).
+    url = models.URLField(blank=True, max_length=500, validators=[validate_https_link])
     file_name = models.CharField(max_length=200, blank=True)
     content_type = models.CharField(max_length=100, blank=True)
     size = models.PositiveIntegerField(default=0)

@@ -23,6 +23,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from common import uploads
+from common.links import is_https_link
 
 from . import exports, indico
 from .choices import OPEN_ACTION_STATUSES, ActionStatus
@@ -376,6 +377,9 @@ def _short_name(name: str, length: int = 200) -> str:
 def attachment_download(request: HttpRequest, pk: int) -> HttpResponse:
     attachment = get_object_or_404(MeetingAttachment, pk=pk)
     if not attachment.is_file:
+        if not is_https_link(attachment.url):
+            # Stored before links had to be https: the page shows it as text, and the portal does not lead there.
+            raise Http404("This link is not an https address.")
         return redirect(attachment.url)
     # Always a download, never shown inline: an uploaded HTML or SVG file must not run in the portal's origin.
     return uploads.download_response(bytes(attachment.data), attachment.file_name)
