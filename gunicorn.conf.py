@@ -139,3 +139,11 @@ def child_exit(server, worker) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+# A request the portal refuses unread (413, body over the upload limits) is answered with "Connection: close":
+# gunicorn would otherwise announce keep-alive and then close the connection (common/uploads.py says why).
+def pre_request(worker, req) -> None:
+    from common.uploads import close_if_refused_unread  # Django is set up in the worker by now
+
+    close_if_refused_unread(req)

@@ -30,7 +30,7 @@ from django.core.files.uploadhandler import FileUploadHandler
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.cache import patch_cache_control
-from django.utils.http import content_disposition_header
+from django.utils.http import content_disposition_header, parse_header_parameters
 
 
 def size_text(count: int) -> str:
@@ -42,18 +42,24 @@ def size_text(count: int) -> str:
 
 
 # --- the whole request -----------------------------------------------------------------------------------------
-def max_request_bytes(request: HttpRequest) -> int | None:
-    """The largest body this request may have, or None for no limit (DATA_UPLOAD_MAX_MEMORY_SIZE = None)."""
+def body_limit(content_type: str) -> int | None:
+    """The largest body a request of this media type may have, or None for no limit
+    (DATA_UPLOAD_MAX_MEMORY_SIZE = None)."""
     fields = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-    if request.content_type == "multipart/form-data":
+    if content_type == "multipart/form-data":
         # Room for a file somewhat over the limit, so that the form (not this refusal) says it is too large.
         return 2 * settings.UPLOAD_MAX_BYTES + (fields or 0)
     return fields
 
 
-def _declared_length(request: HttpRequest) -> int:
+def max_request_bytes(request: HttpRequest) -> int | None:
+    """The largest body this request may have, or None for no limit."""
+    return body_limit(request.content_type)
+
+
+def _length(declared: str | None) -> int:
     try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
+        return int(declared or 0)
     except ValueError:
         return 0
 
@@ -61,7 +67,8 @@ def _declared_length(request: HttpRequest) -> int:
 class RequestSizeLimitMiddleware:
     """Refuses (413) a request whose declared body is larger than :func:`max_request_bytes`, unread.
 
-    Django reads no body without a Content-Length, so the declared length is the most that can be read.
+    Django reads no body without a Content-Length, so the declared length is the most that can be read. The
+    refusal must also close the connection (:func:`close_if_refused_unread`, where gunicorn can be told).
     """
 
     def __init__(self, get_response: Any) -> None:
@@ -69,9 +76,26 @@ class RequestSizeLimitMiddleware:
 
     def __call__(self, request: HttpRequest) -> Any:
         limit = max_request_bytes(request)
-        if limit is not None and _declared_length(request) > limit:
+        if limit is not None and _length(request.META.get("CONTENT_LENGTH")) > limit:
             return request_too_large(request, limit)
         return self.get_response(request)
+
+
+def close_if_refused_unread(req: Any) -> None:
+    """gunicorn's ``pre_request`` hook (gunicorn.conf.py): a request that :class:`RequestSizeLimitMiddleware`
+    will refuse unread is answered with ``Connection: close``, and the connection is closed.
+
+    Otherwise gunicorn answers ``Connection: keep-alive``, then reads and drops at most 64 KiB of the unread
+    body and, when more is left, closes the connection it said it would keep: a proxy that sends the next
+    request on that connection gets an error. The application cannot say it in the response: gunicorn drops a
+    Connection header that an application sets (a hop-by-hop header, which WSGI leaves to the server), so the
+    request is marked here, before it reaches Django, by the same rule the middleware applies.
+    """
+    headers = dict(req.headers)  # gunicorn gives the names in upper case
+    content_type, _ = parse_header_parameters(headers.get("CONTENT-TYPE", ""))
+    limit = body_limit(content_type)
+    if limit is not None and _length(headers.get("CONTENT-LENGTH")) > limit:
+        req.force_close()
 
 
 def request_too_large(request: HttpRequest, limit: int) -> HttpResponse:

@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
 from common import uploads
+from common.links import validate_https_link
 from engagement.models import Experiment
 from qos.models import StorageQoSClass
 
@@ -70,7 +71,9 @@ class MeetingForm(LocalStartMixin, forms.ModelForm):
     attendees = PersonChoiceField(
         queryset=Person.objects.all(), required=False, widget=forms.SelectMultiple(attrs={"size": 10})
     )
-    indico_url = forms.URLField(required=False, label="Indico event", assume_scheme="https")
+    indico_url = forms.URLField(
+        required=False, label="Indico event", assume_scheme="https", validators=[validate_https_link]
+    )
 
     class Meta:
         model = Meeting
@@ -336,7 +339,9 @@ class AttachmentForm(forms.Form):
     """Attach a link or a small file to a meeting."""
 
     title = forms.CharField(max_length=200)
-    url = forms.URLField(required=False, label="Link", max_length=500, assume_scheme="https")
+    url = forms.URLField(
+        required=False, label="Link", max_length=500, assume_scheme="https", validators=[validate_https_link]
+    )
     file = forms.FileField(required=False)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -4,7 +4,14 @@ Indico's HTTP export API (``/export/event/<id>.json?detail=subcontributions``) a
 ``{"results": [{"title", "url", "startDate": {"date", "time", "tz"}, "contributions": [...]}]}``; each
 contribution has a ``startDate``, a ``duration`` in minutes, ``speakers`` (``first_name``, ``last_name``,
 ``fullName`` as "Last, First", ``affiliation``), a ``description`` and, at that detail level,
-``subContributions``. See https://docs.getindico.io/en/stable/http-api/exporters/event/.
+``subContributions``. With ``detail=sessions``, ``contributions`` holds only those outside any session, and
+``sessions`` lists the sessions' blocks (``SessionSlot``: ``title``, ``startDate``, ``endDate``), each with its
+own ``contributions`` (with their ``subContributions``). See
+https://docs.getindico.io/en/stable/http-api/exporters/event/.
+
+Nothing of an event is left out: every contribution, in a session or not, becomes an item of the timetable in
+time order (a session block without contributions becomes one itself), or the whole import is refused with the
+reason.
 
 Fetching from a URL is bounded because the address comes from a user and the request is made by the server:
 only hosts on ``INDICO_ALLOWED_HOSTS`` (https; http only to an address listed with it), redirects within the
@@ -24,11 +31,12 @@ from urllib.parse import SplitResult, urljoin, urlsplit
 
 import requests
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from common.uploads import size_text
 
-from .models import Meeting, Person, Stream, TimetableItem
+from .models import MEETING_YEARS, Meeting, Person, Stream, TimetableItem, known_time_zones
 
 CONNECT_TIMEOUT = 5.0
 TOTAL_TIMEOUT = 15.0
@@ -192,17 +200,62 @@ def parse_export(data: bytes) -> IndicoEvent:
     contributions = event.get("contributions")
     if not isinstance(contributions, list):
         raise IndicoImportError(
-            "The export has no contributions: export it with detail=contributions (or subcontributions)."
+            "The export has no contributions: export it with detail=contributions (or subcontributions, "
+            "or sessions)."
         )
     items = [_item(c, f"contribution {i + 1}") for i, c in enumerate(contributions)]
+    items += _session_items(event.get("sessions"))
     items.sort(key=_start_order)
     return IndicoEvent(
         title=str(event.get("title") or ""),
-        url=str(event.get("url") or ""),
+        url=_event_url(event.get("url")),
         starts_at=_datetime(event.get("startDate"), "the event's startDate"),
         time_zone=str(event.get("timezone") or (event.get("startDate") or {}).get("tz") or ""),
         items=items,
     )
+
+
+def _event_url(raw: Any) -> str:
+    """The event's address, which becomes the meeting's link to Indico: refused as the meeting's field
+    would refuse it (an https address of at most 200 characters)."""
+    url = str(raw or "")
+    if url:
+        try:
+            Meeting._meta.get_field("indico_url").clean(url, None)
+        except ValidationError as error:
+            raise IndicoImportError(
+                f"The event's address in the export ({url[:100]}) cannot be the meeting's Indico link: "
+                + " ".join(error.messages)
+            ) from None
+    return url
+
+
+def _session_items(sessions: Any) -> list[IndicoItem]:
+    """The contributions of the sessions' blocks (detail=sessions); a block without any, as an item itself."""
+    if sessions is None:
+        return []
+    if not isinstance(sessions, list):
+        raise IndicoImportError("The export's sessions are not a list.")
+    items: list[IndicoItem] = []
+    for i, block in enumerate(sessions):
+        where = f"session {i + 1}"
+        contributions = block.get("contributions") if isinstance(block, dict) else None
+        if not isinstance(contributions, list):
+            raise IndicoImportError(f"The export's {where} has no list of contributions.")
+        if not contributions:
+            items.append(_block_item(block, where))
+        items += [_item(c, f"{where}, contribution {j + 1}") for j, c in enumerate(contributions)]
+    return items
+
+
+def _block_item(block: dict[str, Any], where: str) -> IndicoItem:
+    """A session block as an item: its title, its start, and its length (a block gives its end instead)."""
+    start, end = block.get("startDate"), block.get("endDate")
+    duration = None
+    if start and end:
+        length = _datetime(end, f"{where}'s endDate") - _datetime(start, f"{where}'s startDate")
+        duration = int(length.total_seconds() // 60)
+    return _item({**block, "duration": duration, "subContributions": []}, where)
 
 
 def _json(data: bytes) -> Any:
@@ -278,11 +331,20 @@ def _speaker(raw: dict[str, Any]) -> IndicoSpeaker:
 
 def _datetime(raw: Any, where: str) -> datetime.datetime:
     try:
+        # Only a name of the zone database: anything else could be a path of any length to a file.
+        if raw["tz"] not in known_time_zones():
+            raise ValueError(raw["tz"])
         zone = zoneinfo.ZoneInfo(raw["tz"])
         date = datetime.date.fromisoformat(raw["date"])
         clock = datetime.time.fromisoformat(raw["time"])
-    except (TypeError, KeyError, ValueError, zoneinfo.ZoneInfoNotFoundError):
+    except (TypeError, KeyError, ValueError):
         raise IndicoImportError(f"The export's {where} is not a date, time and time zone.") from None
+    # Also keeps the instant in range: late in year 9999 on a clock behind UTC, UTC is in year 10000.
+    if date.year not in MEETING_YEARS:
+        raise IndicoImportError(
+            f"The export's {where} is in {date.year}: a meeting starts between {MEETING_YEARS.start} and "
+            f"{MEETING_YEARS.stop - 1}."
+        )
     return datetime.datetime.combine(date, clock, tzinfo=zone).astimezone(datetime.UTC)
 
 
@@ -309,7 +371,7 @@ def import_timetable(meeting: Meeting, event: IndicoEvent) -> int:
                 _create(meeting, child, sub_position, parent, streams)
                 count += 1
         if event.url and not meeting.indico_url:
-            meeting.indico_url = event.url[:200]
+            meeting.indico_url = event.url
             meeting.save(update_fields=["indico_url", "updated_at"])
     return count
 

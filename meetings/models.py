@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from common.errors import DomainError
+from common.links import validate_https_link
 
 from .choices import OPEN_ACTION_STATUSES, ActionStatus
 from .querysets import ActionQuerySet, MeetingQuerySet
@@ -50,6 +51,11 @@ def known_time_zones() -> frozenset[str]:
 def validate_time_zone(value: str) -> None:
     if value not in known_time_zones():
         raise ValidationError(f"{value!r} is not a known time zone; use an IANA name such as Europe/Zurich.")
+
+
+def _wall_clock(moment: datetime.datetime, zone: zoneinfo.ZoneInfo) -> datetime.datetime:
+    """What a clock in ``zone`` shows at ``moment`` (a naive datetime)."""
+    return moment.astimezone(zone).replace(tzinfo=None)
 
 
 class MeetingError(DomainError):
@@ -206,7 +212,8 @@ class Meeting(models.Model):
         default=60, validators=[MinValueValidator(5), MaxValueValidator(24 * 60)]
     )
     location = models.CharField(max_length=300, blank=True, help_text="Room or video-conference link.")
-    indico_url = models.URLField("Indico event", blank=True)
+    # https only: shown as a link on the meeting's page (common/links.py).
+    indico_url = models.URLField("Indico event", blank=True, validators=[validate_https_link])
     attendees = models.ManyToManyField(Person, blank=True, related_name="meetings_attended")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -325,9 +332,8 @@ class Meeting(models.Model):
         return following
 
     def copy_agenda_from(self, other: Meeting) -> None:
-        """The timetable's items at the same offsets from the start (without speakers or notes, which
-        change every time) and the minutes' sections (without their text)."""
-        shift = self.starts_at - other.starts_at
+        """The timetable's items at the same times after the start on the meeting's own clock (without
+        speakers or notes, which change every time) and the minutes' sections (without their text)."""
         items = list(other.timetable_items.all())
         copies: dict[int, TimetableItem] = {}
         for item in sorted(items, key=lambda i: i.parent_id is not None):
@@ -336,7 +342,7 @@ class Meeting(models.Model):
                 parent=copies.get(item.parent_id) if item.parent_id else None,
                 position=item.position,
                 title=item.title,
-                starts_at=item.starts_at + shift if item.starts_at else None,
+                starts_at=self.same_time_as(item.starts_at, other) if item.starts_at else None,
                 duration_minutes=item.duration_minutes,
                 stream=item.stream,
             )
@@ -348,6 +354,20 @@ class Meeting(models.Model):
             )
         else:
             self.add_default_sections()
+
+    def same_time_as(self, moment: datetime.datetime, other: Meeting) -> datetime.datetime:
+        """The time in this meeting of ``moment`` in ``other``: as long after this meeting's start on this
+        meeting's clock as it was after the other's start on the other's clock. An item at 14:10 in a meeting at
+        14:00 CET is at 14:10 CEST in a meeting at 14:00 CEST.
+
+        Not ``moment + (self.starts_at - other.starts_at)``: Python subtracts two datetimes of the same zone
+        on their wall clocks, ignoring the change of offset between them, but datetimes of different zones
+        (or UTC, as read from the database) as instants: the result depended on where the starts came from.
+        """
+        offset = _wall_clock(moment, other.zone) - _wall_clock(other.starts_at, other.zone)
+        local = (_wall_clock(self.starts_at, self.zone) + offset).replace(tzinfo=self.zone)
+        # Round-trip through UTC: normalises a wall time that does not exist (inside the spring-forward gap).
+        return local.astimezone(datetime.UTC)
 
     def add_default_sections(self) -> None:
         """News, one section per stream, AOB: the shape of the task group's minutes."""
@@ -504,7 +524,8 @@ class MeetingAttachment(models.Model):
 
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="attachments")
     title = models.CharField(max_length=200)
-    url = models.URLField(blank=True, max_length=500)
+    # https only: shown as a link on the meeting's page (common/links.py).
+    url = models.URLField(blank=True, max_length=500, validators=[validate_https_link])
     file_name = models.CharField(max_length=200, blank=True)
     content_type = models.CharField(max_length=100, blank=True)
     size = models.PositiveIntegerField(default=0)

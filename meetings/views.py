@@ -20,10 +20,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.utils.functional import SimpleLazyObject
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from common import uploads
+from common.links import is_https_link, same_site_target
 
 from . import exports, indico
 from .choices import OPEN_ACTION_STATUSES, ActionStatus
@@ -77,9 +77,7 @@ def viewer_time_zone(request: HttpRequest) -> str:
 @require_POST
 def set_time_zone(request: HttpRequest) -> HttpResponse:
     form = TimeZoneForm(request.POST)
-    target = request.POST.get("next") or reverse("meetings:meeting-list")
-    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
-        target = reverse("meetings:meeting-list")
+    target = same_site_target(request, request.POST.get("next"), reverse("meetings:meeting-list"))
     if form.is_valid():
         request.session[TIME_ZONE_SESSION_KEY] = form.cleaned_data["time_zone"]
         messages.success(request, f"Times are now also shown in {form.cleaned_data['time_zone']}.")
@@ -377,6 +375,9 @@ def _short_name(name: str, length: int = 200) -> str:
 def attachment_download(request: HttpRequest, pk: int) -> HttpResponse:
     attachment = get_object_or_404(MeetingAttachment, pk=pk)
     if not attachment.is_file:
+        if not is_https_link(attachment.url):
+            # Stored before links had to be https: the page shows it as text, and the portal does not lead there.
+            raise Http404("This link is not an https address.")
         return redirect(attachment.url)
     # Always a download, never shown inline: an uploaded HTML or SVG file must not run in the portal's origin.
     return uploads.download_response(bytes(attachment.data), attachment.file_name)

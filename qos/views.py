@@ -4,9 +4,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_http_methods
 
+from common.links import same_site_target
 from common.table_cache import Lazy
 
 from . import consequences, tasks
@@ -326,11 +328,13 @@ def rse_detail(request: HttpRequest, name: str) -> HttpResponse:
 def rse_assign(request: HttpRequest) -> HttpResponse:
     """Show the plan of an assignment (which RSEs change, from which value to which), then do it on confirm."""
     form = AssignForm(request.POST)
+    # Back to the page the form was on: a path of this site only, never an address another site put in the form.
+    back = same_site_target(request, request.POST.get("next"), reverse("qos:rse-list"))
     if not form.is_valid():
         for errors in form.errors.values():
             for error in errors:
                 messages.error(request, error)
-        return redirect(request.POST.get("next") or "qos:rse-list")
+        return redirect(back)
     rses = RSE.objects.filter(pk__in=[rse.pk for rse in form.cleaned_data["rses"]])
     qos_class = form.cleaned_data["qos_class"]
     if not form.cleaned_data["confirm"]:
@@ -342,7 +346,7 @@ def rse_assign(request: HttpRequest) -> HttpResponse:
                 "form": form,
                 "plan": plan,
                 "qos_class": qos_class,
-                "next": request.POST.get("next", ""),
+                "next": back,
                 # Coverage (engagement): accepted requirements this change leaves short of RSEs in sync.
                 # A class only planned on RSEs moves none of them until it is approved.
                 "coverage_breaks": consequences.of_assignment(
@@ -365,7 +369,7 @@ def rse_assign(request: HttpRequest) -> HttpResponse:
                 f"{len(pushes)} push(es) queued for Rucio. Rucio may serve the old value in RSE expressions "
                 "for up to 15 minutes.",
             )
-    return redirect(request.POST.get("next") or "qos:rse-list")
+    return redirect(back)
 
 
 @permission_required(PUSH, raise_exception=True)

@@ -1,8 +1,10 @@
 from typing import Any
 
 from django import template
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from common.links import is_https_link
 from common.markdown import render_markdown
 
 register = template.Library()
@@ -23,3 +25,16 @@ def query_transform(context: dict[str, Any], **kwargs: Any) -> str:
         else:
             params[key] = value
     return params.urlencode()
+
+
+@register.simple_tag
+def https_link(url: str, text: str = "") -> SafeString:
+    """A link to ``url`` named ``text`` (default: the address) when it is an https address; otherwise plain
+    text, the address after the name, so that a link stored before the portal checked them (``javascript:``,
+    plain http) is shown but never followed by a click."""
+    text = text or url
+    if is_https_link(url):
+        return format_html('<a href="{}" rel="noopener noreferrer">{}</a>', url, text)
+    if text == url:
+        return format_html("{}", url)
+    return format_html('{} <span class="muted">{}</span>', text, url)

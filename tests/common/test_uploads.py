@@ -7,15 +7,19 @@ tests/qos/test_catalogue_io.py.
 
 import json
 import os
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from meetings.models import Meeting, MeetingAttachment
+from tests.celery_worker import wait_for
 from tests.meetings.meeting_factories import make_meeting, make_series, zurich
+from tests.stack import ROOT, VENV_BIN, free_port, listening
 
 pytestmark = pytest.mark.django_db
 
@@ -180,6 +184,71 @@ def test_the_limits_and_the_indico_hosts_come_from_the_environment():
         300000,
         ["indico.cern.ch", "indico.example.org:8443"],
     ]
+
+
+# --- behind gunicorn: a refusal closes the connection -----------------------------------------------------------
+@pytest.fixture
+def gunicorn_portal(tmp_path) -> Iterator[int]:
+    """The portal under gunicorn as the Procfile starts it (gunicorn.conf.py, gthread), on a free port."""
+    port = free_port()
+    env = {
+        name: value for name, value in os.environ.items() if not name.startswith(("GUNICORN_", "PROMETHEUS_"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="tests.settings",
+        BIND=f"127.0.0.1:{port}",
+        WEB_CONCURRENCY="1",
+        GUNICORN_THREADS="2",
+        HOME=str(tmp_path),
+        LOG_FORMAT="plain",
+    )
+    log = (tmp_path / "gunicorn.log").open("wb")
+    process = subprocess.Popen(
+        [str(VENV_BIN / "gunicorn"), "-c", "gunicorn.conf.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for(lambda: process.poll() is not None or listening(port), timeout=60, what="gunicorn to listen")
+        assert process.poll() is None, (tmp_path / "gunicorn.log").read_text()
+        yield port
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def response_head(sock: socket.socket) -> str:
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received.partition(b"\r\n\r\n")[0].decode("latin-1")
+
+
+def test_a_body_refused_unread_is_answered_with_connection_close_behind_gunicorn(gunicorn_portal):
+    """gunicorn drains at most 64 KiB of an unread body and then closes: it must not have said keep-alive."""
+    with socket.create_connection(("127.0.0.1", gunicorn_portal), timeout=20) as sock:
+        sock.sendall(
+            b"POST /api/v1/meetings/ HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 50000000\r\n\r\n" + b'{"title": "' + b"x" * 100_000
+        )
+        head = response_head(sock)
+    assert head.startswith("HTTP/1.1 413")
+    assert "\r\nConnection: close" in head
+
+
+def test_a_request_within_the_limits_keeps_the_connection_behind_gunicorn(gunicorn_portal):
+    with socket.create_connection(("127.0.0.1", gunicorn_portal), timeout=20) as sock:
+        sock.sendall(b"GET /static/css/portal.css HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        head = response_head(sock)
+    assert head.startswith("HTTP/1.1 200")
+    assert "\r\nConnection: keep-alive" in head
 
 
 # --- handing a file back ---------------------------------------------------------------------------------------

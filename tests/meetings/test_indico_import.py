@@ -19,6 +19,9 @@ from tests.meetings.meeting_factories import make_meeting, make_series, zurich
 pytestmark = pytest.mark.django_db
 
 EXPORT = Path(__file__).parent / "data" / "indico_event_2020-03-18.json"
+# The same kind of meeting exported with detail=sessions: its round table is a session whose block holds the
+# streams' contributions (listed out of time order, as Indico may), one with a subcontribution.
+SESSIONS_EXPORT = Path(__file__).parent / "data" / "indico_event_2020-03-18_sessions.json"
 EXPORT_LIMIT = 2 * 1024 * 1024  # INDICO_EXPORT_MAX_BYTES by default
 UTC = datetime.UTC
 
@@ -73,10 +76,14 @@ def test_importing_twice_replaces_the_timetable_and_reuses_the_speaker(client_fo
     assert Person.objects.filter(name="Paul Millar").count() == 1
 
 
-def broken(change) -> bytes:
-    document = json.loads(EXPORT.read_bytes())
+def broken(change, export: Path = EXPORT) -> bytes:
+    document = json.loads(export.read_bytes())
     change(document)
     return json.dumps(document).encode()
+
+
+def broken_sessions(change) -> bytes:
+    return broken(change, SESSIONS_EXPORT)
 
 
 @pytest.mark.parametrize(
@@ -98,6 +105,59 @@ def broken(change) -> bytes:
             broken(lambda d: d["results"][0]["startDate"].update(date="2020-04-01")),
             "The Indico event is on 2020-04-01, this meeting on 2020-03-18",
         ),
+        # A time zone that is no name of the zone database, however long, is not one.
+        (
+            broken(
+                lambda d: d["results"][0]["contributions"][1]["startDate"].update(tz="Europe/" + "x" * 5000)
+            ),
+            "contribution 2's startDate is not a date, time and time zone",
+        ),
+        (
+            broken(lambda d: d["results"][0]["startDate"].update(tz=["Europe/Zurich"])),
+            "the event's startDate is not a date, time and time zone",
+        ),
+        # Late in year 9999 on a clock behind UTC, UTC is already in year 10000.
+        (
+            broken(
+                lambda d: d["results"][0]["contributions"][1]["startDate"].update(
+                    date="9999-12-31", time="23:00:00", tz="Pacific/Pago_Pago"
+                )
+            ),
+            "contribution 2's startDate is in 9999: a meeting starts between 2000 and 2199.",
+        ),
+        (
+            broken(lambda d: d["results"][0]["startDate"].update(date="0001-01-01", tz="Pacific/Kiritimati")),
+            "the event's startDate is in 1: a meeting starts between 2000 and 2199.",
+        ),
+        (
+            broken_sessions(lambda d: d["results"][0].update(sessions={"title": "Round table"})),
+            "The export's sessions are not a list.",
+        ),
+        (
+            broken_sessions(lambda d: d["results"][0]["sessions"][0].pop("contributions")),
+            "The export's session 1 has no list of contributions.",
+        ),
+        (
+            broken_sessions(lambda d: d["results"][0]["sessions"][0]["contributions"][1].update(title=" ")),
+            "The export's session 1, contribution 2 has no title.",
+        ),
+        (
+            broken_sessions(
+                lambda d: d["results"][0]["sessions"][0]["contributions"][1]["subContributions"][0].update(
+                    duration=-5
+                )
+            ),
+            "session 1, contribution 2, part 1 has a bad duration: -5.",
+        ),
+        (
+            broken_sessions(
+                lambda d: d["results"][0]["sessions"][0].update(
+                    contributions=[],
+                    endDate={"date": "2020-03-18", "time": "14:00:00", "tz": "Europe/Zurich"},
+                )
+            ),
+            "The export's session 1 has a bad duration: -10.",
+        ),
     ],
 )
 def test_a_bad_export_is_refused_with_the_reason_and_changes_nothing(
@@ -108,6 +168,38 @@ def test_a_bad_export_is_refused_with_the_reason_and_changes_nothing(
     assert response.status_code == 200
     assert message in response.content.decode().replace("&#x27;", "'")
     assert list(meeting.timetable_items.values_list("pk", "title")) == before
+
+
+def test_an_export_with_sessions_imports_every_contribution_in_time_order(client_for, coordinator, meeting):
+    response = client_for(coordinator).post(
+        f"/meetings/{meeting.pk}/indico/", {"file": upload(SESSIONS_EXPORT.read_bytes())}
+    )
+
+    assert response.status_code == 302
+    assert timetable(meeting) == [
+        ("14:00", "News", 10),
+        ("14:10", "Stream A: prototyping and demonstration", 15),
+        ("", "  LOFAR workflow on a desktop", "Aleem Sarwar"),
+        ("14:25", "Stream B: engagement with experiments", 10),
+        ("14:35", "Stream C: software development", 15),
+        ("14:50", "AOB", 10),
+    ]
+    streams = meeting.timetable_items.filter(stream__isnull=False).order_by("position")
+    assert [(item.stream.letter, str(item.speaker)) for item in streams] == [
+        ("A", "Aris Fkiaras (CERN)"),
+        ("B", "Aleem Sarwar"),
+        ("C", "Martin Barisits (CERN)"),
+    ]
+    assert meeting.timetable_items.count() == 6
+    meeting.refresh_from_db()
+    assert meeting.indico_url == "https://indico.example.org/event/902361/"
+
+
+def test_a_session_block_without_contributions_is_imported_as_an_item(client_for, coordinator, meeting):
+    content = broken_sessions(lambda d: d["results"][0]["sessions"][0].update(contributions=[]))
+    response = client_for(coordinator).post(f"/meetings/{meeting.pk}/indico/", {"file": upload(content)})
+    assert response.status_code == 302
+    assert timetable(meeting) == [("14:00", "News", 10), ("14:10", "Round table", 40), ("14:50", "AOB", 10)]
 
 
 def test_give_a_file_or_an_address_not_both(client_for, coordinator, meeting):

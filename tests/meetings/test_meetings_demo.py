@@ -74,6 +74,12 @@ def test_the_next_meeting_is_1_april_14_00_cest_with_every_action_carried(demo):
     first, second = demo
     assert second.starts_at == datetime.datetime(2020, 4, 1, 12, 0, tzinfo=UTC)
     assert second.local_start.strftime("%H:%M %Z") == "14:00 CEST"
+    # The timetable starts with the meeting, on the same clock, although summer time began in between.
+    slots = [
+        (i.starts_at.astimezone(second.zone).strftime("%H:%M %Z"), i.title, i.duration_minutes)
+        for i in second.timetable_items.filter(parent__isnull=True)
+    ]
+    assert slots == [("14:00 CEST", "News", 10), ("14:10 CEST", "Round table", 40), ("14:50 CEST", "AOB", 10)]
     assert set(second.action_reviews.values_list("action", flat=True)) == set(
         first.actions_raised.values_list("pk", flat=True)
     )

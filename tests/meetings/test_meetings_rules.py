@@ -1,6 +1,7 @@
 """The rules of meetings and actions, below the pages: carry-over, the CET/CEST change, due dates, the log."""
 
 import datetime
+import zoneinfo
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -69,6 +70,58 @@ def test_timetable_of_the_next_meeting_follows_the_local_clock(series):
         for item in following.timetable_items.filter(parent__isnull=True)
     ]
     assert starts == ["14:00", "14:10", "14:50"]
+
+
+def local_slots(meeting: Meeting) -> list[str]:
+    return [
+        item.starts_at.astimezone(meeting.zone).strftime("%Y-%m-%d %H:%M %Z")
+        for item in meeting.timetable_items.filter(parent__isnull=True)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("zone", "first", "following", "slots"),
+    [
+        # Summer time begins between the two (2020-03-29): CET (UTC+1) becomes CEST (UTC+2).
+        ("Europe/Zurich", (2020, 3, 18), (2020, 4, 1), ["2020-04-01 14:00 CEST", "14:10 CEST", "14:50 CEST"]),
+        # Summer time ends between the two (2020-10-25): CEST becomes CET.
+        ("Europe/Zurich", (2020, 10, 21), (2020, 11, 4), ["2020-11-04 14:00 CET", "14:10 CET", "14:50 CET"]),
+        # No summer time: the same offset all year.
+        ("Asia/Tokyo", (2020, 3, 18), (2020, 4, 1), ["2020-04-01 14:00 JST", "14:10 JST", "14:50 JST"]),
+    ],
+)
+def test_the_next_meeting_at_a_start_given_on_its_clock_keeps_the_timetable_on_that_clock(
+    zone, first, following, slots
+):
+    """Both starts in the meeting's own zone (as the demo gives them), not read back from the database."""
+    clock = zoneinfo.ZoneInfo(zone)
+    series = make_series(time_zone=zone)
+    meeting = Meeting.objects.create(
+        series=series, title="QoS", starts_at=datetime.datetime(*first, 14, tzinfo=clock), time_zone=zone
+    )
+    meeting.add_default_timetable()
+
+    created = meeting.create_next(by=None, starts_at=datetime.datetime(*following, 14, tzinfo=clock))
+
+    shown = local_slots(created)
+    assert [shown[0]] + [slot[11:] for slot in shown[1:]] == slots
+    assert created.local_start.strftime("%H:%M") == "14:00"
+
+
+def test_a_timetable_across_the_night_summer_time_begins_keeps_its_wall_clock_times(series):
+    # 2020-03-29 in Zurich: 02:00 CET is 03:00 CEST. An item at 03:30, two hours on the clock after a start at
+    # 01:30 (one hour in fact), is at 03:30 in the next meeting too, where there is no change.
+    meeting = make_meeting(series, zurich(2020, 3, 29, 1, 30))
+    meeting.timetable_items.filter(title="AOB").update(starts_at=zurich(2020, 3, 29, 3, 30))
+
+    following = Meeting.objects.create_with_agenda(
+        by=None, series=series, title="QoS", starts_at=zurich(2020, 4, 12, 1, 30), time_zone="Europe/Zurich"
+    )
+
+    assert (
+        following.timetable_items.get(title="AOB").starts_at.astimezone(following.zone).strftime("%H:%M %Z")
+        == "03:30 CEST"
+    )
 
 
 # --- carry-over ------------------------------------------------------------------------------------------------

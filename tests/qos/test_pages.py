@@ -3,7 +3,7 @@
 import pytest
 from django.contrib.messages import get_messages
 
-from qos.models import StorageQoSClass
+from qos.models import RSE, RucioInstance, StorageQoSClass
 from tests.conftest import SAFE_CONTENT
 
 pytestmark = pytest.mark.django_db
@@ -286,3 +286,44 @@ def test_description_markdown_is_sanitised(client_for, admin, member):
     assert "<script>alert(1)" not in page
     assert "javascript:" not in page
     assert "onerror" not in page
+
+
+# --- where a form sends the user back to (next) -------------------------------------------------------------
+@pytest.fixture
+def rse(db):
+    instance = RucioInstance.objects.create(name="escape", host="https://rucio.escape.invalid")
+    return RSE.objects.create(instance=instance, name="CERN-EOS", rucio_value="OLD", sync_state="drifted")
+
+
+ELSEWHERE = ["https://evil.example/qos/rses/", "//evil.example/", "javascript:alert(1)", "/\\evil.example"]
+
+
+@pytest.mark.parametrize("target", ELSEWHERE)
+def test_an_assignment_never_sends_the_user_to_another_site(client_for, admin, rse, approved_class, target):
+    client = client_for(admin)
+    refused = client.post("/qos/rses/assign/", {"qos_class": "SAFE", "confirm": "True", "next": target})
+    assert (refused.status_code, refused["Location"]) == (302, "/qos/rses/")
+    done = client.post(
+        "/qos/rses/assign/", {"rses": ["CERN-EOS"], "qos_class": "SAFE", "confirm": "True", "next": target}
+    )
+    assert (done.status_code, done["Location"]) == (302, "/qos/rses/")
+    plan = client.post("/qos/rses/assign/", {"rses": ["CERN-EOS"], "qos_class": "SAFE", "next": target})
+    page = plan.content.decode()
+    assert "evil.example" not in page and "javascript:" not in page
+    assert '<input type="hidden" name="next" value="/qos/rses/">' in page
+
+
+def test_an_assignment_sends_the_user_back_to_the_page_of_this_site_it_came_from(
+    client_for, admin, rse, approved_class
+):
+    response = client_for(admin).post(
+        "/qos/rses/assign/",
+        {"rses": ["CERN-EOS"], "qos_class": "SAFE", "confirm": "True", "next": "/qos/rses/CERN-EOS/"},
+    )
+    assert response["Location"] == "/qos/rses/CERN-EOS/"
+
+
+@pytest.mark.parametrize("action", ["reconcile", "adopt"])
+def test_reconcile_and_adopt_lead_back_to_the_rse_whatever_next_says(client_for, admin, rse, action):
+    response = client_for(admin).post(f"/qos/rses/CERN-EOS/{action}/", {"next": "https://evil.example/"})
+    assert (response.status_code, response["Location"]) == (302, "/qos/rses/CERN-EOS/")
