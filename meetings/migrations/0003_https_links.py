@@ -8,7 +8,7 @@ import common.links
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("meetings", "0001_initial"),
+        ("meetings", "0002_person_calendar_secret"),
     ]
 
     operations = [
