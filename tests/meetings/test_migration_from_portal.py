@@ -219,12 +219,15 @@ def test_moving_the_meetings_models_keeps_every_row_permission_and_role(empty_da
         for pk, label, model in before["content_types"]
     ]
     assert [row for row in after["content_types"] if row[0] in {r[0] for r in relabelled}] == relabelled
-    # The roles hold exactly the permissions they held (same ids), now under the meetings label.
+    # The roles hold exactly the permissions on the moved models they held (same ids), now under the meetings
+    # label. (Other permissions follow the roles' definitions of today, which may have changed since.)
     expected_roles = [
-        [group, pk, codename, "meetings" if label == "portal" and model in MOVED_MODELS else label, model]
+        [group, pk, codename, "meetings", model]
         for group, pk, codename, label, model in before["group_permissions"]
+        if label == "portal" and model in MOVED_MODELS
     ]
-    assert after["group_permissions"] == expected_roles
+    assert expected_roles
+    assert [row for row in after["group_permissions"] if row[4] in MOVED_MODELS] == expected_roles
     assert any(row[3] == "meetings" for row in after["group_permissions"])
     assert after["user_permissions"] == [
         ["helper", before["user_permissions"][0][1], "change_action", "meetings"]
