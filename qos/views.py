@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_http_methods
 
+from common.refusals import refuse_without
 from common.table_cache import Lazy
 
 from . import consequences, tasks
@@ -80,7 +81,7 @@ def class_detail(request: HttpRequest, label: str) -> HttpResponse:
     )
 
 
-@permission_required(ADD, raise_exception=True)
+@refuse_without(ADD, "Only QoS admins create classes.")
 @require_http_methods(["GET", "POST"])
 def class_create(request: HttpRequest) -> HttpResponse:
     form = StorageQoSClassForm(request.POST or None)
@@ -97,7 +98,7 @@ def class_create(request: HttpRequest) -> HttpResponse:
     return render(request, "qos/class_form.html", {"form": form, "qos_class": None})
 
 
-@permission_required(CHANGE, raise_exception=True)
+@refuse_without(CHANGE, "Only QoS admins edit classes and propose changes to them.")
 @require_http_methods(["GET", "POST"])
 def class_edit(request: HttpRequest, label: str) -> HttpResponse:
     qos_class = get_object_or_404(StorageQoSClass.objects.select_related("pending_revision"), label=label)
@@ -141,7 +142,7 @@ def class_transition(request: HttpRequest, label: str, action: str) -> HttpRespo
     if transition is None:
         raise Http404
     if not request.user.has_perm(transition.permission):
-        raise PermissionDenied
+        raise PermissionDenied(f"Only QoS admins may {transition.button.lower()} a class.")
     qos_class = get_object_or_404(StorageQoSClass.objects.select_related("pending_revision"), label=label)
     form = _transition_form(transition)(request.POST or None, initial={"base_revision": qos_class.revision})
     reviewing = action in ("approve", "reject")
