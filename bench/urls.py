@@ -3,7 +3,8 @@
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
 
-from portal.urls import handler404  # noqa: F401 - the portal's JSON 404 under /api/, as in production
+# The portal's error pages (JSON under /api/), as in production.
+from portal.urls import handler403, handler404, handler500  # noqa: F401
 
 
 def bare(request: HttpRequest) -> HttpResponse:

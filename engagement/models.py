@@ -73,6 +73,14 @@ class RemembersLoadedValues(models.Model):
         return getattr(self, "_loaded", {}).get(attname)
 
 
+# What the experiment's pages call its records, documents and contacts (by model name), in refusals.
+ENGAGEMENT_ITEMS = {
+    "engagementrecord": "contacts and meetings",
+    "document": "documents",
+    "contact": "contacts",
+}
+
+
 class Experiment(models.Model):
     """An experiment using the data lake (ATLAS, CTA, SKA, LOFAR, ...), with its liaisons among the users."""
 
@@ -137,6 +145,15 @@ class Experiment(models.Model):
         """Whether the user may add or change this experiment's records, documents or contacts."""
         return Experiment.objects.engagement_writable_by(user, model_name, action).filter(pk=self.pk).exists()
 
+    # What a user refused by these rules is told, the same on the pages and in the API, for filing and editing.
+    def requirements_refusal(self) -> str:
+        """Why a user who is not a liaison of this experiment may not file or edit its requirements."""
+        return f"Only liaisons of {self} may file, edit and withdraw its requirements."
+
+    def engagement_refusal(self, model_name: str) -> str:
+        """Why a user may not add or change this experiment's records, documents or contacts."""
+        return f"Only liaisons of {self} and coordinators may keep its {ENGAGEMENT_ITEMS[model_name]}."
+
 
 class Contact(models.Model):
     """Someone at an experiment the QoS group talks to, who has no account on the portal."""
@@ -157,6 +174,10 @@ class Contact(models.Model):
 
     def can_edit(self, user: Any) -> bool:
         return self.experiment.can_write_engagement(user, "contact", "change")
+
+    def edit_refusal(self) -> str:
+        """What a user for whom ``can_edit`` is false is told."""
+        return self.experiment.engagement_refusal("contact")
 
 
 # What the model, its forms and the API say when a need is out of range (forms and the API check bounds
@@ -269,6 +290,11 @@ TRANSITIONS: dict[str, Transition] = {
         ),
     )
 }
+
+# What a user who may not take a reviewer's step (Transition.by_reviewer) is told.
+REVIEW_REFUSAL = (
+    "Only QoS admins review, accept, reject and mark requirements satisfied, and link classes to them."
+)
 
 # Needs can change while the QoS group has not committed to them; after acceptance they are what was agreed.
 EDITABLE_STATUSES = (
@@ -506,6 +532,18 @@ class Requirement(RemembersLoadedValues):
     def can_take(self, transition: Transition, user: Any) -> bool:
         return self.can_review(user) if transition.by_reviewer else self.can_edit(user)
 
+    def edit_refusal(self) -> str:
+        """What a user for whom ``can_edit`` is false is told, on the pages and in the API alike."""
+        return self.experiment.requirements_refusal()
+
+    def refusal_of(self, transition: Transition) -> str:
+        """What a user for whom ``can_take(transition)`` is false is told."""
+        return REVIEW_REFUSAL if transition.by_reviewer else self.edit_refusal()
+
+    def comment_refusal(self) -> str:
+        """What a user for whom ``can_comment`` is false is told."""
+        return f"Only liaisons of {self.experiment} and QoS admins take part in this thread."
+
     # --- matching -------------------------------------------------------------------------------------
     def matches(self, classes: Iterable[StorageQoSClass] | None = None) -> list:
         """Every approved class (or those given) held against this requirement, fitting ones first."""
@@ -517,7 +555,7 @@ class Requirement(RemembersLoadedValues):
     def edit(self, *, by: Any, changes: dict[str, Any], comment: str = "") -> list[str]:
         """Change the needs. Returns the names of the fields changed."""
         if not self.can_edit(by):
-            raise PermissionDenied("Only a liaison of this experiment may edit its requirements.")
+            raise PermissionDenied(self.edit_refusal())
         with transaction.atomic():
             locked = self._lock()
             if not locked.is_editable:
@@ -544,11 +582,7 @@ class Requirement(RemembersLoadedValues):
         if transition is None:
             raise ValueError(f"No such step: {transition_name}")
         if not self.can_take(transition, by):
-            raise PermissionDenied(
-                "Only a QoS admin may do this."
-                if transition.by_reviewer
-                else "Only a liaison of this experiment may do this."
-            )
+            raise PermissionDenied(self.refusal_of(transition))
         if transition.reason_required and not comment.strip():
             raise ValidationError({"comment": "Say why, for the experiment's liaisons."})
         with transaction.atomic():
@@ -580,7 +614,7 @@ class Requirement(RemembersLoadedValues):
         """Link an approved class by hand: the QoS group says it answers this requirement, with ``copies``
         of the data on RSEs of that class (2 for 2 x SAFE)."""
         if not self.can_review(by):
-            raise PermissionDenied("Only a QoS admin may link classes to requirements.")
+            raise PermissionDenied(REVIEW_REFUSAL)
         if isinstance(copies, bool) or not isinstance(copies, int):
             raise ValidationError({"copies": "A whole number of copies, from 1 to 10."})
         if not 1 <= copies <= 10:
@@ -616,7 +650,7 @@ class Requirement(RemembersLoadedValues):
 
     def unlink_class(self, qos_class: StorageQoSClass, *, by: Any, comment: str = "") -> None:
         if not self.can_review(by):
-            raise PermissionDenied("Only a QoS admin may unlink classes from requirements.")
+            raise PermissionDenied(REVIEW_REFUSAL)
         with transaction.atomic():
             locked = self._lock()
             deleted, _ = locked.links.filter(qos_class=qos_class).delete()
@@ -626,7 +660,7 @@ class Requirement(RemembersLoadedValues):
 
     def add_comment(self, *, by: Any, text: str) -> RequirementComment:
         if not self.can_comment(by):
-            raise PermissionDenied("Only the experiment's liaisons and QoS admins take part in this thread.")
+            raise PermissionDenied(self.comment_refusal())
         if not text or not text.strip():
             raise ValidationError({"text": "Write something."})
         return RequirementComment.objects.create(requirement=self, author=by, text=text.strip())
@@ -777,6 +811,10 @@ class EngagementRecord(models.Model):
     def can_edit(self, user: Any) -> bool:
         return self.experiment.can_write_engagement(user, "engagementrecord", "change")
 
+    def edit_refusal(self) -> str:
+        """What a user for whom ``can_edit`` is false is told."""
+        return self.experiment.engagement_refusal("engagementrecord")
+
     @property
     def badge(self) -> str:
         return {
@@ -847,6 +885,10 @@ class Document(RemembersLoadedValues):
 
     def can_edit(self, user: Any) -> bool:
         return self.experiment.can_write_engagement(user, "document", "change")
+
+    def edit_refusal(self) -> str:
+        """What a user for whom ``can_edit`` is false is told."""
+        return self.experiment.engagement_refusal("document")
 
     @property
     def badge(self) -> str:

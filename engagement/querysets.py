@@ -138,7 +138,7 @@ class RequirementQuerySet(models.QuerySet):
         from .models import NEED_FIELDS
 
         if not experiment.can_write_requirements(by, "add"):
-            raise PermissionDenied(f"Only a liaison of {experiment} may file requirements for it.")
+            raise PermissionDenied(experiment.requirements_refusal())
         unknown = set(needs) - set(NEED_FIELDS)
         if unknown:
             raise ValueError(f"Not needs of a requirement: {', '.join(sorted(unknown))}")

@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from common.refusals import refuse_without
 from qos.models import StorageQoSClass
 
 from .coverage import coverage_by_requirement, coverage_of_links
@@ -30,6 +31,7 @@ from .forms import (
 )
 from .matching import ApprovedClasses, match
 from .models import (
+    REVIEW_REFUSAL,
     TRANSITIONS,
     ClassLink,
     Contact,
@@ -123,7 +125,7 @@ def experiment_detail(request: HttpRequest, short_name: str) -> HttpResponse:
     )
 
 
-@permission_required("engagement.add_experiment", raise_exception=True)
+@refuse_without("engagement.add_experiment", "Only coordinators create experiments.")
 @require_http_methods(["GET", "POST"])
 def experiment_create(request: HttpRequest) -> HttpResponse:
     form = ExperimentForm(_posted(request))
@@ -134,7 +136,7 @@ def experiment_create(request: HttpRequest) -> HttpResponse:
     return render(request, "engagement/experiment_form.html", {"form": form, "experiment": None})
 
 
-@permission_required("engagement.change_experiment", raise_exception=True)
+@refuse_without("engagement.change_experiment", "Only coordinators edit experiments and name their liaisons.")
 @require_http_methods(["GET", "POST"])
 def experiment_edit(request: HttpRequest, short_name: str) -> HttpResponse:
     experiment = get_object_or_404(Experiment, short_name=short_name)
@@ -198,16 +200,18 @@ def requirement_create(request: HttpRequest, short_name: str | None = None) -> H
     if short_name is not None:
         experiment = get_object_or_404(Experiment, short_name=short_name)
         if not experiment.can_write_requirements(request.user):
-            raise PermissionDenied
+            raise PermissionDenied(experiment.requirements_refusal())
         choices = None
     else:
         choices = Experiment.objects.requirements_writable_by(request.user)
         if not choices.exists():
-            raise PermissionDenied
+            raise PermissionDenied(
+                "Only experiments' liaisons file requirements, each for their own experiments."
+            )
         asked = Experiment.objects.filter(short_name=request.POST.get("experiment", "")).first()
         if asked is not None and not asked.can_write_requirements(request.user):
             # Someone else's experiment: refused like its own page, not as a mere invalid choice.
-            raise PermissionDenied
+            raise PermissionDenied(asked.requirements_refusal())
     initial = {"experiment": request.GET.get("experiment")} if choices is not None else None
     form = RequirementForm(
         _posted(request),
@@ -274,7 +278,7 @@ def requirement_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def requirement_edit(request: HttpRequest, pk: int) -> HttpResponse:
     requirement = get_object_or_404(Requirement.objects.select_related("experiment"), pk=pk)
     if not requirement.can_edit(request.user):
-        raise PermissionDenied
+        raise PermissionDenied(requirement.edit_refusal())
     form = RequirementForm(_posted(request), instance=requirement)
     if request.method == "POST" and form.is_valid():
         try:
@@ -301,7 +305,7 @@ def requirement_transition(request: HttpRequest, pk: int, action: str) -> HttpRe
         raise Http404
     requirement = get_object_or_404(Requirement.objects.select_related("experiment"), pk=pk)
     if not requirement.can_take(transition, request.user):
-        raise PermissionDenied
+        raise PermissionDenied(requirement.refusal_of(transition))
     form = TransitionForm(_posted(request), reason_required=transition.reason_required)
     if request.method == "POST" and form.is_valid():
         try:
@@ -329,7 +333,7 @@ def requirement_transition(request: HttpRequest, pk: int, action: str) -> HttpRe
 def requirement_comment(request: HttpRequest, pk: int) -> HttpResponse:
     requirement = get_object_or_404(Requirement.objects.select_related("experiment", "filed_by"), pk=pk)
     if not requirement.can_comment(request.user):
-        raise PermissionDenied
+        raise PermissionDenied(requirement.comment_refusal())
     form = CommentForm(request.POST)
     if form.is_valid():
         requirement.add_comment(by=request.user, text=form.cleaned_data["text"])
@@ -343,7 +347,7 @@ def requirement_comment(request: HttpRequest, pk: int) -> HttpResponse:
 def requirement_link(request: HttpRequest, pk: int) -> HttpResponse:
     requirement = get_object_or_404(Requirement.objects.select_related("experiment", "filed_by"), pk=pk)
     if not requirement.can_review(request.user):
-        raise PermissionDenied
+        raise PermissionDenied(REVIEW_REFUSAL)
     form = LinkClassForm(request.POST)
     if form.is_valid():
         qos_class = form.cleaned_data["qos_class"]
@@ -367,7 +371,7 @@ def requirement_link(request: HttpRequest, pk: int) -> HttpResponse:
 def requirement_unlink(request: HttpRequest, pk: int, label: str) -> HttpResponse:
     requirement = get_object_or_404(Requirement, pk=pk)
     if not requirement.can_review(request.user):
-        raise PermissionDenied
+        raise PermissionDenied(REVIEW_REFUSAL)
     qos_class = get_object_or_404(StorageQoSClass, label=label)
     try:
         requirement.unlink_class(qos_class, by=request.user)
@@ -426,13 +430,13 @@ def _experiment_item_form(
     model_name = model._meta.model_name
     if pk is None:
         if not experiment.can_write_engagement(request.user, model_name, "add"):
-            raise PermissionDenied
+            raise PermissionDenied(experiment.engagement_refusal(model_name))
         instance = model(experiment=experiment)
     else:
         instance = get_object_or_404(model, pk=pk, experiment=experiment)
         instance.experiment = experiment
         if not instance.can_edit(request.user):
-            raise PermissionDenied
+            raise PermissionDenied(instance.edit_refusal())
     form = form_class(_posted(request), instance=instance)
     if request.method == "POST" and form.is_valid():
         item = form.save(commit=False)

@@ -263,7 +263,8 @@ INDICO_EXPORT_MAX_BYTES = env_int("INDICO_EXPORT_MAX_BYTES", 2 * 1024 * 1024)
 
 # --- REST API ----------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # DRF's, which also challenges (WWW-Authenticate): a request without credentials gets 401, not 403.
+    "DEFAULT_AUTHENTICATION_CLASSES": ["common.api.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["common.api.permissions.ModelPermissions"],
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",

@@ -47,5 +47,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-# A URL under /api/ that matches no route gets JSON, like every other API error (common/api/errors.py).
-handler404 = "common.api.errors.not_found"
+# Refusals and errors in the site's layout with the reason and a way back; JSON under /api/, like every other
+# API error (portal/error_pages.py).
+handler403 = "portal.error_pages.permission_denied"
+handler404 = "portal.error_pages.page_not_found"
+handler500 = "portal.error_pages.server_error"

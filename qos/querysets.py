@@ -5,7 +5,8 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import Max, Q
+from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import audit
@@ -31,6 +32,11 @@ class StorageQoSClassQuerySet(models.QuerySet):
     def approved(self) -> StorageQoSClassQuerySet:
         return self.filter(status=ClassStatus.APPROVED)
 
+    def with_rse_counts(self) -> StorageQoSClassQuerySet:
+        """Each class with how many RSEs carry it (``rse_count``) and how many it is planned on, pushed once
+        it is approved (``planned_rse_count``): counted in the list's own query, however many rows it has."""
+        return self.annotate(rse_count=_rse_count("qos_class"), planned_rse_count=_rse_count("planned_class"))
+
     def search(self, text: str) -> StorageQoSClassQuerySet:
         text = text.strip()
         if not text:
@@ -38,6 +44,14 @@ class StorageQoSClassQuerySet(models.QuerySet):
         return self.filter(
             Q(label__icontains=text) | Q(title__icontains=text) | Q(description__icontains=text)
         )
+
+
+def _rse_count(field: str) -> Coalesce:
+    """How many RSEs name the outer query's class in ``field``: a subquery, 0 for none."""
+    from .models import RSE
+
+    rses = RSE.objects.filter(**{field: OuterRef("pk")}).order_by().values(field)
+    return Coalesce(Subquery(rses.annotate(n=Count("pk")).values("n")), 0)
 
 
 class RSEQuerySet(models.QuerySet):

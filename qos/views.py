@@ -2,6 +2,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -9,10 +10,11 @@ from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_http_methods
 
 from common.links import same_site_target
+from common.refusals import refuse_without
 from common.table_cache import Lazy
 
 from . import consequences, tasks
-from .choices import ClassStatus
+from .choices import ASSIGNABLE_STATUSES, ClassStatus
 from .filters import PushFilterSet, RSEFilterSet, StorageQoSClassFilterSet
 from .forms import (
     AssignForm,
@@ -46,7 +48,7 @@ def class_list(request: HttpRequest) -> HttpResponse:
     # Lazy: the page is rendered from the table cache until a class changes ({% tablecache %}), and then
     # neither the filters nor the page are made.
     filterset = SimpleLazyObject(
-        lambda: StorageQoSClassFilterSet(request.GET, queryset=StorageQoSClass.objects.all())
+        lambda: StorageQoSClassFilterSet(request.GET, queryset=StorageQoSClass.objects.with_rse_counts())
     )
     page = SimpleLazyObject(lambda: Paginator(filterset.qs, 50).get_page(request.GET.get("page")))
     return render(request, "qos/class_list.html", {"filter": filterset, "page": page})
@@ -65,12 +67,21 @@ def class_detail(request: HttpRequest, label: str) -> HttpResponse:
             "changed": {row["field"] for row in qos_class.pending_changes()},
         }
     transitions = qos_class.available_transitions(request.user)
+    rses, rse_count = _first_and_count(qos_class.rses.with_related().order_by("name"))
+    planned_rses, planned_count = _first_and_count(qos_class.planned_rses.with_related().order_by("name"))
     return render(
         request,
         "qos/class_detail.html",
         {
             "qos_class": qos_class,
             "pending": pending,
+            # Where it is: the RSEs that carry it, and those it goes to once approved (a class may be on
+            # thousands: the first RSES_SHOWN, and the RSE list filtered by it for the rest).
+            "rses": rses,
+            "rse_count": rse_count,
+            "planned_rses": planned_rses,
+            "planned_count": planned_count,
+            "can_assign": request.user.has_perm(PUSH) and qos_class.status in ASSIGNABLE_STATUSES,
             "recent_revisions": qos_class.revisions.select_related("author")[:5],
             "can_change": request.user.has_perm(CHANGE),
             "transitions": transitions,
@@ -82,7 +93,19 @@ def class_detail(request: HttpRequest, label: str) -> HttpResponse:
     )
 
 
-@permission_required(ADD, raise_exception=True)
+# The class page lists this many of the RSEs that carry a class; the RSE list, filtered by it, has them all.
+RSES_SHOWN = 25
+
+
+def _first_and_count(rses: QuerySet) -> tuple[list, int]:
+    """The first RSES_SHOWN of ``rses``, and how many there are (counted only when there are more)."""
+    first = list(rses[: RSES_SHOWN + 1])
+    if len(first) <= RSES_SHOWN:
+        return first, len(first)
+    return first[:RSES_SHOWN], rses.count()
+
+
+@refuse_without(ADD, "Only QoS admins create classes.")
 @require_http_methods(["GET", "POST"])
 def class_create(request: HttpRequest) -> HttpResponse:
     form = StorageQoSClassForm(request.POST or None)
@@ -99,7 +122,7 @@ def class_create(request: HttpRequest) -> HttpResponse:
     return render(request, "qos/class_form.html", {"form": form, "qos_class": None})
 
 
-@permission_required(CHANGE, raise_exception=True)
+@refuse_without(CHANGE, "Only QoS admins edit classes and propose changes to them.")
 @require_http_methods(["GET", "POST"])
 def class_edit(request: HttpRequest, label: str) -> HttpResponse:
     qos_class = get_object_or_404(StorageQoSClass.objects.select_related("pending_revision"), label=label)
@@ -143,7 +166,7 @@ def class_transition(request: HttpRequest, label: str, action: str) -> HttpRespo
     if transition is None:
         raise Http404
     if not request.user.has_perm(transition.permission):
-        raise PermissionDenied
+        raise PermissionDenied(f"Only QoS admins may {transition.button.lower()} a class.")
     qos_class = get_object_or_404(StorageQoSClass.objects.select_related("pending_revision"), label=label)
     form = _transition_form(transition)(request.POST or None, initial={"base_revision": qos_class.revision})
     reviewing = action in ("approve", "reject")
@@ -298,6 +321,8 @@ def rse_list(request: HttpRequest) -> HttpResponse:
             "assign_form": SimpleLazyObject(AssignForm),
             "assign_by_label": by_label,
             "can_push": request.user.has_perm(PUSH),
+            # "Assign to RSEs" on a class's page: its label, chosen in the assign menu (?assign=SAFE).
+            "assign_label": request.GET.get("assign", "").strip()[:64],
             "instances": Lazy(lambda: list(RucioInstance.objects.values_list("name", flat=True))),
         },
     )

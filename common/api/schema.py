@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular import authentication
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
@@ -38,10 +39,11 @@ ERRORS = {
     "400": OpenApiResponse(
         VALIDATION_ERROR, description="The request body or a query parameter is not valid."
     ),
-    "401": OpenApiResponse(ERROR_DETAIL, description="The bearer token is missing, bad or expired."),
-    "403": OpenApiResponse(
-        ERROR_DETAIL, description="Not logged in, or the caller's roles do not allow this."
+    "401": OpenApiResponse(
+        ERROR_DETAIL,
+        description="No credentials (neither a session nor a bearer token), or a bad or expired bearer token.",
     ),
+    "403": OpenApiResponse(ERROR_DETAIL, description="The caller's roles do not allow this."),
     "404": OpenApiResponse(ERROR_DETAIL, description="No such object, or no such page."),
 }
 
@@ -67,3 +69,10 @@ class PortalAutoSchema(AutoSchema):
                 responses[code] = self._get_response_for_code(ERRORS[code], code)
         operation["responses"] = dict(sorted(responses.items()))
         return operation
+
+
+class SessionScheme(authentication.SessionScheme):
+    """The session cookie, as drf-spectacular describes DRF's session authentication, for the portal's own
+    (common/api/authentication.py), which drf-spectacular would not recognise as a subclass."""
+
+    target_class = "common.api.authentication.SessionAuthentication"

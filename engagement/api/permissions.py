@@ -12,5 +12,9 @@ class EngagementPermissions(ModelPermissions):
 
     def has_object_permission(self, request: Any, view: Any, obj: Any) -> bool:
         if getattr(view, "action", None) in ("update", "partial_update", "destroy"):
-            return obj.can_edit(request.user)
+            if obj.can_edit(request.user):
+                return True
+            # The reason a POST for that experiment gets from the serializer, not DRF's generic sentence.
+            self.message = obj.edit_refusal()
+            return False
         return True

@@ -203,7 +203,7 @@ class RequirementSerializer(serializers.ModelSerializer):
             return experiment
         if not experiment.can_write_requirements(self.context["request"].user):
             # 403, not 400: the request is well-formed, the user may not do it.
-            raise PermissionDenied(f"Only a liaison of {experiment} may file requirements for it.")
+            raise PermissionDenied(experiment.requirements_refusal())
         return experiment
 
     def create(self, validated_data: dict[str, Any]) -> Requirement:
@@ -311,7 +311,7 @@ class ExperimentItemSerializer(serializers.ModelSerializer):
             return experiment
         model_name = self.Meta.model._meta.model_name
         if not experiment.can_write_engagement(self.context["request"].user, model_name, "add"):
-            raise PermissionDenied(f"Only a liaison of {experiment} may add to it.")
+            raise PermissionDenied(experiment.engagement_refusal(model_name))
         return experiment
 
     def _save(self, instance: Any, validated_data: dict[str, Any]) -> Any:

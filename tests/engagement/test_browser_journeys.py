@@ -169,3 +169,25 @@ def test_the_form_keeps_what_was_typed_when_a_need_is_wrong(
     expect(page.get_by_label("Storage media")).to_have_value("disk")
     expect(page.get_by_label("Volume (TB)")).to_have_value("-2")
     assert not Requirement.objects.exists()
+
+
+def test_a_refused_page_keeps_the_site_around_it_says_why_and_leads_back(
+    browser_page: Page, login_as, live_server, liaison_cta
+):
+    page = browser_page
+    login_as(page, liaison_cta.username, password(liaison_cta))
+    # SKA's page offers a CTA liaison no "File a requirement"; they type its address anyway.
+    page.goto(
+        f"{live_server.url}/experiments/SKA/requirements/new/", referer=f"{live_server.url}/experiments/SKA/"
+    )
+
+    expect(page).to_have_title("Not allowed · ESCAPE QoS")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Not allowed")
+    expect(page.get_by_role("alert")).to_have_text(
+        "Only liaisons of SKA may file, edit and withdraw its requirements."
+    )
+    navigation = page.get_by_role("navigation", name="Main")
+    expect(navigation.get_by_role("link", name="Experiments")).to_be_visible()
+    expect(navigation.get_by_role("link", name=liaison_cta.username)).to_be_visible()
+    page.get_by_role("link", name="Back to the previous page").click()
+    expect(page).to_have_url(f"{live_server.url}/experiments/SKA/")

@@ -181,7 +181,7 @@ def test_anonymous_visitors_are_sent_to_log_in_and_the_api_refuses_them(client, 
     response = client.get("/requirements/")
     assert response.status_code == 302
     assert response.url.startswith("/accounts/login/")
-    assert APIClient().get("/api/v1/requirements/").status_code in (401, 403)
+    assert APIClient().get("/api/v1/requirements/").status_code == 401
 
 
 def test_qos_admins_review_but_do_not_file_or_edit_requirements(
@@ -238,3 +238,69 @@ def test_only_coordinators_create_experiments_and_name_their_liaisons(
         "CTA",
         "FAIR",
     ]
+
+
+# --- refusals say why, in the same words on the pages and in the API -----------------------------------------
+SKA_REQUIREMENTS = "Only liaisons of SKA may file, edit and withdraw its requirements."
+
+
+def test_a_liaison_of_another_experiment_gets_the_same_reason_on_post_and_patch(
+    api_for, liaison_cta, ska_items
+):
+    api = api_for(liaison_cta)
+    filed = api.post("/api/v1/requirements/", {**ARCHIVE_NEEDS, "experiment": "SKA"}, format="json")
+    edited = api.patch(f"/api/v1/requirements/{ska_items['requirement'].pk}/", {"copies": 3}, format="json")
+    withdrawn = api.post(f"/api/v1/requirements/{ska_items['requirement'].pk}/withdraw/", {}, format="json")
+    for response in (filed, edited, withdrawn):
+        assert response.status_code == 403
+        assert response.json() == {"detail": SKA_REQUIREMENTS}
+
+
+@pytest.mark.parametrize(
+    ("item", "path", "post", "patch", "reason"),
+    [
+        ("record", "engagement-records", {"kind": "contact", "subject": "x", "date": "2030-01-01"}, {"status": "done"}, "contacts and meetings"),
+        ("document", "documents", {"title": "x"}, {"status": "submitted"}, "documents"),
+        ("contact", "contacts", {"name": "x"}, {"name": "y"}, "contacts"),
+    ],
+)  # fmt: skip
+def test_a_liaison_of_another_experiment_gets_the_same_reason_for_its_records_documents_and_contacts(
+    api_for, liaison_cta, ska_items, item, path, post, patch, reason
+):
+    api = api_for(liaison_cta)
+    added = api.post(f"/api/v1/{path}/", {"experiment": "SKA", **post}, format="json")
+    changed = api.patch(f"/api/v1/{path}/{ska_items[item].pk}/", patch, format="json")
+    for response in (added, changed):
+        assert response.status_code == 403
+        assert response.json() == {"detail": f"Only liaisons of SKA and coordinators may keep its {reason}."}
+
+
+def test_the_pages_refuse_a_liaison_of_another_experiment_with_the_reason(client_for, liaison_cta, ska_items):
+    client = client_for(liaison_cta)
+    pk = ska_items["requirement"].pk
+    for url in (
+        "/experiments/SKA/requirements/new/",
+        f"/requirements/{pk}/edit/",
+        f"/requirements/{pk}/withdraw/",
+    ):
+        response = client.get(url)
+        assert response.status_code == 403
+        assert SKA_REQUIREMENTS in response.content.decode(), url
+    response = client.post(f"/requirements/{pk}/comments/", {"text": "hello"})
+    assert "Only liaisons of SKA and QoS admins take part in this thread." in response.content.decode()
+    response = client.get(f"/experiments/SKA/contacts/{ska_items['contact'].pk}/edit/")
+    assert "Only liaisons of SKA and coordinators may keep its contacts." in response.content.decode()
+
+
+def test_a_member_is_told_who_reviews_and_who_creates_experiments(client_for, member, ska_items):
+    pk = ska_items["requirement"].pk
+    reason = (
+        "Only QoS admins review, accept, reject and mark requirements satisfied, and link classes to them."
+    )
+    for method, url in (("get", f"/requirements/{pk}/accept/"), ("post", f"/requirements/{pk}/classes/")):
+        response = getattr(client_for(member), method)(url)
+        assert response.status_code == 403
+        assert reason in response.content.decode(), url
+    page = client_for(member).get("/experiments/new/")
+    assert page.status_code == 403
+    assert "Only coordinators create experiments." in page.content.decode()

@@ -110,7 +110,10 @@ def test_api_me_for_an_iam_account_names_the_groups(iam, client, experiments):
 def test_api_me_needs_authentication(db):
     from rest_framework.test import APIClient
 
-    assert APIClient().get("/api/v1/me/").status_code == 403  # 401 with IAM on (see test_bearer_tokens)
+    response = APIClient().get("/api/v1/me/")
+    # 401, as the README says, with a challenge to log in (a bearer token's with IAM on: test_bearer_tokens).
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Session realm="escape-qos-portal"'
 
 
 def _iam_user_liaison_of(django_user_model, count: int):

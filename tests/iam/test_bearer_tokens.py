@@ -202,7 +202,9 @@ def test_iam_down_gives_503_not_401(iam, token_of, settings):
 
 def test_without_iam_configured_bearer_tokens_are_refused_plainly(db):
     response = bearer("some-token").get(CLASSES)
-    assert response.status_code == 403
+    # 401: a credential the portal does not take, and a challenge that says what it takes (a session).
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Session realm="escape-qos-portal"'
     assert response.json()["detail"] == "This portal does not accept bearer tokens: IAM login is off."
 
 

@@ -183,6 +183,6 @@ def test_session_renewal_and_bearer_tokens_are_installed_only_when_iam_is_config
     without = run_manage("shell", "-v", "0", "-c", SHOW, env=PRODUCTION_ENV)
     assert without.stdout.split() == [
         "no-refresh",
-        "rest_framework.authentication.SessionAuthentication",
+        "common.api.authentication.SessionAuthentication",
         "django.core.cache.backends.locmem.LocMemCache",
     ]

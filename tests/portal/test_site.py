@@ -105,6 +105,31 @@ def test_login_page_is_public_and_everything_else_needs_a_login(client):
 
 
 @pytest.mark.django_db
+def test_the_admin_site_lets_in_active_superusers_only(client, admin, django_user_model):
+    # A staff account that is not a superuser, even a QoS admin's, is sent to the admin's login page.
+    admin.is_staff = True
+    admin.save()
+    client.force_login(admin)
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    assert response.url.startswith("/admin/login/")
+    superuser = django_user_model.objects.create_superuser("sam-super", password="sam-super-pw")
+    client.force_login(superuser)
+    page = client.get("/admin/")
+    assert page.status_code == 200
+    assert "ESCAPE QoS portal admin (superusers)" in page.content.decode()
+    superuser.is_active = False
+    superuser.save()
+    assert client.get("/admin/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_the_navigation_does_not_link_to_the_admin_site(client_for, django_user_model):
+    superuser = django_user_model.objects.create_superuser("sam-super", password="sam-super-pw")
+    assert "/admin/" not in client_for(superuser).get("/").content.decode()
+
+
+@pytest.mark.django_db
 def test_local_login_and_logout(client, member):
     response = client.post("/accounts/login/", {"username": member.username, "password": "erin-member-pw"})
     assert response.status_code == 302

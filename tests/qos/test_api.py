@@ -11,9 +11,10 @@ pytestmark = pytest.mark.django_db
 URL = "/api/v1/qos-classes/"
 
 
-def test_anonymous_gets_401_or_403_and_no_data(approved_class):
+def test_anonymous_gets_401_with_a_challenge_and_no_data(approved_class):
     response = APIClient().get(URL)
-    assert response.status_code in (401, 403)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Session realm="escape-qos-portal"'
     assert "results" not in response.json()
 
 

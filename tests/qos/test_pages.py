@@ -327,3 +327,83 @@ def test_an_assignment_sends_the_user_back_to_the_page_of_this_site_it_came_from
 def test_reconcile_and_adopt_lead_back_to_the_rse_whatever_next_says(client_for, admin, rse, action):
     response = client_for(admin).post(f"/qos/rses/CERN-EOS/{action}/", {"next": "https://evil.example/"})
     assert (response.status_code, response["Location"]) == (302, "/qos/rses/CERN-EOS/")
+
+
+# --- where a class is: its RSEs, on its page and in the catalogue -------------------------------------------------
+def make_rses(count, *, qos_class=None, planned_class=None, prefix="SITE", **fields):
+    instance, _ = RucioInstance.objects.get_or_create(name="escape", host="https://rucio.escape.invalid")
+    return RSE.objects.bulk_create(
+        RSE(
+            instance=instance,
+            name=f"{prefix}-{i:04d}",
+            qos_class=qos_class,
+            planned_class=planned_class,
+            **fields,
+        )
+        for i in range(count)
+    )
+
+
+def test_the_class_page_lists_the_rses_that_carry_it_with_their_sync_state(
+    client_for, member, approved_class
+):
+    make_rses(2, qos_class=approved_class, sync_state="in_sync", rucio_value="SAFE")
+    make_rses(1, qos_class=approved_class, prefix="DRIFT", sync_state="drifted", rucio_value="FAST")
+    make_rses(1, prefix="OTHER")
+    page = client_for(member).get("/qos/SAFE/").content.decode()
+    assert 'RSEs that carry it <span class="muted">3</span>' in page
+    for name in ("SITE-0000", "SITE-0001", "DRIFT-0000"):
+        assert f'<a href="/qos/rses/{name}/"><code>{name}</code></a>' in page
+    assert "OTHER-0000" not in page
+    assert '<span class="badge sync-in_sync">In sync</span>' in page
+    assert '<span class="badge sync-drifted">Drifted</span>' in page
+    assert "All 3 RSEs" not in page  # all of them are on the page
+
+
+def test_the_class_page_shows_the_first_rses_and_links_to_all_of_them(client_for, member, approved_class):
+    make_rses(30, qos_class=approved_class)
+    page = client_for(member).get("/qos/SAFE/").content.decode()
+    assert page.count('<td data-label="RSE">') == 25
+    assert "SITE-0024" in page and "SITE-0025" not in page
+    assert '<a href="/qos/rses/?qos_class=SAFE">All 30 RSEs that carry SAFE</a>' in page
+
+
+def test_the_class_page_says_where_a_class_awaiting_approval_is_planned(client_for, member, proposed_class):
+    make_rses(2, planned_class=proposed_class)
+    page = client_for(member).get("/qos/SAFE/").content.decode()
+    assert "No RSE carries SAFE." in page
+    assert "Planned on 2 RSEs, pushed to Rucio once approved" in page
+    assert '<a href="/qos/rses/SITE-0001/"><code>SITE-0001</code></a>' in page
+
+
+def test_only_qos_admins_get_assign_to_rses_with_the_class_chosen(client_for, admin, member, approved_class):
+    make_rses(1)
+    link = '<a class="button" href="/qos/rses/?assign=SAFE">Assign to RSEs</a>'
+    assert link in client_for(admin).get("/qos/SAFE/").content.decode()
+    assert link not in client_for(member).get("/qos/SAFE/").content.decode()
+    page = client_for(admin).get("/qos/rses/?assign=SAFE").content.decode()
+    assert '<option value="SAFE" selected>' in page
+    assert "Tick the RSEs that should carry <code>SAFE</code>" in page
+    assert '<option value="SAFE">' in client_for(admin).get("/qos/rses/").content.decode()  # not chosen
+
+
+def test_assign_to_rses_fills_in_the_label_where_the_catalogue_is_too_large_to_list(
+    client_for, admin, approved_class, monkeypatch
+):
+    monkeypatch.setattr("qos.views.too_many_classes_to_list", lambda: True)
+    page = client_for(admin).get("/qos/rses/?assign=SAFE").content.decode()
+    assert 'name="qos_class" id="id_qos_class_assign" form="rse-assign" value="SAFE"' in page
+
+
+def test_a_deprecated_class_offers_no_assignment(client_for, admin, approved_class):
+    approved_class.deprecate(by=admin, reason="replaced by SAFE2")
+    assert "Assign to RSEs" not in client_for(admin).get("/qos/SAFE/").content.decode()
+
+
+def test_the_catalogue_shows_how_many_rses_carry_each_class(client_for, member, approved_class, admin):
+    make_rses(3, qos_class=approved_class)
+    draft = StorageQoSClass.objects.create_draft(by=admin, **{**SAFE_CONTENT, "label": "NEW"})
+    make_rses(2, planned_class=draft, prefix="PLAN")
+    page = client_for(member).get("/qos/").content.decode()
+    assert '<a href="/qos/rses/?qos_class=SAFE" title="RSEs that carry SAFE">3</a>' in page
+    assert "+2 planned" in page

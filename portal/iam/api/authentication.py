@@ -27,6 +27,8 @@ from requests.auth import HTTPBasicAuth
 from rest_framework import exceptions, status
 from rest_framework.request import Request
 
+from common.api.authentication import session_challenge
+
 from .. import provider
 from ..backends import IamBackend
 from ..models import LoginRefused
@@ -239,8 +241,8 @@ class BearerTokenAuthentication(OIDCAuthentication):
                 f"The bearer token was issued by {iss}, not by this portal's IAM."
             )
 
-    def authenticate_header(self, request: Request) -> str | None:
-        # Without IAM, no challenge: DRF then answers 403 as it did before, as for session authentication.
+    def authenticate_header(self, request: Request) -> str:
+        # Without IAM no token is accepted: the challenge is the session's, as when this class is not installed.
         if not provider.is_configured():
-            return None
+            return session_challenge()
         return challenge(self.www_authenticate_realm, getattr(request, REFUSAL, None))
