@@ -21,7 +21,7 @@ from portal.choices import Role
 from portal.iam import provider
 from portal.iam.api.authentication import cache_seconds
 from tests.conftest import SAFE_CONTENT
-from tests.oidc import free_port
+from tests.oidc import ENTITLEMENT_NAMESPACE, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -420,6 +420,8 @@ def test_each_group_form_gives_the_same_roles_through_a_token_as_through_the_log
     iam, token_of, client, settings, experiments, username, scope, roles, liaison_of
 ):
     settings.OIDC_RP_SCOPES = scope
+    # Entitlements count only under the namespace the portal is configured for (none: they are ignored).
+    settings.OIDC_ENTITLEMENT_NAMESPACE = ENTITLEMENT_NAMESPACE
     by_token = bearer(token_of(username, scope=scope)).get("/api/v1/me/").json()
     User.objects.all().delete()  # the login makes the account afresh
     iam.login(client, username)
