@@ -35,8 +35,11 @@ BULK_THRESHOLD = 10
 # A push's wait after a fault is up to this fraction longer than retry_wait() says, at random: pushes given back
 # together by different senders then come back at different times. Never shorter: attempts_within() holds.
 RETRY_JITTER = 0.25
-# The first key of the PostgreSQL advisory locks a claim takes, one per RSE (the second key): "qos push".
+# The first key of the PostgreSQL advisory locks a claim takes ("qpsh"); the second is the RSE's id modulo
+# RSE_LOCKS. A claim holds at most that many locks (PostgreSQL's lock table is small: a claim of every push
+# waiting, push_pending's, would fill it otherwise); RSEs sharing one merely wait for each other's claim.
 RSE_LOCK_SPACE = 0x71707368
+RSE_LOCKS = 256
 
 
 @dataclass
@@ -129,15 +132,15 @@ def _lock_rses(rse_ids) -> None:
 
     Without it two senders could each find no other push of an RSE being sent, and both take one. Advisory
     locks, not row locks on the RSEs, which a sync or an assignment holds for a while, in an order of its own.
-    Taken in RSE order, so that two claims never wait for each other. SQLite lets one writer in at a time.
+    Taken in one order, so that claims never wait for each other in a circle. SQLite lets one writer in at a
+    time.
     """
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(%s, (id %% 2147483647)::integer)) "
-            "FROM unnest(%s::bigint[]) AS id",
-            [RSE_LOCK_SPACE, sorted(set(rse_ids))],
+            "SELECT count(pg_advisory_xact_lock(%s, key)) FROM unnest(%s::integer[]) AS key",
+            [RSE_LOCK_SPACE, sorted({rse_id % RSE_LOCKS for rse_id in rse_ids})],
         )
 
 
