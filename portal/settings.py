@@ -401,10 +401,16 @@ CELERY_BEAT_SCHEDULE = {
 RUCIO_TOKEN_DIR = env("RUCIO_TOKEN_DIR") or None
 # Rucio caches RSE attributes and expression results for up to this long after a change.
 RUCIO_CACHE_MINUTES = env_int("RUCIO_CACHE_MINUTES", 15)
-# Pushes left queued longer than this are re-sent by the sweeper (a lost broker message loses nothing).
+# Pushes left queued longer than this (or this long past their next try) are re-sent by the sweeper: a lost
+# broker message loses nothing.
 PUSH_SWEEP_AFTER_SECONDS = env_int("PUSH_SWEEP_AFTER_SECONDS", 120)
 # A push claimed by a worker that died is given back after this long.
 PUSH_CLAIM_LEASE_SECONDS = env_int("PUSH_CLAIM_LEASE_SECONDS", 300)
+# After a transient fault a push waits this long before its next try, twice as long after each further fault,
+# never longer than PUSH_RETRY_MAX_SECONDS (and up to a quarter more, at random). With 15 and 120, a push makes at
+# most 9 tries while Rucio is unreachable for ten minutes (qos.rucio_gateway.sync.attempts_within).
+PUSH_RETRY_FIRST_SECONDS = env_int("PUSH_RETRY_FIRST_SECONDS", 15)
+PUSH_RETRY_MAX_SECONDS = env_int("PUSH_RETRY_MAX_SECONDS", 120)
 # A catalogue file larger than this is refused by `manage.py import_catalogue` before it is parsed.
 CATALOGUE_IMPORT_MAX_BYTES = env_int("CATALOGUE_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
 

@@ -13,23 +13,29 @@ from django.db import OperationalError as DatabaseOperationalError
 from kombu.exceptions import OperationalError
 
 from .models import RucioInstance
+from .querysets import send_after_commit
 from .rucio_gateway import sync
 from .rucio_gateway.client import PermanentRucioError, TransientRucioError
 
 logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 8
+# In the cache while the sweeper cannot reach the database: it says so once per outage, not at every tick.
+SWEEPER_DATABASE_DOWN = "qos:sweep-pushes:database-down"
 
 
 def backoff(retries: int) -> float:
-    """Exponential backoff with full jitter: 2, 4, 8 ... seconds, capped at 5 minutes."""
+    """Exponential backoff with full jitter: 2, 4, 8 ... seconds, capped at 5 minutes. For faults of the
+    database, where a push's own wait (sync.retry_wait) can not be written down."""
     return random.uniform(1, min(300, 2 ** (retries + 1)))  # noqa: S311 - jitter, not cryptography
 
 
 @shared_task(bind=True, acks_late=True, max_retries=MAX_RETRIES, ignore_result=True)
 def send_pushes(self, push_ids: list[int], reclaim: list[str] | None = None) -> None:
-    """Send pushes to Rucio. Transient faults are retried with backoff; when retries run out the pushes stay
-    queued for the sweeper. Permanent faults are recorded on the push and not retried.
+    """Send pushes to Rucio. A push a transient fault gave back is retried by this task once its wait is over
+    (``next_attempt_at``); when retries run out it stays queued for the sweeper. Permanent faults are recorded
+    on the push and not retried. Pushes of the same RSEs that waited for these are sent next, by a task of
+    their own.
 
     A lost database connection (PostgreSQL restarted, a failover) is transient too. The attempt it cut short
     may still hold pushes it had claimed: ``reclaim`` carries that attempt's claim token to the retry, which
@@ -38,14 +44,20 @@ def send_pushes(self, push_ids: list[int], reclaim: list[str] | None = None) -> 
     """
     token = str(uuid.uuid4())
     try:
-        sync.deliver(push_ids, token=token, reclaim=reclaim or ())
-    except TransientRucioError as error:
+        report = sync.deliver(push_ids, token=token, reclaim=reclaim or ())
+    except sync.PushesDeferred as deferred:
+        _send_waiting(deferred.report.waiting)
+        given_back = deferred.report.retry
         if self.request.retries >= MAX_RETRIES:
             logger.warning(
-                "Giving pushes %s to the sweeper after %s retries: %s", push_ids, MAX_RETRIES, error
+                "Giving pushes %s to the sweeper after %s retries: %s", given_back, MAX_RETRIES, deferred
             )
             return
-        raise self.retry(exc=error, countdown=backoff(self.request.retries)) from error
+        # Only the pushes given back, and just after their wait: a retry before it would take none of them,
+        # and a push another sender took meanwhile is that sender's to retry.
+        raise self.retry(
+            args=[given_back], kwargs={}, exc=deferred, countdown=deferred.wait_seconds() + 1
+        ) from deferred
     except (DatabaseOperationalError, InterfaceError) as error:
         # The broken connection would fail the retry too: the next query opens a fresh one.
         connections.close_all()
@@ -65,6 +77,13 @@ def send_pushes(self, push_ids: list[int], reclaim: list[str] | None = None) -> 
             exc=error,
             countdown=backoff(self.request.retries),
         ) from error
+    else:
+        _send_waiting(report.waiting)
+
+
+def _send_waiting(push_ids: list[int]) -> None:
+    for start in range(0, len(push_ids), 500):
+        send_after_commit(push_ids[start : start + 500])
 
 
 @shared_task(ignore_result=True)
@@ -74,7 +93,20 @@ def sweep_pushes() -> int:
     if not cache.add("qos:sweep-pushes", "1", timeout=60):
         return 0
     try:
-        ids = sync.due_for_sweep()
+        try:
+            ids = sync.due_for_sweep()
+        except (DatabaseOperationalError, InterfaceError) as error:
+            # The broken connection would fail the next tick too: that one opens a fresh one.
+            connections.close_all()
+            if cache.add(SWEEPER_DATABASE_DOWN, "1", timeout=None):
+                logger.warning(
+                    "The push sweeper cannot reach the database (%s); it tries again at every tick, and "
+                    "says when it is back.",
+                    str(error).partition("\n")[0] or type(error).__name__,
+                )
+            return 0
+        if cache.delete(SWEEPER_DATABASE_DOWN):
+            logger.info("The push sweeper reaches the database again.")
         for start in range(0, len(ids), 500):
             send_pushes.delay(ids[start : start + 500])
         if ids:

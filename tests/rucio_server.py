@@ -13,6 +13,8 @@ Fixtures:
   for checking results independently of the gateway, and for setting the scene.
 * ``make_rse``: factory ``make_rse(**add_rse_kwargs) -> str`` creating uniquely named RSEs, deleted afterwards.
 * ``silent_server``: a :class:`SilentServer`, an address where a Rucio request hangs until ``close()``.
+* ``slow_rucio``: a :class:`SlowProxy` in front of the session's server: every request is held a random while
+  before it goes on, so answers come back late, and in any order.
 
 The first run creates the server's virtualenv (about a minute); later sessions start in ~5 s.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import secrets
 import socket
@@ -237,3 +240,77 @@ def silent_server() -> Iterator[SilentServer]:
     )
     yield server
     server.close()
+
+
+@dataclass
+class SlowProxy:
+    """A TCP proxy to the Rucio server that holds what the client sends a random while (up to ``most_seconds``)
+    before passing it on: a slow Rucio, under which requests sent one after the other may land in either order."""
+
+    url: str
+    most_seconds: float
+    listener: socket.socket = field(repr=False)
+    stopping: threading.Event = field(repr=False)
+    thread: threading.Thread = field(repr=False)
+    connections: list[socket.socket] = field(default_factory=list, repr=False)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join()
+        for connection in self.connections:
+            with contextlib.suppress(OSError):
+                connection.close()
+        self.listener.close()
+
+
+def _pass_on(source: socket.socket, target: socket.socket, delay: Callable[[], float]) -> None:
+    """Copy ``source`` to ``target`` (each piece after ``delay()`` seconds) until either end closes."""
+    try:
+        while data := source.recv(65536):
+            time.sleep(delay())
+            target.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for end in (source, target):
+            with contextlib.suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
+
+
+@pytest.fixture
+def slow_rucio(rucio_server: RucioServer) -> Iterator[SlowProxy]:
+    upstream = rucio_server.url.removeprefix("http://").rsplit(":", 1)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    listener.settimeout(0.2)
+    stopping = threading.Event()
+    proxy_connections: list[socket.socket] = []
+    most = 1.0
+
+    def accept() -> None:
+        while not stopping.is_set():
+            try:
+                client = listener.accept()[0]
+            except TimeoutError:
+                continue
+            server = socket.create_connection((upstream[0], int(upstream[1])), timeout=30)
+            server.settimeout(None)
+            proxy_connections.extend((client, server))
+            threading.Thread(
+                target=_pass_on, args=(client, server, lambda: random.uniform(0, most)), daemon=True
+            ).start()
+            threading.Thread(target=_pass_on, args=(server, client, lambda: 0.0), daemon=True).start()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    proxy = SlowProxy(
+        url=f"http://127.0.0.1:{listener.getsockname()[1]}",
+        most_seconds=most,
+        listener=listener,
+        stopping=stopping,
+        thread=thread,
+        connections=proxy_connections,
+    )
+    yield proxy
+    proxy.close()

@@ -263,8 +263,9 @@ class RSE(models.Model):
 class Push(models.Model):
     """One intended change of one RSE attribute in Rucio (set it to a value, or delete it), and its fate.
 
-    Written in the transaction that caused it; sent after commit; retried on transient faults; failed with
-    Rucio's message on permanent ones; superseded when a newer push for the same RSE is written first.
+    Written in the transaction that caused it; sent after commit; retried on transient faults, not before
+    ``next_attempt_at``; failed with Rucio's message on permanent ones; superseded when a newer push for the same
+    RSE is written first. One push per RSE is sent at a time (see qos.rucio_gateway.sync.claim).
     """
 
     rse = models.ForeignKey(RSE, on_delete=models.CASCADE, related_name="pushes")
@@ -285,7 +286,7 @@ class Push(models.Model):
         max_length=36, blank=True, help_text="Which sender holds it (see qos.rucio_gateway.sync)."
     )
     next_attempt_at = models.DateTimeField(
-        null=True, blank=True, help_text="Not before: backoff after a fault."
+        null=True, blank=True, help_text="Not sent again before this: the wait after a transient fault."
     )
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -295,6 +296,7 @@ class Push(models.Model):
         ordering = ["-pk"]
         indexes = [
             models.Index(fields=["state", "created_at"]),
+            models.Index(fields=["state", "next_attempt_at"]),
             models.Index(fields=["rse", "-id"]),
         ]
 

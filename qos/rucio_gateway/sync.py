@@ -2,21 +2,23 @@
 
 Idempotent: every push reads the RSE's current value first and only writes when it differs, so sending a push
 twice (a redelivered message, the sweeper) changes nothing more. Work is claimed with a conditional UPDATE and
-a claim token, so two workers never send the same push at the same time.
+a claim token, so two workers never send the same push at the same time, nor two pushes of one RSE: an older
+value can never land after a newer one.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Max, Q
+from django.db import connection, transaction
+from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
 from .. import audit
@@ -30,6 +32,14 @@ logger = logging.getLogger(__name__)
 # Above this many pushes for one instance, read their RSEs' attributes concurrently (one request each, several
 # at a time) and write with one import request (Rucio's import API), instead of one request after another.
 BULK_THRESHOLD = 10
+# A push's wait after a fault is up to this fraction longer than retry_wait() says, at random: pushes given back
+# together by different senders then come back at different times. Never shorter: attempts_within() holds.
+RETRY_JITTER = 0.25
+# The first key of the PostgreSQL advisory locks a claim takes ("qpsh"); the second is the RSE's id modulo
+# RSE_LOCKS. A claim holds at most that many locks (PostgreSQL's lock table is small: a claim of every push
+# waiting, push_pending's, would fill it otherwise); RSEs sharing one merely wait for each other's claim.
+RSE_LOCK_SPACE = 0x71707368
+RSE_LOCKS = 256
 
 
 @dataclass
@@ -40,20 +50,75 @@ class DeliveryReport:
     superseded: list[int] = field(default_factory=list)
     retry: list[int] = field(default_factory=list)
     transient_error: str = ""
+    #: When every push of ``retry`` may be tried again.
+    retry_at: datetime | None = None
+    #: Queued pushes of the same RSEs, due now, that may have waited for these to finish: send them next.
+    waiting: list[int] = field(default_factory=list)
 
 
-def claim(push_ids: list[int], *, token: str = "", reclaim: Sequence[str] = ()) -> list[Push]:
-    """Take the pushes no one else holds: queued ones, those whose sender died (lease expired), and those this
-    sender's own earlier attempts still hold under the tokens ``reclaim`` (a database fault cut them short)."""
+class PushesDeferred(TransientRucioError):
+    """A transient fault gave pushes back to the queue: ``report.retry`` are due again at ``report.retry_at``."""
+
+    def __init__(self, report: DeliveryReport) -> None:
+        super().__init__(report.transient_error)
+        self.report = report
+
+    def wait_seconds(self) -> float:
+        """How long from now until every push given back may be tried again."""
+        if self.report.retry_at is None:
+            return 0.0
+        return max(0.0, (self.report.retry_at - timezone.now()).total_seconds())
+
+
+def retry_wait(attempts: int) -> float:
+    """The shortest wait, in seconds, of a push whose ``attempts``-th try met a transient fault: doubling from
+    PUSH_RETRY_FIRST_SECONDS, at most PUSH_RETRY_MAX_SECONDS."""
+    doublings = min(max(attempts - 1, 0), 32)
+    return float(min(settings.PUSH_RETRY_MAX_SECONDS, settings.PUSH_RETRY_FIRST_SECONDS * 2**doublings))
+
+
+def attempts_within(outage_seconds: float) -> int:
+    """The most attempts one push makes while Rucio is unreachable for ``outage_seconds``, the one after it that
+    lands included: the tries whose waits (retry_wait, at their shortest) still fit in the outage, plus one.
+
+    A push is never tried before its wait is over: not by its task's retry, not by the sweeper (claim()).
+    """
+    attempts, elapsed = 1, 0.0
+    while True:
+        elapsed += retry_wait(attempts)
+        if elapsed > outage_seconds:
+            return attempts + 1
+        attempts += 1
+
+
+def claim(
+    push_ids: list[int], *, token: str = "", reclaim: Sequence[str] = (), waited_or_not: bool = False
+) -> list[Push]:
+    """Take the pushes no one else holds: queued ones whose wait after a fault is over (all queued ones with
+    ``waited_or_not``), those whose sender died (lease expired), and those this sender's own earlier attempts
+    still hold under the tokens ``reclaim`` (a database fault cut them short).
+
+    Never a push of an RSE whose other push someone is sending now: two writes of one RSE in flight could land
+    in either order. Whoever finishes that one sends the next (DeliveryReport.waiting).
+    """
     now = timezone.now()
     token = token or str(uuid.uuid4())
     lease_expired = now - timedelta(seconds=settings.PUSH_CLAIM_LEASE_SECONDS)
-    free = Q(state=PushState.QUEUED) | Q(state=PushState.SENDING, claimed_at__lt=lease_expired)
+    queued = Q(state=PushState.QUEUED)
+    if not waited_or_not:
+        queued &= Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    free = queued | Q(state=PushState.SENDING, claimed_at__lt=lease_expired)
+    sent_by_another = Push.objects.filter(
+        rse=OuterRef("rse"), state=PushState.SENDING, claimed_at__gte=lease_expired
+    )
     if reclaim:
         free |= Q(state=PushState.SENDING, claim_token__in=list(reclaim))
-    Push.objects.filter(pk__in=push_ids).filter(free).update(
-        state=PushState.SENDING, claimed_at=now, claim_token=token, attempts=F("attempts") + 1
-    )
+        sent_by_another = sent_by_another.exclude(claim_token__in=list(reclaim))
+    with transaction.atomic():
+        _lock_rses(Push.objects.filter(pk__in=push_ids).values_list("rse_id", flat=True))
+        Push.objects.filter(pk__in=push_ids).filter(free).filter(~Exists(sent_by_another)).update(
+            state=PushState.SENDING, claimed_at=now, claim_token=token, attempts=F("attempts") + 1
+        )
     return list(
         # requested_by: the audit lines say who asked for each push.
         Push.objects.filter(claim_token=token, state=PushState.SENDING).select_related(
@@ -62,24 +127,57 @@ def claim(push_ids: list[int], *, token: str = "", reclaim: Sequence[str] = ()) 
     )
 
 
-def deliver(push_ids: list[int], *, token: str = "", reclaim: Sequence[str] = ()) -> DeliveryReport:
-    """Send these pushes to Rucio. Raises TransientRucioError (after recording it) when a retry may help.
+def _lock_rses(rse_ids) -> None:
+    """Make claims of pushes of the same RSEs wait for each other, until the end of the transaction.
 
-    ``token`` names this attempt's claim (a fresh one if empty); ``reclaim``: see claim().
+    Without it two senders could each find no other push of an RSE being sent, and both take one. Advisory
+    locks, not row locks on the RSEs, which a sync or an assignment holds for a while, in an order of its own.
+    Taken in one order, so that claims never wait for each other in a circle. SQLite lets one writer in at a
+    time.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(%s, key)) FROM unnest(%s::integer[]) AS key",
+            [RSE_LOCK_SPACE, sorted({rse_id % RSE_LOCKS for rse_id in rse_ids})],
+        )
+
+
+def deliver(
+    push_ids: list[int], *, token: str = "", reclaim: Sequence[str] = (), waited_or_not: bool = False
+) -> DeliveryReport:
+    """Send these pushes to Rucio. Raises PushesDeferred, a TransientRucioError, (after recording it) when a
+    retry may help.
+
+    ``token`` names this attempt's claim (a fresh one if empty); ``reclaim`` and ``waited_or_not``: see claim().
     """
     report = DeliveryReport()
-    pushes = claim(push_ids, token=token, reclaim=reclaim)
+    pushes = claim(push_ids, token=token, reclaim=reclaim, waited_or_not=waited_or_not)
     if not pushes:
         return report
+    rse_ids = {push.rse_id for push in pushes}
     pushes = _drop_superseded(pushes, report)
     by_instance: dict[int, list[Push]] = defaultdict(list)
     for push in pushes:
         by_instance[push.rse.instance_id].append(push)
     for group in by_instance.values():
         _deliver_to_instance(group[0].rse.instance, group, report)
+    report.waiting = _waiting(rse_ids)
     if report.retry:
-        raise TransientRucioError(report.transient_error)
+        raise PushesDeferred(report)
     return report
+
+
+def _waiting(rse_ids: set[int]) -> list[int]:
+    """Pushes of these RSEs that a claim may have refused while this sender held the RSE (see claim())."""
+    now = timezone.now()
+    return list(
+        Push.objects.filter(rse__in=rse_ids, state=PushState.QUEUED)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def _drop_superseded(pushes: list[Push], report: DeliveryReport) -> list[Push]:
@@ -264,8 +362,12 @@ def _fail(push, started, before, error: str, report: DeliveryReport) -> None:
 
 
 def _give_back(pushes: list[Push], started, error: str, report: DeliveryReport) -> None:
-    """A transient fault: record it and return the pushes to the queue for a retry."""
-    retry_at = timezone.now() + timedelta(seconds=settings.PUSH_SWEEP_AFTER_SECONDS)
+    """A transient fault: record it and return the pushes to the queue, each not to be tried again before its
+    wait is over (retry_wait: longer after each fault of the push)."""
+    now = timezone.now()
+    by_attempts: dict[int, list[int]] = defaultdict(list)
+    for push in pushes:
+        by_attempts[push.attempts].append(push.pk)
     with transaction.atomic():
         PushAttempt.objects.bulk_create(
             PushAttempt(
@@ -277,9 +379,14 @@ def _give_back(pushes: list[Push], started, error: str, report: DeliveryReport) 
             )
             for push in pushes
         )
-        Push.objects.filter(pk__in=[push.pk for push in pushes], state=PushState.SENDING).update(
-            state=PushState.QUEUED, claim_token="", last_error=error, next_attempt_at=retry_at
-        )
+        # Pushes given back together mostly share their number of attempts: one UPDATE each such group.
+        for attempts, pks in by_attempts.items():
+            wait = retry_wait(attempts) * random.uniform(1, 1 + RETRY_JITTER)  # noqa: S311 - not cryptography
+            retry_at = now + timedelta(seconds=wait)
+            Push.objects.filter(pk__in=pks, state=PushState.SENDING).update(
+                state=PushState.QUEUED, claim_token="", last_error=error, next_attempt_at=retry_at
+            )
+            report.retry_at = max(retry_at, report.retry_at or retry_at)
     report.retry.extend(push.pk for push in pushes)
     report.transient_error = error
     for push in pushes:
@@ -294,14 +401,18 @@ def _finish(push: Push, state: str, error: str) -> None:
 
 
 def due_for_sweep() -> list[int]:
-    """Pushes a lost message or a dead worker left behind: queued too long, or claimed past the lease."""
+    """Pushes a lost message or a dead worker left behind: queued PUSH_SWEEP_AFTER_SECONDS past their creation
+    or the end of their wait after a fault, or claimed past the lease.
+
+    Not one whose own task still retries it: that task takes it as soon as its wait is over, long before.
+    """
     now = timezone.now()
     stale = now - timedelta(seconds=settings.PUSH_SWEEP_AFTER_SECONDS)
     lease_expired = now - timedelta(seconds=settings.PUSH_CLAIM_LEASE_SECONDS)
     return list(
         Push.objects.filter(
-            Q(state=PushState.QUEUED, created_at__lt=stale)
-            & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+            Q(state=PushState.QUEUED)
+            & (Q(next_attempt_at__lt=stale) | Q(next_attempt_at__isnull=True, created_at__lt=stale))
             | Q(state=PushState.SENDING, claimed_at__lt=lease_expired)
         )
         .order_by("pk")

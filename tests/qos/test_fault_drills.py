@@ -15,7 +15,10 @@ What the drills set apart from production's defaults, to keep their waits short 
 * ``PUSH_CLAIM_LEASE_SECONDS``: production's 300, except for the replacement worker of the worker drill (20):
   a killed worker's pushes come back only once their lease has expired.
 * ``DRILL_RUCIO_OUTAGE_SECONDS`` (default 45, several retries of the sender) is how long Rucio stays down;
-  ``scripts/fault-drills`` runs the drills with 600, the ten minutes of the issue.
+  ``scripts/fault-drills`` runs the drills with 600, the ten minutes of the issue. However long, no push is
+  tried more often than production's waits after a fault allow (``PUSH_RETRY_FIRST_SECONDS`` and
+  ``PUSH_RETRY_MAX_SECONDS``, production's here): ``attempts_within(outage)``, 4 for 45 s, 9 for 600 s (the issue
+  asks for at most 12).
 
 ``pytest -m drill`` selects them; they also run in the normal suite (``.ci/run``). With ``-s`` each drill prints
 how long its fault lasted and how long after recovery everything had landed.
@@ -41,7 +44,9 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 import requests
+from django.conf import settings
 
+from qos.rucio_gateway.sync import RETRY_JITTER, attempts_within
 from qos.tasks import send_pushes
 from tests.celery_worker import publishing_to, wait_for
 from tests.conftest import SAFE_CONTENT
@@ -146,6 +151,9 @@ def deployment(private_postgres, private_redis, rucio_server, tmp_path_factory) 
         PUSH_SWEEP_INTERVAL_SECONDS=str(SWEEP_INTERVAL_SECONDS),
         PUSH_SWEEP_AFTER_SECONDS=str(SWEEP_AFTER_SECONDS),
         PUSH_CLAIM_LEASE_SECONDS=str(PRODUCTION_LEASE_SECONDS),
+        # This process bounds the attempts with the same settings: production's, unless the environment says.
+        PUSH_RETRY_FIRST_SECONDS=str(settings.PUSH_RETRY_FIRST_SECONDS),
+        PUSH_RETRY_MAX_SECONDS=str(settings.PUSH_RETRY_MAX_SECONDS),
     )
     deployed = Deployment(env=env, directory=directory, port=port, database_url=database_url)
     try:
@@ -502,6 +510,11 @@ def test_postgresql_restart_while_admins_change_rses_and_the_worker_pushes(
     drill_report(f"every change landed {time.monotonic() - back:.0f} s after the admin's last change")
     worker_log = deployment.stacks["worker"].output()[worker_log_before:]
     assert "Database unavailable while sending pushes" in worker_log, "no push was cut short by the restart"
+    # Beat's sweeper ran every few seconds meanwhile: one warning for the outage, not a traceback per tick.
+    assert worker_log.count("The push sweeper cannot reach the database") == 1, worker_log[-5000:]
+    assert worker_log.count("The push sweeper reaches the database again.") == 1, worker_log[-5000:]
+    failed_sweeps = [line for line in worker_log.splitlines() if "sweep_pushes[" in line and "raised" in line]
+    assert not failed_sweeps, failed_sweeps
     assert deployment.pids() == before, "a process was restarted"
     assert deployment.all_alive()
 
@@ -645,6 +658,7 @@ def test_rucio_unreachable_for_a_long_time_then_everything_lands_once(
     wait_for(lambda: settled(deployment, removed), timeout=SLACK_SECONDS, what="SAFE on the RSEs to unassign")
     drill = planned + assigned + removed
     done_before = push_states(deployment, drill)["done"]
+    last_push_before = deployment.query("SELECT coalesce(max(id), 0) FROM qos_push")[0][0]
     with rucio_unreachable(rucio_server):
         stopped = time.monotonic()
         approved = admin2.approve(label)
@@ -668,12 +682,33 @@ def test_rucio_unreachable_for_a_long_time_then_everything_lands_once(
         states = push_states(deployment, drill)
         assert (states["failed"], states["done"]) == (0, done_before), states
     back = time.monotonic()
-    drill_report(f"Rucio was unreachable for {back - stopped:.0f} s")
-    # Within a bounded time: retries that gave up left the pushes to the sweeper, which comes every few seconds.
+    outage = back - stopped
+    drill_report(f"Rucio was unreachable for {outage:.0f} s")
+    # Within a bounded time: the longest wait after a fault, then the task's retry (or the sweeper, which comes
+    # every few seconds, for one whose retries ran out).
+    longest_wait = settings.PUSH_RETRY_MAX_SECONDS * (1 + RETRY_JITTER)
     check_every_change_landed_once(
         deployment,
         rucio_admin_client,
         changes,
-        within=SWEEP_AFTER_SECONDS + SWEEP_INTERVAL_SECONDS + SLACK_SECONDS,
+        within=longest_wait + SWEEP_AFTER_SECONDS + SWEEP_INTERVAL_SECONDS + SLACK_SECONDS,
     )
     drill_report(f"every change landed {time.monotonic() - back:.0f} s after Rucio was back")
+    # Retried at the pace of its waits, by one sender at a time: as many attempts as the waits allow, no more.
+    tries = deployment.query(
+        "SELECT p.id, p.attempts, count(a.id) FROM qos_push p JOIN qos_rse r ON r.id = p.rse_id "
+        "LEFT JOIN qos_pushattempt a ON a.push_id = p.id WHERE r.name = ANY(%s) AND p.id > %s "
+        "GROUP BY p.id, p.attempts",
+        drill,
+        last_push_before,
+    )
+    bound = attempts_within(outage)
+    most = max(max(attempts, rows) for _, attempts, rows in tries)
+    drill_report(
+        f"{len(tries)} pushes made {sum(rows for _, _, rows in tries)} attempts, at most {most} each "
+        f"(the bound for {outage:.0f} s: {bound})"
+    )
+    too_many = [(push_id, attempts, rows) for push_id, attempts, rows in tries if max(attempts, rows) > bound]
+    assert not too_many, f"pushes tried more than {bound} times (id, attempts, attempt rows): {too_many}"
+    if RUCIO_OUTAGE_SECONDS >= 600:
+        assert most <= 12, "a ten-minute outage cost a push more than 12 attempts"

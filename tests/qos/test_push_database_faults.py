@@ -5,9 +5,12 @@ connection is ended (``pg_terminate_backend``) while it is half-way through a pu
 failover does to it.
 """
 
+import logging
 import threading
 
+import psycopg
 import pytest
+from django.core.cache import cache
 from django.db import connection, connections
 
 from qos import tasks
@@ -78,3 +81,40 @@ def test_a_push_cut_short_by_a_lost_database_connection_is_sent_by_the_retry_wit
     assert push.attempts == 2  # claimed by the cut-short attempt, then taken back by its retry at once
     assert list(push.attempt_log.values_list("outcome", flat=True)) == ["written"]
     assert rucio_admin_client.list_rse_attributes(name).get("QOS") == "SAFE"
+
+
+def test_while_the_database_is_down_the_sweeper_says_so_once_and_once_when_it_is_back(postgresql, caplog):
+    settings_dict = connection.settings_dict
+    database = settings_dict["NAME"]
+    # The server stays up; the portal's database refuses every connection, and the open ones are ended.
+    server = psycopg.connect(
+        host=settings_dict.get("HOST") or "127.0.0.1",
+        port=settings_dict.get("PORT") or 5432,
+        user=settings_dict.get("USER") or None,
+        password=settings_dict.get("PASSWORD") or None,
+        dbname="postgres",
+        autocommit=True,
+    )
+    caplog.set_level(logging.INFO, logger="qos.tasks")
+    try:
+        server.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        server.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [database],
+        )
+        ticks = [tasks.sweep_pushes() for _ in range(4)]  # beat's ticks while PostgreSQL is down
+        server.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        assert ticks == [0, 0, 0, 0]
+        assert tasks.sweep_pushes() == 0
+        assert tasks.sweep_pushes() == 0
+    finally:
+        server.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        server.close()
+        cache.delete(tasks.SWEEPER_DATABASE_DOWN)
+    said = [
+        (record.levelname, record.getMessage()) for record in caplog.records if record.name == "qos.tasks"
+    ]
+    assert [level for level, _ in said] == ["WARNING", "INFO"], said
+    assert said[0][1].startswith("The push sweeper cannot reach the database (")
+    assert said[1][1] == "The push sweeper reaches the database again."
+    assert not any(record.exc_info for record in caplog.records)

@@ -3,14 +3,17 @@
 Every result is checked through a separate rucio-clients session (``rucio_admin_client``).
 """
 
+import itertools
 import re
+import time
 
 import pytest
 
 from qos import tasks
-from qos.models import RSE, Push
+from qos.models import RSE, Push, PushAttempt, StorageQoSClass
 from qos.rucio_gateway.sync import sync_rses
 from tests.celery_worker import wait_for
+from tests.conftest import SAFE_CONTENT
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -137,3 +140,43 @@ def test_wrong_credentials_fail_with_a_clear_message_and_no_endless_retry(
     assert push.attempts == 1
     assert "authenticat" in push.last_error.lower()
     assert "not-the-password" not in push.last_error
+
+
+def test_assignments_to_one_rse_in_quick_succession_against_a_slow_rucio_end_with_the_newest_value(
+    start_worker,
+    rses,
+    approved_class,
+    admin,
+    admin2,
+    rucio_instance,
+    rucio_admin_client,
+    slow_rucio,
+    rucio_deployment,
+):
+    fast = StorageQoSClass.objects.create_draft(
+        by=admin, **{**SAFE_CONTENT, "label": "FAST", "storage_media": "ssd", "access_latency": "online"}
+    )
+    fast.propose(by=admin)
+    fast.approve(by=admin2)
+    rucio_deployment.move(rucio_instance, slow_rucio.url)  # before the workers start: they inherit it
+    # Two senders, each free to take the next push while the other one's requests are still on their way.
+    start_worker()
+    start_worker()
+    rse = rses[0]
+    for qos_class in (approved_class, fast, None, approved_class, fast, None, fast, approved_class):
+        RSE.objects.filter(pk=rse.pk).assign(qos_class, by=admin)
+        time.sleep(slow_rucio.most_seconds / 2)
+    wait_for(lambda: not Push.objects.filter(rse=rse).unsent().exists(), timeout=180, what="every push sent")
+    newest = push_of(rse)
+    assert (newest.state, newest.value) == ("done", "SAFE")
+    assert set(Push.objects.filter(rse=rse).values_list("state", flat=True)) <= {"done", "superseded"}
+    # Checked in Rucio, through a session of its own.
+    assert qos_in_rucio(rucio_admin_client, rse.name) == "SAFE"
+    rse.refresh_from_db()
+    assert (rse.rucio_value, rse.sync_state) == ("SAFE", "in_sync")
+    # One push of the RSE at a time: each attempt began after the one before had ended, in the pushes' order.
+    attempts = list(PushAttempt.objects.filter(push__rse=rse).order_by("started_at"))
+    assert len(attempts) >= 2, "the pushes were all superseded but one: the drill tested nothing"
+    for before, after in itertools.pairwise(attempts):
+        assert after.started_at >= before.finished_at, (before.push_id, after.push_id)
+        assert after.push_id > before.push_id

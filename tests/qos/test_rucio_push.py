@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 
 from qos.models import RSE, Push, StorageQoSClass
-from qos.rucio_gateway.sync import deliver, sync_rses
+from qos.rucio_gateway.sync import attempts_within, claim, deliver, due_for_sweep, retry_wait, sync_rses
 from tests.conftest import SAFE_CONTENT
 
 pytestmark = pytest.mark.django_db
@@ -20,6 +20,16 @@ def rses(rucio_instance, make_rse):
     names = [make_rse() for _ in range(3)]
     sync_rses(rucio_instance)
     return list(RSE.objects.filter(name__in=names).order_by("name"))
+
+
+@pytest.fixture
+def fast_class(admin, admin2):
+    fast = StorageQoSClass.objects.create_draft(
+        by=admin, **{**SAFE_CONTENT, "label": "FAST", "storage_media": "ssd", "access_latency": "online"}
+    )
+    fast.propose(by=admin)
+    fast.approve(by=admin2)
+    return fast
 
 
 def qos_of(client, name):
@@ -152,6 +162,88 @@ def test_unreachable_rucio_is_transient_and_the_push_stays_queued(
     assert push.state == "queued"
     assert push.attempt_log.get().outcome == "transient"
     assert push.next_attempt_at is not None
+
+
+def test_a_push_given_back_is_not_tried_again_before_its_wait_which_doubles(
+    rses, approved_class, admin, rucio_instance, settings, rucio_deployment
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from qos.rucio_gateway import TransientRucioError
+
+    settings.PUSH_RETRY_FIRST_SECONDS, settings.PUSH_RETRY_MAX_SECONDS = 15, 120
+    rucio_deployment.move(rucio_instance, "http://127.0.0.1:9")
+    push = RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)[0]
+    waits = []
+    for _ in range(3):
+        before = timezone.now()
+        with pytest.raises(TransientRucioError):
+            deliver([push.pk])
+        push.refresh_from_db()
+        waits.append((push.next_attempt_at - before).total_seconds())
+        # Neither a retry that comes early nor the sweeper takes it: it is not tried, not counted.
+        assert deliver([push.pk]).retry == []
+        assert push.pk not in due_for_sweep()
+        attempts = push.attempts
+        push.refresh_from_db()
+        assert (push.state, push.attempts) == ("queued", attempts)
+        # Its wait is over.
+        Push.objects.filter(pk=push.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    assert push.attempts == 3
+    assert push.attempt_log.filter(outcome="transient").count() == 3
+    for wait, shortest in zip(waits, (15, 30, 60), strict=True):
+        assert shortest <= wait <= shortest * 1.25 + 5
+    # The sweeper takes it only once its own task is late by PUSH_SWEEP_AFTER_SECONDS: the task was lost.
+    assert push.pk not in due_for_sweep()
+    late = timezone.now() - timedelta(seconds=settings.PUSH_SWEEP_AFTER_SECONDS + 1)
+    Push.objects.filter(pk=push.pk).update(next_attempt_at=late)
+    assert push.pk in due_for_sweep()
+
+
+def test_the_operators_push_pending_does_not_wait_out_a_pushs_wait(
+    rses, approved_class, admin, rucio_admin_client, capsys
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    push = RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)[0]
+    Push.objects.filter(pk=push.pk).update(next_attempt_at=timezone.now() + timedelta(hours=1))
+    call_command("push_pending")
+    assert "1 written" in capsys.readouterr().out
+    assert qos_of(rucio_admin_client, rses[0].name) == "SAFE"
+
+
+def test_a_ten_minute_outage_costs_a_push_at_most_twelve_attempts(settings):
+    # The settings as they are (production's defaults, unless the environment sets them).
+    assert attempts_within(600) <= 12
+    settings.PUSH_RETRY_FIRST_SECONDS, settings.PUSH_RETRY_MAX_SECONDS = 15, 120
+    # Tries at 0, 15, 45, 105, 225, 345, 465 and 585 s fail; the one after lands.
+    assert attempts_within(600) == 9
+    assert attempts_within(44) == 3
+    assert [retry_wait(attempts) for attempts in (1, 2, 3, 4, 5, 50)] == [15, 30, 60, 120, 120, 120]
+
+
+def test_a_push_of_an_rse_waits_while_another_push_of_it_is_sent_then_is_handed_on(
+    rses, approved_class, fast_class, admin, rucio_admin_client
+):
+    first = RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)[0]
+    assert [push.pk for push in claim([first.pk], token="another-sender")] == [first.pk]
+    second = RSE.objects.filter(pk=rses[0].pk).assign(fast_class, by=admin)[0]
+    first.refresh_from_db()
+    assert first.state == "sending"  # in flight: too late to supersede it
+    report = deliver([second.pk])
+    assert (report.written, report.waiting) == ([], [])
+    second.refresh_from_db()
+    assert (second.state, second.attempts) == ("queued", 0)
+    # The other sender finishes (its push is older than the newest: not written), and hands the RSE on.
+    report = deliver([first.pk], reclaim=["another-sender"])
+    assert (report.superseded, report.waiting) == ([first.pk], [second.pk])
+    assert deliver(report.waiting).written == [second.pk]
+    assert qos_of(rucio_admin_client, rses[0].name) == "FAST"
+    assert RSE.objects.get(pk=rses[0].pk).sync_state == "in_sync"
 
 
 def test_planned_class_is_pushed_when_it_is_approved(rses, proposed_class, admin2, admin, rucio_admin_client):

@@ -14,7 +14,8 @@ class Command(BaseCommand):
             self.stdout.write("No push is waiting.")
             return
         try:
-            report = deliver(ids)
+            # Now, as the operator asks: also the pushes still waiting out their wait after a fault.
+            report = deliver(ids, waited_or_not=True)
         except TransientRucioError as error:
             raise CommandError(f"Rucio is not reachable now ({error}); the pushes stay queued.") from error
         self.stdout.write(
