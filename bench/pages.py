@@ -2,9 +2,10 @@
 """Benchmark: the main pages and API lists of a large portal under load, against a bare Django view.
 
     .venv/bin/python bench/pages.py [--scale 1.0] [--seed 1] [--duration 8] [--rounds 3] [--connections 8]
+                                    [--postgres URL] [--smoke]
 
 Everything it uses is its own and thrown away at the end, also on failure or Ctrl-C: a PostgreSQL database
-(``qos_bench_pages_<pid>`` at 127.0.0.1:5432 as user ``postgres``), migrated and filled by
+(``qos_bench_pages_<pid>``, by default at 127.0.0.1:5432 as user ``postgres``), migrated and filled by
 ``manage.py generate_load_data`` (at scale 1: 10,000 classes, 1,000 RSEs, 5,000 requirements, 2,000 meetings,
 20,000 actions), the static files (collectstatic into a temp dir), a Redis on a free port (``CACHE_URL``, as
 production shares one between its web processes: it turns the table cache on; not with ``--no-table-cache``)
@@ -17,7 +18,8 @@ apt-get when missing) keeps ``--connections`` requests in flight against each UR
 seconds each, ``--rounds`` times over (the bare view included in every round), and the script prints req/s,
 p50 and p99 latency for each, with the ratio of its req/s to the bare view's in the same run. Before the load,
 it fetches each URL twice in-process (the table cache empty, then filled) and prints how many SQL queries
-each made and the size of the answer.
+each made and the size of the answer. ``--smoke`` runs it on a tiny portal for one short round, as the test
+suite does (tests/test_benchmarks.py): every step and check, no meaningful rates.
 
 Not a test: nothing here asserts a timing. See bench/README.md.
 """
@@ -46,7 +48,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.push import PG_ADMIN, free_port, log, start_redis, wait_for  # noqa: E402 - after the path: run as a script from anywhere
+from bench.push import (  # noqa: E402 - after the path: run as a script from anywhere
+    DEFAULT_POSTGRES,
+    drop_postgres,
+    free_port,
+    log,
+    postgres_admin,
+    postgres_url,
+    postgres_where,
+    start_redis,
+    wait_for,
+)
 
 BARE = ("bare Django view", "/bench/bare/")
 TARGETS = [
@@ -66,6 +78,8 @@ MORE_TARGETS = [
     ("meeting list", "/meetings/"),
     ("push log", "/qos/pushes/"),
 ]
+# The smallest run that still takes every step: every page, generated, fetched and put under load once.
+SMOKE_SIZES = {"scale": 0.01, "rounds": 1, "duration": 1, "warmup": 1, "more": True}
 
 # wrk's report, as JSON: its own summary lacks exact percentiles and the count of non-2xx/3xx answers.
 WRK_SCRIPT = """
@@ -89,7 +103,8 @@ def ensure_wrk() -> str:
     if found:
         return found
     log("installing Debian's wrk with apt-get ...")
-    sudo = [] if os.geteuid() == 0 else ["sudo"]
+    # Without a terminal (the test suite) sudo must fail at once rather than wait for a password.
+    sudo = [] if os.geteuid() == 0 else ["sudo"] if sys.stdin.isatty() else ["sudo", "-n"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for command in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "wrk"]):
         done = subprocess.run([*sudo, *command], env=env, capture_output=True, text=True)
@@ -98,15 +113,15 @@ def ensure_wrk() -> str:
     return shutil.which("wrk") or "/usr/bin/wrk"
 
 
-def make_database(name: str, stack: contextlib.ExitStack, keep: bool, reuse: bool) -> tuple[str, str]:
+def make_database(
+    server: str, name: str, stack: contextlib.ExitStack, keep: bool, reuse: bool
+) -> tuple[str, str]:
     """A PostgreSQL database of this run: (DATABASE_URL, what it is). Dropped at the end unless ``keep``."""
-    import psycopg
-
     try:
-        admin = psycopg.connect(**PG_ADMIN, autocommit=True, connect_timeout=3)
+        admin = postgres_admin(server)
     except Exception as error:
         raise RuntimeError(
-            f"PostgreSQL at 127.0.0.1:5432 (user postgres) is needed ({type(error).__name__}: {error})"
+            f"PostgreSQL at {postgres_where(server)} is needed ({type(error).__name__}: {error})"
         ) from None
     with admin:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
@@ -115,20 +130,8 @@ def make_database(name: str, stack: contextlib.ExitStack, keep: bool, reuse: boo
             admin.execute(f'CREATE DATABASE "{name}"')
         version = admin.execute("SHOW server_version").fetchone()[0]
     if not keep:
-        stack.callback(_drop_postgres, name)
-    return f"postgres://postgres@127.0.0.1:5432/{name}", f"PostgreSQL {version} (127.0.0.1:5432, {name})"
-
-
-def _drop_postgres(name: str) -> None:
-    import psycopg
-
-    with contextlib.suppress(Exception):
-        from django.db import connections
-
-        connections.close_all()
-    with psycopg.connect(**PG_ADMIN, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    log(f"dropped database {name}")
+        stack.callback(drop_postgres, server, name)
+    return postgres_url(server, name), f"PostgreSQL {version} ({postgres_where(server)}, {name})"
 
 
 def _stop_process(process: subprocess.Popen) -> None:
@@ -270,7 +273,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     stack.callback(shutil.rmtree, tmp, True)
     wrk = ensure_wrk()
     db_name = args.database or f"qos_bench_pages_{os.getpid()}"
-    db_url, db_description = make_database(db_name, stack, args.keep, args.reuse)
+    db_url, db_description = make_database(args.postgres, db_name, stack, args.keep, args.reuse)
     log(f"database: {db_description}")
     cache_url = ""
     if not args.no_table_cache:
@@ -291,6 +294,9 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
             "GUNICORN_LOG_LEVEL": "warning",
             "CACHE_URL": cache_url,
             "TABLE_CACHE": "1" if cache_url else "0",
+            # No page sends a task; should one ever, it must stay in this run, not reach the default broker
+            # (a Redis at 127.0.0.1:6379 that may be somebody else's).
+            "CELERY_BROKER_URL": "memory://",
         }
     )
     if args.workers:
@@ -365,10 +371,11 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     script = tmp / "report.lua"
     script.write_text(WRK_SCRIPT)
 
-    log(f"warming up: {args.warmup} s per URL")
-    for result in results:
-        run_wrk(wrk, script, base + result.path, cookie, args.connections, args.warmup)
-        drain(base, cookie, slots)
+    if args.warmup > 0:
+        log(f"warming up: {args.warmup} s per URL")
+        for result in results:
+            run_wrk(wrk, script, base + result.path, cookie, args.connections, args.warmup)
+            drain(base, cookie, slots)
     load = {"start": os.getloadavg()}
     cpu_start = cpu_seconds(master)
     started = time.monotonic()
@@ -469,7 +476,9 @@ def main() -> int:
         "--duration", type=float, default=8, help="seconds of load per URL and round (default 8)"
     )
     parser.add_argument("--rounds", type=int, default=3, help="times over every URL (default 3)")
-    parser.add_argument("--warmup", type=float, default=2, help="seconds of load per URL before measuring")
+    parser.add_argument(
+        "--warmup", type=float, default=2, help="seconds of load per URL before measuring (0: none)"
+    )
     parser.add_argument("--connections", type=int, default=8, help="requests in flight (default 8)")
     parser.add_argument(
         "--workers", type=int, default=0, help="gunicorn workers (default: gunicorn.conf.py's)"
@@ -481,11 +490,29 @@ def main() -> int:
         help="no Redis, so no table cache: every page computed every time (each process its own cache)",
     )
     parser.add_argument("--only", help="comma-separated paths to measure (the bare view is always measured)")
+    parser.add_argument(
+        "--postgres",
+        default=DEFAULT_POSTGRES,
+        metavar="URL",
+        help=f"the PostgreSQL server to create the database on; its database name is not used "
+        f"(default {DEFAULT_POSTGRES})",
+    )
     parser.add_argument("--database", help="database name (default qos_bench_pages_<pid>)")
     parser.add_argument("--keep", action="store_true", help="keep the database at the end")
     parser.add_argument(
         "--reuse", action="store_true", help="use the database as it is if it exists (with --keep)"
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="a quick run that only checks the benchmark still works (the test suite's): "
+        + " ".join(
+            f"--{name}" if value is True else f"--{name} {value}" for name, value in SMOKE_SIZES.items()
+        )
+        + " unless given",
+    )
+    if parser.parse_known_args()[0].smoke:
+        parser.set_defaults(**SMOKE_SIZES)  # what the command line gives still wins
     args = parser.parse_args()
     if args.scale <= 0 or args.duration <= 0 or args.rounds < 1 or args.connections < 1:
         parser.error("--scale and --duration must be more than 0, --rounds and --connections at least 1")

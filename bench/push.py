@@ -1,12 +1,13 @@
 #!/usr/bin/env python
 """Benchmark: push one QoS class onto N RSEs through the portal, against a bare sequential rucio-clients loop.
 
-    .venv/bin/python bench/push.py [--rses 1000] [--sqlite]
+    .venv/bin/python bench/push.py [--rses 1000] [--sqlite] [--postgres URL] [--smoke]
 
 Everything it uses is its own and thrown away at the end, also on failure or Ctrl-C: a fresh Rucio server
 (scripts/rucio-server, state under a temp dir, a free port), a Redis (a free port), a database (``qos_bench_<pid>``
-on PostgreSQL at 127.0.0.1:5432 as user ``postgres``, or a SQLite file when PostgreSQL does not answer) and a
-Celery worker process started as tests/celery_worker.py starts it.
+on PostgreSQL, by default at 127.0.0.1:5432 as user ``postgres``, or a SQLite file when PostgreSQL does not
+answer) and a Celery worker process started as tests/celery_worker.py starts it. ``--smoke`` runs it on a few
+RSEs only, as the test suite does (tests/test_benchmarks.py): every step and check, no meaningful rates.
 
 In one run it measures
 
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 
@@ -45,7 +47,10 @@ RUCIO_SCRIPT = ROOT / "scripts" / "rucio-server"
 KEY = "QOS"
 BASELINE_VALUE = "BASELINE"
 PORTAL_LABEL = "SAFE"
-PG_ADMIN = {"host": "127.0.0.1", "port": 5432, "user": "postgres", "dbname": "postgres"}
+# Where the run's database is created: a libpq URL whose database name is replaced (a password may also come
+# from PGPASSWORD, which libpq and so Django's connections read).
+DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
+SMOKE_SIZES = {"rses": 10, "timeout": 120}
 
 
 def log(message: str) -> None:
@@ -93,29 +98,34 @@ def start_rucio(state_dir: Path, stack: contextlib.ExitStack) -> dict[str, str]:
 
 
 def start_redis(directory: Path, stack: contextlib.ExitStack) -> str:
+    """A Redis of this run on a free port; returns its URL (database 0: nobody else's)."""
     import redis
 
     directory.mkdir()
-    port = free_port()
     executable = shutil.which("redis-server") or "/usr/bin/redis-server"
-    process = subprocess.Popen(
-        [executable, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
-        cwd=directory,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    stack.callback(_stop_process, process)
-    client = redis.Redis(port=port)
+    for _ in range(3):  # another process may take the free port between the probe and Redis' bind
+        port = free_port()
+        process = subprocess.Popen(
+            [executable, "--bind", "127.0.0.1", "--port", str(port), "--save", "", "--appendonly", "no"],
+            cwd=directory,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        stack.callback(_stop_process, process)
+        client = redis.Redis(port=port)
 
-    def pings() -> bool:
-        try:
-            return bool(client.ping())
-        except redis.ConnectionError:
-            return False
+        def ours_answers(client: redis.Redis = client, process: subprocess.Popen = process) -> bool:
+            # Another Redis on this port answers a ping too: only ours has our process id.
+            try:
+                return process.poll() is not None or int(client.info("server")["process_id"]) == process.pid
+            except redis.ConnectionError:
+                return False
 
-    wait_for(pings, 20, f"Redis on port {port}")
-    client.close()
-    return f"redis://127.0.0.1:{port}/0"
+        wait_for(ours_answers, 20, f"Redis on port {port}")
+        client.close()
+        if process.poll() is None:
+            return f"redis://127.0.0.1:{port}/0"
+    raise RuntimeError("Redis found its port taken 3 times")
 
 
 def _stop_process(process: subprocess.Popen, group: bool = False) -> None:
@@ -135,40 +145,52 @@ def _stop_process(process: subprocess.Popen, group: bool = False) -> None:
         process.wait(timeout=10)
 
 
-def make_database(tmp: Path, stack: contextlib.ExitStack, sqlite: bool) -> tuple[str, str]:
+def postgres_url(server: str, name: str) -> str:
+    """The URL of database ``name`` on the server of URL ``server``."""
+    return urllib.parse.urlsplit(server)._replace(path=f"/{name}").geturl()
+
+
+def postgres_admin(server: str, timeout: int = 3):
+    """An autocommit connection to the server's ``postgres`` database, to create and drop databases."""
+    import psycopg
+
+    return psycopg.connect(postgres_url(server, "postgres"), autocommit=True, connect_timeout=timeout)
+
+
+def postgres_where(server: str) -> str:
+    parts = urllib.parse.urlsplit(server)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+
+
+def make_database(tmp: Path, stack: contextlib.ExitStack, sqlite: bool, server: str) -> tuple[str, str]:
     """A throwaway database: (DATABASE_URL, what it is). Dropped when the stack closes."""
     if not sqlite:
         try:
-            import psycopg
-
-            admin = psycopg.connect(**PG_ADMIN, autocommit=True, connect_timeout=3)
+            admin = postgres_admin(server)
         except Exception as error:
-            log(f"PostgreSQL at 127.0.0.1:5432 not reachable ({type(error).__name__}); using SQLite")
+            log(
+                f"PostgreSQL at {postgres_where(server)} not reachable ({type(error).__name__}); using SQLite"
+            )
         else:
             name = f"qos_bench_{os.getpid()}"
             with admin:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
                 admin.execute(f'CREATE DATABASE "{name}"')
                 version = admin.execute("SHOW server_version").fetchone()[0]
-            stack.callback(_drop_postgres, name)
-            return (
-                f"postgres://postgres@127.0.0.1:5432/{name}",
-                f"PostgreSQL {version} (127.0.0.1:5432, {name})",
-            )
+            stack.callback(drop_postgres, server, name)
+            return postgres_url(server, name), f"PostgreSQL {version} ({postgres_where(server)}, {name})"
     path = tmp / "bench.sqlite3"
     import sqlite3
 
     return f"sqlite:///{path}", f"SQLite {sqlite3.sqlite_version} ({path})"
 
 
-def _drop_postgres(name: str) -> None:
-    import psycopg
-
+def drop_postgres(server: str, name: str) -> None:
     with contextlib.suppress(Exception):  # Django may not even be set up yet
         from django.db import connections
 
         connections.close_all()
-    with psycopg.connect(**PG_ADMIN, autocommit=True, connect_timeout=5) as admin:
+    with postgres_admin(server, timeout=5) as admin:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     log(f"dropped database {name}")
 
@@ -308,7 +330,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     rucio = start_rucio(tmp / "rucio", stack)
     log(f"Rucio at {rucio['RUCIO_URL']} ({time.monotonic() - t:.1f} s); starting Redis ...")
     redis_url = start_redis(tmp / "redis", stack)
-    db_url, db_description = make_database(tmp, stack, args.sqlite)
+    db_url, db_description = make_database(tmp, stack, args.sqlite, args.postgres)
     log(f"database: {db_description}")
 
     os.environ.update(
@@ -319,6 +341,9 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
             "DATABASE_URL": db_url,
             "CELERY_BROKER_URL": redis_url,
             "CELERY_TASK_ALWAYS_EAGER": "0",
+            # Each process its own cache, as measured in bench/README.md: a CACHE_URL of the caller would have
+            # the worker write table versions into somebody else's Redis.
+            "CACHE_URL": "",
             "LOG_LEVEL": "WARNING",
             "RUCIO_TOKEN_DIR": str(tmp / "portal-tokens"),
             # The bench's Rucio, as a deployment configures an instance (README, "Configuration"); plain
@@ -480,6 +505,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rses", type=int, default=1000, help="how many RSEs (default 1000)")
     parser.add_argument("--sqlite", action="store_true", help="use SQLite even when PostgreSQL answers")
+    parser.add_argument(
+        "--postgres",
+        default=DEFAULT_POSTGRES,
+        metavar="URL",
+        help=f"the PostgreSQL server to create the run's database on; its database name is not used "
+        f"(default {DEFAULT_POSTGRES})",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the pushes")
     parser.add_argument(
         "--concurrency",
@@ -488,6 +520,14 @@ def main() -> int:
         metavar="N",
         help="run the worker with N prefork processes (default: one process, --pool=solo, as the tests do)",
     )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help=f"a quick run that only checks the benchmark still works (the test suite's): "
+        f"{' '.join(f'--{name} {value}' for name, value in SMOKE_SIZES.items())} unless given",
+    )
+    if parser.parse_known_args()[0].smoke:
+        parser.set_defaults(**SMOKE_SIZES)  # what the command line gives still wins
     args = parser.parse_args()
     if args.rses < 1:
         parser.error("--rses must be at least 1")
