@@ -10,6 +10,7 @@
 #   ensure_redis            reuse 127.0.0.1:6379 or start a throwaway redis on 127.0.0.1:$QOS_REDIS_PORT;
 #                           exports CELERY_BROKER_URL
 #   ensure_chromium         apt-get install chromium if needed; exports PLAYWRIGHT_CHROMIUM
+#   ensure_wrk              apt-get install wrk if needed (the page benchmark's load generator)
 #   stop_started_services   stop only what ensure_* started (meant for: trap stop_started_services EXIT)
 #   install_exit_trap       trap stop_started_services on EXIT, turn INT/TERM/HUP into an exit
 #   services_summary        one log line: which services were reused and which were started
@@ -421,6 +422,11 @@ ensure_chromium() {
         _QOS_CHROMIUM_STATUS="installed"
     fi
     export PLAYWRIGHT_CHROMIUM=/usr/bin/chromium
+}
+
+# The page benchmark (bench/pages.py, smoke-run by the test command) loads the portal with wrk.
+ensure_wrk() {
+    command -v wrk >/dev/null 2>&1 || _apt_install wrk
 }
 
 # ---------------------------------------------------------------------------------------------
