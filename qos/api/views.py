@@ -268,14 +268,7 @@ class RSEViewSet(
     @action(detail=True, methods=["post"])
     def reconcile(self, request, name=None):
         """Push the portal's value to Rucio (or remove a value the portal did not set)."""
-        rse = self.get_object()
-        # Not the usual 400 (non_field_errors): why there is nothing to do has always come as ``detail``.
-        try:
-            rse.reconcile(by=request.user)
-        except DjangoValidationError as error:
-            raise ValidationError({"detail": error.messages}) from error
-        rse.refresh_from_db()
-        return Response(RSESerializer(rse, context=self.get_serializer_context()).data)
+        return self._settle_drift(RSE.reconcile)
 
     @extend_schema(
         request=None, responses={200: RSESerializer, 400: OpenApiResponse(description="Cannot adopt")}
@@ -283,12 +276,18 @@ class RSEViewSet(
     @action(detail=True, methods=["post"])
     def adopt(self, request, name=None):
         """Take Rucio's value into the portal, when it is an approved class."""
+        return self._settle_drift(RSE.adopt)
+
+    def _settle_drift(self, settle) -> Response:
         rse = self.get_object()
-        # As reconcile: why it cannot be adopted comes as ``detail``.
+        # Not the usual 400 (non_field_errors): why there is nothing to do, or why Rucio's value cannot be
+        # adopted, has always come as ``detail``.
         try:
-            rse.adopt(by=request.user)
+            settle(rse, by=self.request.user)
         except DjangoValidationError as error:
             raise ValidationError({"detail": error.messages}) from error
+        # A reconcile's push is written apart from this instance.
+        rse.refresh_from_db()
         return Response(RSESerializer(rse, context=self.get_serializer_context()).data)
 
 
