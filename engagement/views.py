@@ -13,6 +13,7 @@ from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
+from django_filters import FilterSet
 
 from qos.models import StorageQoSClass
 
@@ -385,15 +386,7 @@ def record_list(request: HttpRequest) -> HttpResponse:
         request.GET,
         queryset=EngagementRecord.objects.select_related("experiment").prefetch_related("contacts"),
     )
-    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    editable = set(
-        Experiment.objects.engagement_writable_by(request.user, "engagementrecord", "change").values_list(
-            "pk", flat=True
-        )
-    )
-    return render(
-        request, "engagement/record_list.html", {"filter": filterset, "page": page, "editable": editable}
-    )
+    return _experiment_item_list(request, filterset, "engagementrecord", "engagement/record_list.html")
 
 
 @permission_required(VIEW_DOCUMENT, raise_exception=True)
@@ -402,15 +395,21 @@ def document_list(request: HttpRequest) -> HttpResponse:
         request.GET,
         queryset=Document.objects.select_related("experiment", "owner", "status_changed_by"),
     )
+    return _experiment_item_list(request, filterset, "document", "engagement/document_list.html")
+
+
+def _experiment_item_list(
+    request: HttpRequest, filterset: FilterSet, model_name: str, template_name: str
+) -> HttpResponse:
+    """A page of records or documents of every experiment; ``editable``: the experiments whose items
+    (``model_name``) this user may change, so that only their rows get an edit link."""
     page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     editable = set(
-        Experiment.objects.engagement_writable_by(request.user, "document", "change").values_list(
+        Experiment.objects.engagement_writable_by(request.user, model_name, "change").values_list(
             "pk", flat=True
         )
     )
-    return render(
-        request, "engagement/document_list.html", {"filter": filterset, "page": page, "editable": editable}
-    )
+    return render(request, template_name, {"filter": filterset, "page": page, "editable": editable})
 
 
 def _experiment_item_form(
