@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 from django_filters import FilterSet
 
+from common.errors import refusal_shown_on
 from qos.models import StorageQoSClass
 
 from .coverage import coverage_by_requirement, coverage_of_links
@@ -35,7 +36,6 @@ from .models import (
     ClassLink,
     Contact,
     Document,
-    EngagementError,
     EngagementRecord,
     Experiment,
     Requirement,
@@ -217,16 +217,13 @@ def requirement_create(request: HttpRequest, short_name: str | None = None) -> H
         initial=initial,
     )
     if request.method == "POST" and form.is_valid():
-        try:
+        with refusal_shown_on(form):
             requirement = Requirement.objects.file(
                 by=request.user,
                 experiment=experiment or form.cleaned_data["experiment"],
                 comment=form.cleaned_data["comment"],
                 **form.needs(),
             )
-        except ValidationError as error:
-            form.add_error(None, error)
-        else:
             messages.success(request, f"Requirement filed for {requirement.experiment}.")
             return redirect(requirement)
     return render(
@@ -278,13 +275,8 @@ def requirement_edit(request: HttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied
     form = RequirementForm(_posted(request), instance=requirement)
     if request.method == "POST" and form.is_valid():
-        try:
+        with refusal_shown_on(form):
             requirement.edit(by=request.user, changes=form.needs(), comment=form.cleaned_data["comment"])
-        except ValidationError as error:
-            form.add_error(None, error)
-        except EngagementError as error:
-            form.add_error(None, error.message)
-        else:
             messages.success(request, "Requirement saved.")
             return redirect(requirement)
     return render(
@@ -305,13 +297,8 @@ def requirement_transition(request: HttpRequest, pk: int, action: str) -> HttpRe
         raise PermissionDenied
     form = TransitionForm(_posted(request), reason_required=transition.reason_required)
     if request.method == "POST" and form.is_valid():
-        try:
+        with refusal_shown_on(form):
             requirement.take(action, by=request.user, comment=form.cleaned_data["comment"])
-        except ValidationError as error:
-            form.add_error(None, error)
-        except EngagementError as error:
-            form.add_error(None, error.message)
-        else:
             messages.success(request, f"Requirement {transition.done}.")
             return redirect(requirement)
     return render(
@@ -348,15 +335,10 @@ def requirement_link(request: HttpRequest, pk: int) -> HttpResponse:
     form = LinkClassForm(request.POST)
     if form.is_valid():
         qos_class = form.cleaned_data["qos_class"]
-        try:
+        with refusal_shown_on(form):
             link = requirement.link_class(
                 qos_class, by=request.user, note=form.cleaned_data["note"], copies=form.cleaned_data["copies"]
             )
-        except ValidationError as error:
-            form.add_error(None, error)
-        except EngagementError as error:
-            form.add_error(None, error.message)
-        else:
             wanted = f": {link.copies} copies wanted in it" if link.copies > 1 else ""
             messages.success(request, f"{qos_class.label} linked to this requirement{wanted}.")
             return redirect(f"{requirement.get_absolute_url()}#classes")
