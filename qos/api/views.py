@@ -20,6 +20,7 @@ from rest_framework.response import Response
 
 from common.api.cached_lists import TableCachedListMixin
 from common.api.schema import CONFLICT, VALIDATION_ERROR
+from common.api.viewsets import WritableViewSet
 
 from .. import tasks
 from ..catalogue_io import export_catalogue
@@ -52,14 +53,7 @@ REVIEW_NOT_VALID = OpenApiResponse(
     update=extend_schema(responses={200: StorageQoSClassSerializer, 409: CONFLICT}),
     partial_update=extend_schema(responses={200: StorageQoSClassSerializer, 409: CONFLICT}),
 )
-class StorageQoSClassViewSet(
-    TableCachedListMixin,
-    mixins.CreateModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.ListModelMixin,
-    viewsets.GenericViewSet,
-):
+class StorageQoSClassViewSet(TableCachedListMixin, WritableViewSet):
     """The Storage QoS Class catalogue. Classes are never deleted: deprecate, then retire them."""
 
     queryset = StorageQoSClass.objects.select_related("pending_revision__author")
