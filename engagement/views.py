@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -262,6 +263,20 @@ def _detail_context(request: HttpRequest, requirement: Requirement) -> dict[str,
     }
 
 
+def _requirement_if(request: HttpRequest, pk: int, may: Callable[[Requirement, Any], bool]) -> Requirement:
+    """The requirement ``pk`` if ``may(requirement, user)`` says this user may do what they ask; 403 if not."""
+    requirement = get_object_or_404(Requirement.objects.select_related("experiment", "filed_by"), pk=pk)
+    if not may(requirement, request.user):
+        raise PermissionDenied
+    return requirement
+
+
+def _detail_refused(request: HttpRequest, requirement: Requirement, **forms: Any) -> HttpResponse:
+    """The requirement's page again (400), with the form that was sent and why it was refused."""
+    context = _detail_context(request, requirement) | forms
+    return render(request, "engagement/requirement_detail.html", context, status=400)
+
+
 @permission_required(VIEW_REQUIREMENT, raise_exception=True)
 def requirement_detail(request: HttpRequest, pk: int) -> HttpResponse:
     requirement = get_object_or_404(Requirement.objects.select_related("experiment", "filed_by"), pk=pk)
@@ -270,9 +285,7 @@ def requirement_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def requirement_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    requirement = get_object_or_404(Requirement.objects.select_related("experiment"), pk=pk)
-    if not requirement.can_edit(request.user):
-        raise PermissionDenied
+    requirement = _requirement_if(request, pk, Requirement.can_edit)
     form = RequirementForm(_posted(request), instance=requirement)
     if request.method == "POST" and form.is_valid():
         with refusal_shown_on(form):
@@ -292,9 +305,9 @@ def requirement_transition(request: HttpRequest, pk: int, action: str) -> HttpRe
     transition = TRANSITIONS.get(action)
     if transition is None:
         raise Http404
-    requirement = get_object_or_404(Requirement.objects.select_related("experiment"), pk=pk)
-    if not requirement.can_take(transition, request.user):
-        raise PermissionDenied
+    requirement = _requirement_if(
+        request, pk, lambda requirement, user: requirement.can_take(transition, user)
+    )
     form = TransitionForm(_posted(request), reason_required=transition.reason_required)
     if request.method == "POST" and form.is_valid():
         with refusal_shown_on(form):
@@ -315,23 +328,18 @@ def requirement_transition(request: HttpRequest, pk: int, action: str) -> HttpRe
 
 @require_POST
 def requirement_comment(request: HttpRequest, pk: int) -> HttpResponse:
-    requirement = get_object_or_404(Requirement.objects.select_related("experiment", "filed_by"), pk=pk)
-    if not requirement.can_comment(request.user):
-        raise PermissionDenied
+    requirement = _requirement_if(request, pk, Requirement.can_comment)
     form = CommentForm(request.POST)
     if form.is_valid():
         requirement.add_comment(by=request.user, text=form.cleaned_data["text"])
         messages.success(request, "Comment added.")
         return redirect(f"{requirement.get_absolute_url()}#comments")
-    context = _detail_context(request, requirement) | {"comment_form": form}
-    return render(request, "engagement/requirement_detail.html", context, status=400)
+    return _detail_refused(request, requirement, comment_form=form)
 
 
 @require_POST
 def requirement_link(request: HttpRequest, pk: int) -> HttpResponse:
-    requirement = get_object_or_404(Requirement.objects.select_related("experiment", "filed_by"), pk=pk)
-    if not requirement.can_review(request.user):
-        raise PermissionDenied
+    requirement = _requirement_if(request, pk, Requirement.can_review)
     form = LinkClassForm(request.POST)
     if form.is_valid():
         qos_class = form.cleaned_data["qos_class"]
@@ -342,15 +350,12 @@ def requirement_link(request: HttpRequest, pk: int) -> HttpResponse:
             wanted = f": {link.copies} copies wanted in it" if link.copies > 1 else ""
             messages.success(request, f"{qos_class.label} linked to this requirement{wanted}.")
             return redirect(f"{requirement.get_absolute_url()}#classes")
-    context = _detail_context(request, requirement) | {"link_form": form}
-    return render(request, "engagement/requirement_detail.html", context, status=400)
+    return _detail_refused(request, requirement, link_form=form)
 
 
 @require_POST
 def requirement_unlink(request: HttpRequest, pk: int, label: str) -> HttpResponse:
-    requirement = get_object_or_404(Requirement, pk=pk)
-    if not requirement.can_review(request.user):
-        raise PermissionDenied
+    requirement = _requirement_if(request, pk, Requirement.can_review)
     qos_class = get_object_or_404(StorageQoSClass, label=label)
     try:
         requirement.unlink_class(qos_class, by=request.user)
