@@ -1,5 +1,7 @@
 from django.contrib import admin
 
+from common.admin import ReadOnlyAdmin
+
 from .models import (
     ClassLink,
     Contact,
@@ -10,19 +12,6 @@ from .models import (
     RequirementComment,
     RequirementEvent,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Read-only: requirements change through their lifecycle (permissions, history), which the admin skips."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ContactInline(admin.TabularInline):

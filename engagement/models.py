@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from common.errors import DomainError
+from common.models import Immutable
 from qos.choices import AccessLatency, ClassStatus, StorageMedia
 from qos.models import StorageQoSClass
 
@@ -684,7 +685,7 @@ class Requirement(RemembersLoadedValues):
         )
 
 
-class RequirementEvent(models.Model):
+class RequirementEvent(Immutable):
     """One immutable step in a requirement's life: filed, edited, a status change, a class (un)linked."""
 
     requirement = models.ForeignKey(Requirement, on_delete=models.CASCADE, related_name="events")
@@ -706,11 +707,6 @@ class RequirementEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.requirement_id} {self.kind} {self.created_at:%Y-%m-%d}"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None:
-            raise ValueError("Events are immutable: record a new one instead.")
-        super().save(*args, **kwargs)
 
     @property
     def summary(self) -> str:

@@ -1,34 +1,21 @@
 """Engagement pages: /experiments/... and /requirements/... (included at the site's root)."""
 
 from django.urls import path, register_converter
+from django.urls.converters import StringConverter
+
+from qos.urls import LabelConverter
 
 from . import views
 
 
-class ShortNameConverter:
+class ShortNameConverter(StringConverter):
     """An experiment's short name, as its model validates it (e.g. CTA)."""
 
     regex = r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}"
 
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: str) -> str:
-        return value
-
-
-class ClassLabelConverter:
-    regex = r"[A-Z0-9][A-Z0-9_-]{0,63}"
-
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: str) -> str:
-        return value
-
 
 register_converter(ShortNameConverter, "short_name")
-register_converter(ClassLabelConverter, "class_label")
+register_converter(LabelConverter, "class_label")
 
 app_name = "engagement"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -13,7 +14,9 @@ from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
+from django_filters import FilterSet
 
+from common.errors import refusal_shown_on
 from common.refusals import refuse_without
 from qos.models import StorageQoSClass
 
@@ -36,7 +39,6 @@ from .models import (
     ClassLink,
     Contact,
     Document,
-    EngagementError,
     EngagementRecord,
     Experiment,
     Requirement,
@@ -220,16 +222,13 @@ def requirement_create(request: HttpRequest, short_name: str | None = None) -> H
         initial=initial,
     )
     if request.method == "POST" and form.is_valid():
-        try:
+        with refusal_shown_on(form):
             requirement = Requirement.objects.file(
                 by=request.user,
                 experiment=experiment or form.cleaned_data["experiment"],
                 comment=form.cleaned_data["comment"],
                 **form.needs(),
             )
-        except ValidationError as error:
-            form.add_error(None, error)
-        else:
             messages.success(request, f"Requirement filed for {requirement.experiment}.")
             return redirect(requirement)
     return render(
@@ -268,6 +267,26 @@ def _detail_context(request: HttpRequest, requirement: Requirement) -> dict[str,
     }
 
 
+def _requirement_if(
+    request: HttpRequest,
+    pk: int,
+    may: Callable[[Requirement, Any], bool],
+    refusal: Callable[[Requirement], str],
+) -> Requirement:
+    """The requirement ``pk`` if ``may(requirement, user)`` says this user may do what they ask; if not, 403
+    with ``refusal(requirement)``, the reason in the users' words."""
+    requirement = get_object_or_404(Requirement.objects.select_related("experiment", "filed_by"), pk=pk)
+    if not may(requirement, request.user):
+        raise PermissionDenied(refusal(requirement))
+    return requirement
+
+
+def _detail_refused(request: HttpRequest, requirement: Requirement, **forms: Any) -> HttpResponse:
+    """The requirement's page again (400), with the form that was sent and why it was refused."""
+    context = _detail_context(request, requirement) | forms
+    return render(request, "engagement/requirement_detail.html", context, status=400)
+
+
 @permission_required(VIEW_REQUIREMENT, raise_exception=True)
 def requirement_detail(request: HttpRequest, pk: int) -> HttpResponse:
     requirement = get_object_or_404(Requirement.objects.select_related("experiment", "filed_by"), pk=pk)
@@ -276,18 +295,11 @@ def requirement_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def requirement_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    requirement = get_object_or_404(Requirement.objects.select_related("experiment"), pk=pk)
-    if not requirement.can_edit(request.user):
-        raise PermissionDenied(requirement.edit_refusal())
+    requirement = _requirement_if(request, pk, Requirement.can_edit, Requirement.edit_refusal)
     form = RequirementForm(_posted(request), instance=requirement)
     if request.method == "POST" and form.is_valid():
-        try:
+        with refusal_shown_on(form):
             requirement.edit(by=request.user, changes=form.needs(), comment=form.cleaned_data["comment"])
-        except ValidationError as error:
-            form.add_error(None, error)
-        except EngagementError as error:
-            form.add_error(None, error.message)
-        else:
             messages.success(request, "Requirement saved.")
             return redirect(requirement)
     return render(
@@ -303,18 +315,16 @@ def requirement_transition(request: HttpRequest, pk: int, action: str) -> HttpRe
     transition = TRANSITIONS.get(action)
     if transition is None:
         raise Http404
-    requirement = get_object_or_404(Requirement.objects.select_related("experiment"), pk=pk)
-    if not requirement.can_take(transition, request.user):
-        raise PermissionDenied(requirement.refusal_of(transition))
+    requirement = _requirement_if(
+        request,
+        pk,
+        lambda requirement, user: requirement.can_take(transition, user),
+        lambda requirement: requirement.refusal_of(transition),
+    )
     form = TransitionForm(_posted(request), reason_required=transition.reason_required)
     if request.method == "POST" and form.is_valid():
-        try:
+        with refusal_shown_on(form):
             requirement.take(action, by=request.user, comment=form.cleaned_data["comment"])
-        except ValidationError as error:
-            form.add_error(None, error)
-        except EngagementError as error:
-            form.add_error(None, error.message)
-        else:
             messages.success(request, f"Requirement {transition.done}.")
             return redirect(requirement)
     return render(
@@ -331,47 +341,34 @@ def requirement_transition(request: HttpRequest, pk: int, action: str) -> HttpRe
 
 @require_POST
 def requirement_comment(request: HttpRequest, pk: int) -> HttpResponse:
-    requirement = get_object_or_404(Requirement.objects.select_related("experiment", "filed_by"), pk=pk)
-    if not requirement.can_comment(request.user):
-        raise PermissionDenied(requirement.comment_refusal())
+    requirement = _requirement_if(request, pk, Requirement.can_comment, Requirement.comment_refusal)
     form = CommentForm(request.POST)
     if form.is_valid():
         requirement.add_comment(by=request.user, text=form.cleaned_data["text"])
         messages.success(request, "Comment added.")
         return redirect(f"{requirement.get_absolute_url()}#comments")
-    context = _detail_context(request, requirement) | {"comment_form": form}
-    return render(request, "engagement/requirement_detail.html", context, status=400)
+    return _detail_refused(request, requirement, comment_form=form)
 
 
 @require_POST
 def requirement_link(request: HttpRequest, pk: int) -> HttpResponse:
-    requirement = get_object_or_404(Requirement.objects.select_related("experiment", "filed_by"), pk=pk)
-    if not requirement.can_review(request.user):
-        raise PermissionDenied(REVIEW_REFUSAL)
+    requirement = _requirement_if(request, pk, Requirement.can_review, lambda requirement: REVIEW_REFUSAL)
     form = LinkClassForm(request.POST)
     if form.is_valid():
         qos_class = form.cleaned_data["qos_class"]
-        try:
+        with refusal_shown_on(form):
             link = requirement.link_class(
                 qos_class, by=request.user, note=form.cleaned_data["note"], copies=form.cleaned_data["copies"]
             )
-        except ValidationError as error:
-            form.add_error(None, error)
-        except EngagementError as error:
-            form.add_error(None, error.message)
-        else:
             wanted = f": {link.copies} copies wanted in it" if link.copies > 1 else ""
             messages.success(request, f"{qos_class.label} linked to this requirement{wanted}.")
             return redirect(f"{requirement.get_absolute_url()}#classes")
-    context = _detail_context(request, requirement) | {"link_form": form}
-    return render(request, "engagement/requirement_detail.html", context, status=400)
+    return _detail_refused(request, requirement, link_form=form)
 
 
 @require_POST
 def requirement_unlink(request: HttpRequest, pk: int, label: str) -> HttpResponse:
-    requirement = get_object_or_404(Requirement, pk=pk)
-    if not requirement.can_review(request.user):
-        raise PermissionDenied(REVIEW_REFUSAL)
+    requirement = _requirement_if(request, pk, Requirement.can_review, lambda requirement: REVIEW_REFUSAL)
     qos_class = get_object_or_404(StorageQoSClass, label=label)
     try:
         requirement.unlink_class(qos_class, by=request.user)
@@ -389,15 +386,7 @@ def record_list(request: HttpRequest) -> HttpResponse:
         request.GET,
         queryset=EngagementRecord.objects.select_related("experiment").prefetch_related("contacts"),
     )
-    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    editable = set(
-        Experiment.objects.engagement_writable_by(request.user, "engagementrecord", "change").values_list(
-            "pk", flat=True
-        )
-    )
-    return render(
-        request, "engagement/record_list.html", {"filter": filterset, "page": page, "editable": editable}
-    )
+    return _experiment_item_list(request, filterset, "engagementrecord", "engagement/record_list.html")
 
 
 @permission_required(VIEW_DOCUMENT, raise_exception=True)
@@ -406,15 +395,21 @@ def document_list(request: HttpRequest) -> HttpResponse:
         request.GET,
         queryset=Document.objects.select_related("experiment", "owner", "status_changed_by"),
     )
+    return _experiment_item_list(request, filterset, "document", "engagement/document_list.html")
+
+
+def _experiment_item_list(
+    request: HttpRequest, filterset: FilterSet, model_name: str, template_name: str
+) -> HttpResponse:
+    """A page of records or documents of every experiment; ``editable``: the experiments whose items
+    (``model_name``) this user may change, so that only their rows get an edit link."""
     page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
     editable = set(
-        Experiment.objects.engagement_writable_by(request.user, "document", "change").values_list(
+        Experiment.objects.engagement_writable_by(request.user, model_name, "change").values_list(
             "pk", flat=True
         )
     )
-    return render(
-        request, "engagement/document_list.html", {"filter": filterset, "page": page, "editable": editable}
-    )
+    return render(request, template_name, {"filter": filterset, "page": page, "editable": editable})
 
 
 def _experiment_item_form(

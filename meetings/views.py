@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required, permission_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.db.models import Prefetch, Q
@@ -23,6 +23,7 @@ from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_http_methods, require_POST
 
 from common import uploads
+from common.errors import refusal_shown_on
 from common.links import is_https_link, same_site_target
 
 from . import exports, indico
@@ -46,7 +47,6 @@ from .models import (
     ActionUpdate,
     Meeting,
     MeetingAttachment,
-    MeetingError,
     MeetingSeries,
     Person,
     Stream,
@@ -215,11 +215,8 @@ def meeting_next(request: HttpRequest, pk: int) -> HttpResponse:
         initial={"date": proposed.date(), "time": proposed.time(), "time_zone": meeting.time_zone},
     )
     if request.method == "POST" and form.is_valid():
-        try:
+        with refusal_shown_on(form):
             following = meeting.create_next(by=request.user, starts_at=form.local_start())
-        except MeetingError as error:
-            form.add_error(None, error.message)
-        else:
             carried = following.action_reviews.count()
             messages.success(
                 request, f"Meeting of {following.local_date:%Y-%m-%d} created; {_carried(carried)}."
@@ -534,16 +531,13 @@ def action_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if not can_update:
             raise PermissionDenied("Only the action's owners and the coordinators may update it.")
         if form.is_valid():
-            try:
+            with refusal_shown_on(form):
                 action.record_update(
                     by=request.user,
                     text=form.cleaned_data["text"],
                     status=form.cleaned_data["status"],
                     meeting=form.cleaned_data["meeting"],
                 )
-            except ValidationError as error:
-                form.add_error(None, error)
-            else:
                 messages.success(
                     request, f"Action #{action.pk} updated: {action.get_status_display().lower()}."
                 )
@@ -575,7 +569,7 @@ def action_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         fields = {name: data[name] for name in ("stream", "due_date", "qos_class", "experiment")}
-        try:
+        with refusal_shown_on(form):
             if data["raised_at"] is not None:
                 action = data["raised_at"].raise_action(
                     by=request.user, text=data["text"], owners=list(data["owners"]), **fields
@@ -584,9 +578,6 @@ def action_create(request: HttpRequest) -> HttpResponse:
                 action = Action.objects.create_action(
                     by=request.user, text=data["text"], owners=list(data["owners"]), **fields
                 )
-        except ValidationError as error:
-            form.add_error(None, error)
-        else:
             messages.success(request, f"Action #{action.pk} raised.")
             return redirect(action)
     return render(request, "meetings/action_form.html", {"form": form, "action": None})

@@ -15,6 +15,16 @@ from .choices import Role
 # Every role reads everything; what differs is what it may change.
 READ_EVERYTHING = "view"
 
+# An experiment's records, documents and contacts: a liaison's of their own experiments, a coordinator's of all.
+EXPERIMENT_ITEMS = [
+    "engagement.add_engagementrecord",
+    "engagement.change_engagementrecord",
+    "engagement.add_document",
+    "engagement.change_document",
+    "engagement.add_contact",
+    "engagement.change_contact",
+]
+
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     Role.MEMBER: [],
     Role.LIAISON: [
@@ -23,12 +33,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "engagement.add_requirement",
         "engagement.change_requirement",
         "engagement.add_requirementcomment",
-        "engagement.add_engagementrecord",
-        "engagement.change_engagementrecord",
-        "engagement.add_document",
-        "engagement.change_document",
-        "engagement.add_contact",
-        "engagement.change_contact",
+        *EXPERIMENT_ITEMS,
     ],
     Role.COORDINATOR: [
         # Meetings (with their timetable, minutes and attachments), people and every action. Owners who
@@ -46,12 +51,7 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "engagement.add_experiment",
         "engagement.change_experiment",
         "engagement.manage_any_experiment",
-        "engagement.add_engagementrecord",
-        "engagement.change_engagementrecord",
-        "engagement.add_document",
-        "engagement.change_document",
-        "engagement.add_contact",
-        "engagement.change_contact",
+        *EXPERIMENT_ITEMS,
     ],
     Role.QOS_ADMIN: [
         "qos.add_storageqosclass",

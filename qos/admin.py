@@ -1,19 +1,8 @@
 from django.contrib import admin
 
+from common.admin import ReadOnlyAdmin
+
 from .models import StorageQoSClass, StorageQoSClassRevision
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Read-only: changes must go through the lifecycle (revisions, four-eyes), which the admin would skip."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(StorageQoSClass)

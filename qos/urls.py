@@ -1,18 +1,13 @@
 from django.urls import path, register_converter
+from django.urls.converters import StringConverter
 
 from . import views
 
 
-class LabelConverter:
+class LabelConverter(StringConverter):
     """A class label in a URL: upper case only, so lower-case paths (``/qos/rses/``) never clash with it."""
 
     regex = r"[A-Z0-9][A-Z0-9_-]{0,63}"
-
-    def to_python(self, value: str) -> str:
-        return value
-
-    def to_url(self, value: str) -> str:
-        return value
 
 
 register_converter(LabelConverter, "label")

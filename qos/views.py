@@ -1,3 +1,5 @@
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -397,30 +399,38 @@ def rse_assign(request: HttpRequest) -> HttpResponse:
     return redirect(back)
 
 
-@permission_required(PUSH, raise_exception=True)
-@require_http_methods(["POST"])
-def rse_reconcile(request: HttpRequest, name: str) -> HttpResponse:
+def _settle_drift(
+    request: HttpRequest, name: str, settle: Callable[..., object], done: Callable[[RSE], str]
+) -> HttpResponse:
+    """Reconcile or adopt from the RSE's page: why the model refuses is shown as a message on that page."""
     rse = get_object_or_404(RSE.objects.with_related(), name=name)
     try:
-        rse.reconcile(by=request.user)
+        settle(rse, by=request.user)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        messages.success(request, f"Push queued: {rse.name} gets the portal's value back.")
+        messages.success(request, done(rse))
     return redirect(rse)
+
+
+@permission_required(PUSH, raise_exception=True)
+@require_http_methods(["POST"])
+def rse_reconcile(request: HttpRequest, name: str) -> HttpResponse:
+    return _settle_drift(
+        request, name, RSE.reconcile, lambda rse: f"Push queued: {rse.name} gets the portal's value back."
+    )
 
 
 @permission_required(PUSH, raise_exception=True)
 @require_http_methods(["POST"])
 def rse_adopt(request: HttpRequest, name: str) -> HttpResponse:
-    rse = get_object_or_404(RSE.objects.with_related(), name=name)
-    try:
-        rse.adopt(by=request.user)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"{rse.name} now carries {rse.qos_class.label} in the portal, as in Rucio.")
-    return redirect(rse)
+    # The message names the class the RSE carries once adopted.
+    return _settle_drift(
+        request,
+        name,
+        RSE.adopt,
+        lambda rse: f"{rse.name} now carries {rse.qos_class.label} in the portal, as in Rucio.",
+    )
 
 
 @permission_required(PUSH, raise_exception=True)

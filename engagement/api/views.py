@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import status
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from common.api.cached_lists import TableCachedListMixin
 from common.api.schema import CONFLICT
+from common.api.viewsets import WritableViewSet
 
 from ..filters import ContactFilterSet, DocumentFilterSet, EngagementRecordFilterSet, RequirementFilterSet
 from ..models import (
@@ -38,16 +41,6 @@ REVIEW = ["engagement.review_requirement"]
 READ = ["engagement.view_requirement"]
 
 
-class WritableViewSet(
-    mixins.CreateModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.ListModelMixin,
-    viewsets.GenericViewSet,
-):
-    """List, read, create and change; nothing of the engagement history is deleted through the API."""
-
-
 class ExperimentViewSet(WritableViewSet):
     """Experiments and their liaisons. Coordinators create and change them."""
 
@@ -57,6 +50,21 @@ class ExperimentViewSet(WritableViewSet):
     lookup_value_regex = r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}"
     filterset_fields = ["short_name"]
     ordering_fields = ["short_name", "name"]
+
+
+def _step(name: str, doc: str) -> Any:
+    """The API action that takes the lifecycle step ``name`` (``TRANSITIONS``), with ``{"comment"}``."""
+
+    def take(self, request, pk=None):
+        return self._take(request, name)
+
+    # @action routes the method by its name, and the schema describes it with its docstring.
+    take.__name__ = name
+    take.__doc__ = doc
+    return extend_schema(
+        request=RequirementTransitionSerializer,
+        responses={200: RequirementDetailSerializer, 409: CONFLICT},
+    )(action(detail=True, methods=["post"])(take))
 
 
 # An edit refused by the lifecycle (e.g. of an accepted requirement) answers 409, as the steps do.
@@ -115,59 +123,16 @@ class RequirementViewSet(TableCachedListMixin, WritableViewSet):
         requirement.take(name, by=request.user, comment=serializer.validated_data["comment"])
         return self._detail(requirement)
 
-    @extend_schema(
-        request=RequirementTransitionSerializer,
-        responses={200: RequirementDetailSerializer, 409: CONFLICT},
+    review = _step("review", "Start the review of a filed requirement (QoS admins).")
+    accept = _step("accept", "Accept a filed or reviewed requirement (QoS admins).")
+    reject = _step(
+        "reject", "Reject a filed or reviewed requirement; ``comment`` (why) is required (QoS admins)."
     )
-    @action(detail=True, methods=["post"])
-    def review(self, request, pk=None):
-        """Start the review of a filed requirement (QoS admins)."""
-        return self._take(request, "review")
-
-    @extend_schema(
-        request=RequirementTransitionSerializer,
-        responses={200: RequirementDetailSerializer, 409: CONFLICT},
+    satisfy = _step(
+        "satisfy", "Mark an accepted requirement satisfied; it needs a linked approved class (QoS admins)."
     )
-    @action(detail=True, methods=["post"])
-    def accept(self, request, pk=None):
-        """Accept a filed or reviewed requirement (QoS admins)."""
-        return self._take(request, "accept")
-
-    @extend_schema(
-        request=RequirementTransitionSerializer,
-        responses={200: RequirementDetailSerializer, 409: CONFLICT},
-    )
-    @action(detail=True, methods=["post"])
-    def reject(self, request, pk=None):
-        """Reject a filed or reviewed requirement; ``comment`` (why) is required (QoS admins)."""
-        return self._take(request, "reject")
-
-    @extend_schema(
-        request=RequirementTransitionSerializer,
-        responses={200: RequirementDetailSerializer, 409: CONFLICT},
-    )
-    @action(detail=True, methods=["post"])
-    def satisfy(self, request, pk=None):
-        """Mark an accepted requirement satisfied; it needs a linked approved class (QoS admins)."""
-        return self._take(request, "satisfy")
-
-    @extend_schema(
-        request=RequirementTransitionSerializer,
-        responses={200: RequirementDetailSerializer, 409: CONFLICT},
-    )
-    @action(detail=True, methods=["post"])
-    def withdraw(self, request, pk=None):
-        """Withdraw a requirement (the experiment's liaisons)."""
-        return self._take(request, "withdraw")
-
-    @extend_schema(
-        request=RequirementTransitionSerializer,
-        responses={200: RequirementDetailSerializer, 409: CONFLICT},
-    )
-    @action(detail=True, methods=["post"])
-    def refile(self, request, pk=None):
-        """File a rejected or withdrawn requirement again (the experiment's liaisons)."""
-        return self._take(request, "refile")
+    withdraw = _step("withdraw", "Withdraw a requirement (the experiment's liaisons).")
+    refile = _step("refile", "File a rejected or withdrawn requirement again (the experiment's liaisons).")
 
     @extend_schema(request=LinkClassSerializer, responses={200: RequirementDetailSerializer, 409: CONFLICT})
     @action(detail=True, methods=["post"])

@@ -9,13 +9,14 @@ from django.db.models import Prefetch
 from django.urls import reverse
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from common.api.cached_lists import TableCachedListMixin
 from common.api.schema import CONFLICT
+from common.api.viewsets import WritableViewSet
 
 from .. import exports
 from ..filters import ActionFilterSet, MeetingFilterSet
@@ -56,13 +57,7 @@ class PersonFilterSet(django_filters.FilterSet):
         fields = ["name", "username"]
 
 
-class PersonViewSet(
-    mixins.CreateModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.ListModelMixin,
-    viewsets.GenericViewSet,
-):
+class PersonViewSet(WritableViewSet):
     """Attendees and action owners; ``username`` links a person to their portal account."""
 
     queryset = Person.objects.select_related("user")
@@ -90,13 +85,7 @@ class PersonViewSet(
         )
 
 
-class MeetingViewSet(
-    mixins.CreateModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.ListModelMixin,
-    viewsets.GenericViewSet,
-):
+class MeetingViewSet(WritableViewSet):
     """Meetings with their timetable, attendees, minutes and actions (ids). Never deleted."""
 
     queryset = Meeting.objects.select_related("series").prefetch_related(
@@ -166,14 +155,7 @@ class MeetingViewSet(
         )
 
 
-class ActionViewSet(
-    TableCachedListMixin,
-    mixins.CreateModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.ListModelMixin,
-    viewsets.GenericViewSet,
-):
+class ActionViewSet(TableCachedListMixin, WritableViewSet):
     """Actions. Filters: ``owner`` (person id or username), ``stream`` (letter), ``status`` (repeatable),
     ``due``, ``due_before``, ``due_after``, ``overdue``, ``mine``. Never deleted: drop them instead.
 

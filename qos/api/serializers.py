@@ -216,6 +216,17 @@ class PushSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# What the portal last read from Rucio, or did to it: never written by a client.
+FROM_RUCIO = [
+    "rucio_value",
+    "rucio_attributes",
+    "sync_state",
+    "missing_in_rucio",
+    "last_read_at",
+    "last_pushed_at",
+]
+
+
 class RSESerializer(serializers.ModelSerializer):
     """An RSE. ``PATCH {"qos_class": "SAFE"}`` assigns (and pushes); ``null`` unassigns (and removes)."""
 
@@ -240,24 +251,11 @@ class RSESerializer(serializers.ModelSerializer):
             "qos_class",
             "planned_class",
             "desired_value",
-            "rucio_value",
-            "rucio_attributes",
-            "sync_state",
-            "missing_in_rucio",
-            "last_read_at",
-            "last_pushed_at",
+            *FROM_RUCIO,
             "expression_may_be_stale",
             "reason",
         ]
-        read_only_fields = [
-            "name",
-            "rucio_value",
-            "rucio_attributes",
-            "sync_state",
-            "missing_in_rucio",
-            "last_read_at",
-            "last_pushed_at",
-        ]
+        read_only_fields = ["name", *FROM_RUCIO]
 
     def update(self, instance, validated_data):
         if "qos_class" in validated_data:

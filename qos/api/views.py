@@ -20,6 +20,7 @@ from rest_framework.response import Response
 
 from common.api.cached_lists import TableCachedListMixin
 from common.api.schema import CONFLICT, VALIDATION_ERROR
+from common.api.viewsets import WritableViewSet
 
 from .. import tasks
 from ..catalogue_io import export_catalogue
@@ -52,14 +53,7 @@ REVIEW_NOT_VALID = OpenApiResponse(
     update=extend_schema(responses={200: StorageQoSClassSerializer, 409: CONFLICT}),
     partial_update=extend_schema(responses={200: StorageQoSClassSerializer, 409: CONFLICT}),
 )
-class StorageQoSClassViewSet(
-    TableCachedListMixin,
-    mixins.CreateModelMixin,
-    mixins.RetrieveModelMixin,
-    mixins.UpdateModelMixin,
-    mixins.ListModelMixin,
-    viewsets.GenericViewSet,
-):
+class StorageQoSClassViewSet(TableCachedListMixin, WritableViewSet):
     """The Storage QoS Class catalogue. Classes are never deleted: deprecate, then retire them."""
 
     queryset = StorageQoSClass.objects.select_related("pending_revision__author")
@@ -268,14 +262,7 @@ class RSEViewSet(
     @action(detail=True, methods=["post"])
     def reconcile(self, request, name=None):
         """Push the portal's value to Rucio (or remove a value the portal did not set)."""
-        rse = self.get_object()
-        # Not the usual 400 (non_field_errors): why there is nothing to do has always come as ``detail``.
-        try:
-            rse.reconcile(by=request.user)
-        except DjangoValidationError as error:
-            raise ValidationError({"detail": error.messages}) from error
-        rse.refresh_from_db()
-        return Response(RSESerializer(rse, context=self.get_serializer_context()).data)
+        return self._settle_drift(RSE.reconcile)
 
     @extend_schema(
         request=None, responses={200: RSESerializer, 400: OpenApiResponse(description="Cannot adopt")}
@@ -283,12 +270,18 @@ class RSEViewSet(
     @action(detail=True, methods=["post"])
     def adopt(self, request, name=None):
         """Take Rucio's value into the portal, when it is an approved class."""
+        return self._settle_drift(RSE.adopt)
+
+    def _settle_drift(self, settle) -> Response:
         rse = self.get_object()
-        # As reconcile: why it cannot be adopted comes as ``detail``.
+        # Not the usual 400 (non_field_errors): why there is nothing to do, or why Rucio's value cannot be
+        # adopted, has always come as ``detail``.
         try:
-            rse.adopt(by=request.user)
+            settle(rse, by=self.request.user)
         except DjangoValidationError as error:
             raise ValidationError({"detail": error.messages}) from error
+        # A reconcile's push is written apart from this instance.
+        rse.refresh_from_db()
         return Response(RSESerializer(rse, context=self.get_serializer_context()).data)
 
 

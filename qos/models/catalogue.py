@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from common.errors import DomainError
+from common.models import Immutable
 
 from .. import audit
 from ..choices import (
@@ -505,7 +506,7 @@ TRANSITIONS: dict[str, Transition] = {
 }
 
 
-class StorageQoSClassRevision(models.Model):
+class StorageQoSClassRevision(Immutable):
     """One immutable step in a class's history: who did what, when, why, and the content afterwards.
 
     ``data`` is the class's newest content after this step (a pending proposal's content where there is one),
@@ -534,11 +535,6 @@ class StorageQoSClassRevision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.data.get('label', '?')} r{self.number} ({self.kind})"
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        if self.pk is not None:
-            raise ValueError("Revisions are immutable: record a new one instead.")
-        super().save(*args, **kwargs)
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise ValueError("Revisions are immutable and are never deleted on their own.")

@@ -53,15 +53,6 @@ import requests
 from rucio.client.client import Client
 from rucio.common import exception as rexc
 
-__all__ = [
-    "AuthType",
-    "PermanentRucioError",
-    "RucioConnection",
-    "RucioError",
-    "RucioGateway",
-    "TransientRucioError",
-]
-
 AuthType = Literal["userpass", "x509", "oidc"]
 _AUTH_TYPES = ("userpass", "x509", "oidc")
 _T = TypeVar("_T")
