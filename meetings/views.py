@@ -500,11 +500,13 @@ def action_list(request: HttpRequest) -> HttpResponse:
         cells: dict[tuple[int | None, str], list[Action]] = defaultdict(list)
         for action in page.object_list:
             cells[(action.stream_id, action.status)].append(action)
+        # Each cell with its status: on a phone the columns' headings are gone and each cell says it.
         rows = [
-            (stream, [cells[(stream.pk, status)] for status in columns]) for stream in Stream.objects.all()
+            (stream, [(status, cells[(stream.pk, status)]) for status in columns])
+            for stream in Stream.objects.all()
         ]
         if any(cells[(None, status)] for status in columns):
-            rows.append((None, [cells[(None, status)] for status in columns]))
+            rows.append((None, [(status, cells[(None, status)]) for status in columns]))
         return {"rows": rows, "count": page.paginator.count, "page": page}
 
     return render(
