@@ -362,7 +362,9 @@ def test_actions_board_groups_by_stream_and_status(client_for, member, meeting, 
     row_b = board.split("<strong>B</strong>")[1].split("</tr>")[0]
     cells = row_b.split("<td ")[1:]
     assert "ATLAS approval" in cells[1] and "ATLAS approval" not in cells[0]  # the "In progress" column
-    assert cells[1].startswith('data-label="In progress">')  # which a phone, without the column headings, says
+    assert cells[1].startswith(
+        'data-label="In progress">'
+    )  # which a phone, without the column headings, says
 
     assert "Old and done" in text_of(client.get("/actions/?all=1"))
     only_a = text_of(client.get("/actions/?stream=A"))
