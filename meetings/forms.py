@@ -263,10 +263,7 @@ class TimetableItemForm(forms.ModelForm):
         model = TimetableItem
         fields = ["position", "title", "start", "duration_minutes", "speaker", "stream", "parent"]
         labels = {"duration_minutes": "Minutes", "parent": "Part of", "position": "#"}
-        widgets = {
-            "position": forms.NumberInput(attrs={"style": "width:4rem"}),
-            "duration_minutes": forms.NumberInput(attrs={"style": "width:5rem"}),
-        }
+        # Their widths are in portal.css: the CSP refuses style attributes.
 
     def __init__(self, *args: Any, meeting: Meeting, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -296,8 +293,9 @@ class BaseTimetableFormSet(forms.BaseModelFormSet):
         return {**super().get_form_kwargs(index), "meeting": self.meeting}
 
 
+# One empty row adds an item (another appears once it is saved): three made the editor mostly blanks.
 TimetableFormSet = forms.modelformset_factory(
-    TimetableItem, form=TimetableItemForm, formset=BaseTimetableFormSet, extra=3, can_delete=True
+    TimetableItem, form=TimetableItemForm, formset=BaseTimetableFormSet, extra=1, can_delete=True
 )
 
 

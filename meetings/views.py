@@ -13,7 +13,8 @@ from django.contrib.auth.decorators import login_not_required, permission_requir
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Prefetch, Q
+from django.db.models import F, Prefetch, Q
+from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -298,11 +299,15 @@ def _raise_from_minutes(request: HttpRequest, meeting: Meeting, form: MinutesFor
 @require_http_methods(["GET", "POST"])
 def timetable_edit(request: HttpRequest, pk: int) -> HttpResponse:
     meeting = _meeting_or_404(pk)
-    formset = TimetableFormSet(
-        request.POST or None,
-        queryset=meeting.timetable_items.select_related("speaker", "stream", "parent"),
-        meeting=meeting,
+    # Each item followed by its sub-items, as the meeting's page shows them.
+    in_order = meeting.timetable_items.select_related("speaker", "stream", "parent").order_by(
+        Coalesce("parent__position", "position"),
+        Coalesce("parent_id", "id"),
+        F("parent_id").asc(nulls_first=True),
+        "position",
+        "pk",
     )
+    formset = TimetableFormSet(request.POST or None, queryset=in_order, meeting=meeting)
     if request.method == "POST" and formset.is_valid():
         with transaction.atomic():
             items = formset.save(commit=False)
@@ -492,11 +497,13 @@ def action_list(request: HttpRequest) -> HttpResponse:
         cells: dict[tuple[int | None, str], list[Action]] = defaultdict(list)
         for action in page.object_list:
             cells[(action.stream_id, action.status)].append(action)
+        # Each cell with its status: on a phone the columns' headings are gone and each cell says it.
         rows = [
-            (stream, [cells[(stream.pk, status)] for status in columns]) for stream in Stream.objects.all()
+            (stream, [(status, cells[(stream.pk, status)]) for status in columns])
+            for stream in Stream.objects.all()
         ]
         if any(cells[(None, status)] for status in columns):
-            rows.append((None, [cells[(None, status)] for status in columns]))
+            rows.append((None, [(status, cells[(None, status)]) for status in columns]))
         return {"rows": rows, "count": page.paginator.count, "page": page}
 
     return render(
@@ -565,6 +572,10 @@ def action_create(request: HttpRequest) -> HttpResponse:
         meeting = Meeting.objects.filter(pk=meeting_pk).first()
         if meeting is not None:
             initial = {"raised_at": meeting.pk, "due_date": meeting.default_due_date()}
+    # A liaison of one experiment raises actions about it: chosen for them (they may still change it).
+    experiments = list(request.user.liaison_experiments.values_list("pk", flat=True)[:2])
+    if len(experiments) == 1:
+        initial["experiment"] = experiments[0]
     form = ActionForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -88,3 +88,21 @@ class AssignForm(forms.Form):
     )
     confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
     reason = forms.CharField(required=False, max_length=200, help_text="Kept with each push.")
+    # The RSE list's "Review removing the class" button: removing is chosen there, never by leaving the menu
+    # as it was.
+    remove = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def clean_qos_class(self) -> StorageQoSClass | None:
+        # The RSE list's menu starts on a placeholder, which a browser does not send: no class given is no
+        # choice made, where an empty one (the RSE page's "none", the plan's confirmation) removes the class.
+        if "qos_class" not in self.data and not self.data.get("remove"):
+            raise forms.ValidationError("Choose the class to assign, or “Review removing the class”.")
+        return self.cleaned_data["qos_class"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("remove"):
+            # Whatever the label field held when the removal was asked for, it is not used.
+            self.errors.pop("qos_class", None)
+            cleaned["qos_class"] = None
+        return cleaned

@@ -1,3 +1,4 @@
+from collections import Counter
 from collections.abc import Callable
 
 from django.contrib import messages
@@ -7,6 +8,7 @@ from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_http_methods
@@ -16,7 +18,7 @@ from common.refusals import refuse_without
 from common.table_cache import Lazy
 
 from . import consequences, tasks
-from .choices import ASSIGNABLE_STATUSES, ClassStatus
+from .choices import ASSIGNABLE_STATUSES, ClassStatus, PushState, SyncState
 from .filters import PushFilterSet, RSEFilterSet, StorageQoSClassFilterSet
 from .forms import (
     AssignForm,
@@ -313,13 +315,18 @@ def rse_list(request: HttpRequest) -> HttpResponse:
     # ({% tablecache %}), and then none of it is made.
     filterset = SimpleLazyObject(filters)
     page = SimpleLazyObject(lambda: Paginator(filterset.qs, 100).get_page(request.GET.get("page")))
+    state_counts = Lazy(RSE.objects.state_counts)
     return render(
         request,
         "qos/rse_list.html",
         {
             "filter": filterset,
             "page": page,
-            "state_counts": Lazy(RSE.objects.state_counts),
+            "state_counts": state_counts,
+            # The tiles, each state by its name ("In sync").
+            "state_tiles": Lazy(
+                lambda: [(state, SyncState(state).label, count) for state, count in state_counts.items()]
+            ),
             "assign_form": SimpleLazyObject(AssignForm),
             "assign_by_label": by_label,
             "can_push": request.user.has_perm(PUSH),
@@ -391,11 +398,33 @@ def rse_assign(request: HttpRequest) -> HttpResponse:
                 request, f"{qos_class.label} planned on {rses.count()} RSE(s); pushed to Rucio once approved."
             )
         else:
-            messages.success(
-                request,
-                f"{len(pushes)} push(es) queued for Rucio. Rucio may serve the old value in RSE expressions "
-                "for up to 15 minutes.",
+            # Said as it is: the pushes were sent after the commit above, and may be done already (a worker
+            # that was quick, or tasks run in the request) or have failed.
+            def rses_count(count: int) -> str:
+                return f"{count} RSE{pluralize(count)}"
+
+            states = Counter(
+                Push.objects.filter(pk__in=[push.pk for push in pushes]).values_list("state", flat=True)
             )
+            done = states[PushState.DONE]
+            waiting = states[PushState.QUEUED] + states[PushState.SENDING]
+            failed = states[PushState.FAILED]
+            said = []
+            if done:
+                said.append(f"{rses_count(done)} pushed to Rucio")
+            if waiting:
+                said.append(f"{rses_count(waiting)} queued for Rucio")
+            if done or waiting:
+                messages.success(
+                    request,
+                    f"{'; '.join(said)}. Rucio may serve the old value in RSE expressions for up "
+                    "to 15 minutes.",
+                )
+            if failed:
+                messages.error(
+                    request,
+                    f"The push to Rucio failed for {rses_count(failed)}: see the push log, or the RSE's page.",
+                )
     return redirect(back)
 
 

@@ -58,7 +58,7 @@ def test_an_admin_sees_coverage_and_is_warned_before_an_rse_leaves_safe(
     expect(warning).to_contain_text(f"CTA: {requirement.title}")
     expect(warning).to_contain_text("(CERN-EOS leaves SAFE): short by 1")
     page.get_by_role("button", name="Confirm").click()
-    expect(page.get_by_role("status")).to_contain_text("1 push(es) queued")
+    expect(page.get_by_role("status")).to_contain_text("1 RSE queued for Rucio")
 
     # The requirement is now flagged, on its page and on the dashboard.
     page.goto(f"{live_server.url}{requirement.get_absolute_url()}")

@@ -360,8 +360,11 @@ def test_actions_board_groups_by_stream_and_status(client_for, member, meeting, 
     assert "2 actions." in board
     assert "Old and done" not in board  # closed ones only when asked
     row_b = board.split("<strong>B</strong>")[1].split("</tr>")[0]
-    cells = row_b.split("<td>")[1:]
+    cells = row_b.split("<td ")[1:]
     assert "ATLAS approval" in cells[1] and "ATLAS approval" not in cells[0]  # the "In progress" column
+    assert cells[1].startswith(
+        'data-label="In progress">'
+    )  # which a phone, without the column headings, says
 
     assert "Old and done" in text_of(client.get("/actions/?all=1"))
     only_a = text_of(client.get("/actions/?stream=A"))
@@ -498,6 +501,39 @@ def test_timetable_editor_saves_local_times(client_for, coordinator, meeting):
     assert response.status_code == 302, response.content.decode()[:2000]
     wrap_up = meeting.timetable_items.get(title="Wrap-up")
     assert wrap_up.starts_at == datetime.datetime(2020, 3, 18, 13, 55, tzinfo=datetime.UTC)
+
+
+def test_timetable_editor_lists_sub_items_under_their_item_and_one_empty_row(
+    client_for, coordinator, meeting
+):
+    response = client_for(coordinator).get(f"/meetings/{meeting.pk}/timetable/")
+    formset = response.context["formset"]
+    titles = [form.instance.title for form in formset.forms]
+    streams = [str(s) for s in meeting.timetable_items.get(title="Round table").children.order_by("position")]
+    assert titles == ["News", "Round table", *streams, "AOB", ""]
+    assert formset.total_form_count() == formset.initial_form_count() + 1
+    page = text_of(response)
+    assert page.count('<tr class="sub-item">') == len(streams)
+
+
+def test_the_meeting_page_links_to_the_next_meeting_or_offers_to_create_it(client_for, coordinator, meeting):
+    page = text_of(client_for(coordinator).get(f"/meetings/{meeting.pk}/"))
+    assert f'href="/meetings/{meeting.pk}/next/">Create next meeting</a>' in page
+    following = make_meeting(meeting.series, zurich(2020, 4, 1))
+    page = text_of(client_for(coordinator).get(f"/meetings/{meeting.pk}/"))
+    assert "Create next meeting" not in page
+    assert f'<a class="button" href="/meetings/{following.pk}/">Next meeting: 2020-04-01</a>' in page
+
+
+def test_a_liaison_of_one_experiment_finds_it_chosen_for_a_new_action(client_for, coordinator, experiments):
+    assert client_for(coordinator).get("/actions/new/").context["form"]["experiment"].value() is None
+    experiments["CTA"].liaisons.add(coordinator)
+    form = client_for(coordinator).get("/actions/new/").context["form"]
+    assert form["experiment"].value() == experiments["CTA"].pk
+    assert f'<option value="{experiments["CTA"].pk}" selected>CTA</option>' in str(form["experiment"])
+    # A liaison of two chooses.
+    experiments["SKA"].liaisons.add(coordinator)
+    assert client_for(coordinator).get("/actions/new/").context["form"]["experiment"].value() is None
 
 
 def test_person_feed_address_is_shown_to_the_person_only(client_for, member, liaison_cta):

@@ -121,3 +121,24 @@ def test_a_member_gives_their_calendar_a_new_address(browser_page: Page, login_a
     )
     expect(address).not_to_have_text(old)
     expect(address).to_contain_text(f"{live_server.url}/calendar/")
+
+
+def test_the_timetable_editor_fits_a_1366px_screen(browser_page: Page, login_as, live_server, coordinator):
+    """Every column, the delete boxes included, without scrolling sideways on a common laptop screen."""
+    page = browser_page
+    meeting = make_meeting(make_series(), zurich(2020, 3, 18), title="ESCAPE QoS fortnightly meeting")
+    Person.objects.create(name="Maximilian Example-Longname", affiliation="A very long affiliation name")
+    page.set_viewport_size({"width": 1366, "height": 768})
+    login_as(page, coordinator.username, password(coordinator))
+    page.goto(f"{live_server.url}/meetings/{meeting.pk}/timetable/")
+    editor = page.get_by_role("table")
+    expect(editor).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1366
+    box = editor.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 1366, box
+    delete = page.get_by_role("columnheader", name="Delete").bounding_box()
+    assert delete["x"] + delete["width"] <= 1366
+    # The stream's parts of the round table follow it, marked as its sub-items.
+    rows = editor.locator("tbody tr")
+    expect(rows.nth(1).locator('td[data-label="Title"] input')).to_have_value("Round table")
+    expect(rows.nth(2)).to_have_class(re.compile(r"\bsub-item\b"))

@@ -37,9 +37,33 @@ def test_an_admin_assigns_ticked_rses_a_class_chosen_from_the_list(
     expect(plan).to_contain_text("CERN-EOS")
     expect(plan).not_to_contain_text("DESY-DCACHE")
     page.get_by_role("button", name="Confirm").click()
-    expect(page.get_by_role("status")).to_contain_text("1 push(es) queued")
+    expect(page.get_by_role("status")).to_contain_text("1 RSE queued for Rucio")
     assert RSE.objects.get(name="CERN-EOS").qos_class == approved_class
     assert RSE.objects.get(name="DESY-DCACHE").qos_class is None
+
+
+def test_select_all_ticks_every_rse_and_removing_is_its_own_choice(
+    browser_page: Page, login_as, live_server, admin, approved_class, rses
+):
+    RSE.objects.update(qos_class=approved_class)
+    page = browser_page
+    login_as(page, admin.username, f"{admin.username}-pw")
+    page.goto(f"{live_server.url}/qos/rses/")
+    # No class chosen: the browser does not send the form.
+    page.get_by_role("checkbox", name="Select CERN-EOS").check()
+    page.get_by_role("button", name="Review the plan").click()
+    expect(page.get_by_role("heading", name="RSEs")).to_be_visible()
+    select_all = page.get_by_role("checkbox", name="Select every RSE on this page")
+    select_all.check()
+    expect(page.get_by_role("checkbox", name="Select DESY-DCACHE")).to_be_checked()
+    page.get_by_role("checkbox", name="Select DESY-DCACHE").uncheck()
+    expect(select_all).not_to_be_checked()
+    select_all.check()
+    page.get_by_role("button", name="Review removing the class").click()
+    expect(page.get_by_text("Remove the class on 2 RSEs")).to_be_visible()
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("status")).to_contain_text("2 RSEs queued for Rucio")
+    assert not RSE.objects.filter(qos_class__isnull=False).exists()
 
 
 def test_with_a_long_catalogue_the_admin_types_the_label(
@@ -55,7 +79,7 @@ def test_with_a_long_catalogue_the_admin_types_the_label(
     review_the_plan(page, lambda field: field.fill("SAFE"))
     expect(page.get_by_role("table")).to_contain_text("CERN-EOS")
     page.get_by_role("button", name="Confirm").click()
-    expect(page.get_by_role("status")).to_contain_text("1 push(es) queued")
+    expect(page.get_by_role("status")).to_contain_text("1 RSE queued for Rucio")
     assert RSE.objects.get(name="CERN-EOS").qos_class == approved_class
 
 

@@ -86,7 +86,7 @@ def test_assignment_shows_the_plan_first_and_changes_nothing_until_confirmed(
         {"rses": ["CERN-EOS"], "qos_class": "SAFE", "confirm": "True", "reason": "wiki page"},
     )
     assert response.status_code == 302
-    assert "1 push(es) queued" in messages_of(response)[0]
+    assert "1 RSE queued for Rucio" in messages_of(response)[0]
     push = Push.objects.get()
     assert (push.rse, push.key, push.value, push.reason, push.requested_by) == (
         rse,
@@ -110,6 +110,58 @@ def test_assignment_without_rses_is_refused_with_a_message(client_for, admin, rs
     response = client_for(admin).post("/qos/rses/assign/", {"qos_class": "SAFE", "confirm": "True"})
     assert messages_of(response) == ["Choose at least one RSE."]
     assert not Push.objects.exists()
+
+
+def test_the_bulk_assignment_has_no_default_class_and_removing_is_asked_for(
+    client_for, admin, rse, approved_class
+):
+    page = client_for(admin).get("/qos/rses/").content.decode()
+    assert '<option value="" disabled selected>— choose a class —</option>' in page
+    assert "remove the attribute" not in page
+    assert 'name="remove" value="True" formnovalidate>Review removing the class</button>' in page
+    rse.qos_class = approved_class
+    rse.save()
+    # The placeholder is not sent: no class chosen changes nothing, whatever "confirm" says.
+    response = client_for(admin).post("/qos/rses/assign/", {"rses": ["CERN-EOS"], "confirm": "True"})
+    assert messages_of(response) == ["Choose the class to assign, or “Review removing the class”."]
+    plan = client_for(admin).post("/qos/rses/assign/", {"rses": ["CERN-EOS"], "remove": "True"})
+    assert "Remove the class on 1 RSE:" in plan.content.decode()
+    assert not Push.objects.exists()
+    assert RSE.objects.get().qos_class == approved_class
+
+
+def test_state_tiles_are_named_as_people_say_them(client_for, member, rse):
+    RSE.objects.update(sync_state="in_sync")
+    page = client_for(member).get("/qos/rses/").content.decode()
+    assert '<span class="badge sync-in_sync">In sync</span>' in page
+    assert "Insync" not in page
+
+
+@pytest.mark.django_db(transaction=True)  # the pushes are sent when the assignment commits
+@pytest.mark.parametrize(
+    ("outcome", "says"),
+    [
+        ("done", "2 RSEs pushed to Rucio. Rucio may serve the old value"),
+        ("queued", "2 RSEs queued for Rucio. Rucio may serve the old value"),
+        ("failed", "The push to Rucio failed for 2 RSEs: see the push log, or the RSE's page."),
+    ],
+)
+def test_the_message_says_what_became_of_the_pushes(
+    client_for, admin, instance, approved_class, monkeypatch, outcome, says
+):
+    """With tasks run in the request (CELERY_TASK_ALWAYS_EAGER) the pushes are done, or failed, by the time
+    the message is written: it says so rather than "queued"."""
+    make_rses(instance, 2)
+
+    def sent(push_ids: list[int]) -> None:
+        Push.objects.filter(pk__in=push_ids).update(state=outcome)
+
+    monkeypatch.setattr("qos.querysets.send_after_commit", sent)
+    response = client_for(admin).post(
+        "/qos/rses/assign/", {"rses": ["SITE-00000", "SITE-00001"], "qos_class": "SAFE", "confirm": "True"}
+    )
+    shown = messages_of(response)
+    assert len(shown) == 1 and shown[0].startswith(says), shown
 
 
 def test_unknown_class_is_refused(client_for, api_for, admin, rse):
