@@ -1,3 +1,5 @@
+from typing import Any
+
 from django import forms
 
 from .choices import ASSIGNABLE_STATUSES
@@ -48,10 +50,21 @@ class RejectForm(TransitionForm):
 
 
 class CompareForm(forms.Form):
-    """Pick two revisions of a class to compare."""
+    """Pick two revisions of a class to compare: ``from`` and ``to``, the names the API's diff takes."""
 
-    a = forms.IntegerField(min_value=1, label="From revision")
-    b = forms.IntegerField(min_value=1, label="To revision")
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Set here: "from" is a Python keyword, so it cannot be declared as a class attribute.
+        for name, label in (("from", "From revision"), ("to", "To revision")):
+            self.fields[name] = forms.IntegerField(
+                min_value=1,
+                label=label,
+                error_messages={
+                    "required": "Give a revision number, e.g. 1.",
+                    "invalid": "Give a revision number, e.g. 1.",
+                    "min_value": "Revisions are numbered from 1.",
+                },
+            )
 
 
 # A <select> puts every class on every page that shows it; above this many classes a field takes the label.

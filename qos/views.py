@@ -39,7 +39,13 @@ from .models import (
     StorageQoSClass,
     revision_diff,
 )
-from .models.catalogue import APPROVE_PERMISSION, CHANGE_PERMISSION, Transition
+from .models.catalogue import (
+    APPROVE_PERMISSION,
+    CHANGE_PERMISSION,
+    Transition,
+    default_comparison,
+    history_steps,
+)
 
 VIEW = "qos.view_storageqosclass"
 ADD = "qos.add_storageqosclass"
@@ -267,31 +273,46 @@ def _transition_plan(qos_class: StorageQoSClass, action: str) -> dict | None:
     return None
 
 
+# The history page's comparison: ?from=&to= as the API's diff takes them; ?a=&b=, its earlier names, still work.
+COMPARE_PARAMETERS = (("from", "a"), ("to", "b"))
+
+
 @permission_required(VIEW, raise_exception=True)
 def class_history(request: HttpRequest, label: str) -> HttpResponse:
     qos_class = get_object_or_404(StorageQoSClass, label=label)
     revisions = list(qos_class.revisions.select_related("author"))
     by_number = {revision.number: revision for revision in revisions}
     latest = revisions[0].number if revisions else 0
-    compare = CompareForm(request.GET or {"a": max(latest - 1, 1), "b": latest})
+    asked = {name: request.GET.get(name, request.GET.get(old_name)) for name, old_name in COMPARE_PARAMETERS}
     diff = old = new = None
-    if compare.is_valid():
-        old = by_number.get(compare.cleaned_data["a"])
-        new = by_number.get(compare.cleaned_data["b"])
-        if old is None or new is None:
-            compare.add_error(None, f"{label} has revisions 1 to {latest}.")
-        else:
-            diff = revision_diff(old, new)
+    if any(value is not None for value in asked.values()):
+        compare = CompareForm(asked)
+        if compare.is_valid():
+            old = by_number.get(compare.cleaned_data["from"])
+            new = by_number.get(compare.cleaned_data["to"])
+            if old is None or new is None:
+                compare.add_error(None, f"{label} has revisions 1 to {latest}.")
+                old = new = None
+    else:
+        default = default_comparison(qos_class, revisions)
+        if default is not None:
+            old, new = default
+        compare = CompareForm(
+            initial={"from": old.number if old else None, "to": new.number if new else None}
+        )
+    if old is not None and new is not None:
+        diff = revision_diff(old, new)
     return render(
         request,
         "qos/class_history.html",
         {
             "qos_class": qos_class,
-            "revisions": revisions,
+            "steps": history_steps(revisions),
             "compare": compare,
             "diff": diff,
             "old": old,
             "new": new,
+            "latest": revisions[0] if revisions else None,
         },
     )
 

@@ -22,6 +22,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models, transaction
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from common.errors import DomainError
 from common.models import Immutable
@@ -540,6 +541,12 @@ class StorageQoSClassRevision(Immutable):
         raise ValueError("Revisions are immutable and are never deleted on their own.")
 
 
+def field_label(name: str) -> str:
+    """A content field's name as users write it, from its verbose name: "Expected throughput (MB/s)"."""
+    # capfirst, not str.capitalize: that would lower-case the rest, units included ("mb/s").
+    return capfirst(str(StorageQoSClass._meta.get_field(name).verbose_name))
+
+
 def revision_diff(old: StorageQoSClassRevision, new: StorageQoSClassRevision) -> list[dict[str, Any]]:
     """Field-by-field difference of two revisions' content, with human labels and display values."""
     rows = []
@@ -550,12 +557,55 @@ def revision_diff(old: StorageQoSClassRevision, new: StorageQoSClassRevision) ->
             rows.append(
                 {
                     "field": name,
-                    "label": str(field.verbose_name).capitalize(),
+                    "label": field_label(name),
                     "old": _display(field, before),
                     "new": _display(field, after),
                 }
             )
     return rows
+
+
+def default_comparison(
+    qos_class: StorageQoSClass, revisions: list[StorageQoSClassRevision]
+) -> tuple[StorageQoSClassRevision, StorageQoSClassRevision] | None:
+    """The two revisions a history page compares unless told otherwise (``revisions``: newest first), or None
+    when no earlier revision has other content.
+
+    What a reader asks is "what changed": a proposal awaiting approval against the approved content (for a
+    new class, against what was last sent back), else the approved content against the previous approved
+    one, else the newest content against the last that differed. Never two revisions with the same content:
+    a reject/propose cycle or a status step leaves the content as it was.
+    """
+    if not revisions:
+        return None
+    approvals = [revision for revision in revisions if revision.kind == RevisionKind.APPROVED]
+    if qos_class.awaits_approval:
+        new = revisions[0]
+        bases = approvals or [revision for revision in revisions if revision.kind == RevisionKind.REJECTED]
+    elif approvals:
+        new, bases = approvals[0], approvals[1:]
+    else:
+        new, bases = revisions[0], []
+    earlier = [revision for revision in revisions if revision.number < new.number]
+    old = next((revision for revision in [*bases, *earlier] if revision.data != new.data), None)
+    return (old, new) if old is not None else None
+
+
+def history_steps(revisions: list[StorageQoSClassRevision]) -> list[dict[str, Any]]:
+    """Each revision (newest first, as given) with what it changed in users' words: the fields it changed
+    and, where the step changed the status, the status before and after."""
+    steps = []
+    for revision, before in zip(revisions, [*revisions[1:], None], strict=True):
+        changed = [field_label(name) for name in revision.changed_fields if name in CONTENT_FIELDS]
+        status_before = before.get_status_display() if before is not None else None
+        steps.append(
+            {
+                "revision": revision,
+                "changed": changed,
+                "status_before": status_before if before and before.status != revision.status else None,
+            }
+        )
+    return steps
 
 
 def _display(field: models.Field, value: Any) -> str:

@@ -131,7 +131,7 @@ def test_second_admin_approves_and_the_history_shows_the_diff(
     page.get_by_label("From revision").fill("1")
     page.get_by_label("To revision").fill("2")
     page.get_by_role("button", name="Compare").click()
-    expect(page).to_have_url(re.compile(r"\?a=1&b=2$"))
+    expect(page).to_have_url(re.compile(r"\?from=1&to=2$"))  # the names the API's diff takes
     expect(page.get_by_role("heading", name="Revision 1 → revision 2")).to_be_visible()
 
     diff = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name="Before"))

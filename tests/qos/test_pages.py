@@ -264,13 +264,116 @@ def test_history_page_shows_a_diff_between_any_two_revisions(client_for, member,
     assert "Revision 1 → revision 3" in page
     assert "<del>Safe long-term custody</del>" in page
     assert "<ins>Custodial</ins>" in page
+    # By default: the proposal against the last content that differs (r2, the edit, has r3's content).
     default = client_for(member).get("/qos/SAFE/history/").context
-    assert (default["old"].number, default["new"].number) == (2, 3)
+    assert (default["old"].number, default["new"].number) == (1, 3)
 
 
 def test_history_page_with_unknown_revision_says_so(client_for, member, draft_class):
     page = client_for(member).get("/qos/SAFE/history/?a=1&b=9").content.decode()
     assert "SAFE has revisions 1 to 1." in page
+
+
+def compared(client, query=""):
+    context = client.get(f"/qos/SAFE/history/{query}").context
+    old, new = context["old"], context["new"]
+    return (old.number if old else None, new.number if new else None)
+
+
+def test_history_of_a_class_approved_once_compares_nothing_by_default(client_for, member, approved_class):
+    # r1 created, r2 proposed, r3 approved: the same content three times.
+    response = client_for(member).get("/qos/SAFE/history/")
+    assert (response.context["old"], response.context["new"], response.context["diff"]) == (None, None, None)
+    page = response.content.decode()
+    assert "No step changed the content: every revision has the content of r3." in page
+    assert "<del>" not in page
+
+
+def test_history_of_a_class_approved_after_edits_shows_what_the_edits_changed(
+    client_for, member, admin, admin2
+):
+    qos_class = StorageQoSClass.objects.create_draft(by=admin, **SAFE_CONTENT)
+    qos_class.edit(by=admin, changes={"copies": 3}, base_revision=1)
+    qos_class.propose(by=admin)
+    qos_class.approve(by=admin2)
+    assert compared(client_for(member)) == (1, 4)
+
+
+def test_history_with_a_pending_proposal_compares_it_with_the_approved_content(
+    client_for, member, admin, approved_class
+):
+    approved_class.edit(by=admin, changes={"throughput_mbps": 500}, base_revision=3)
+    client = client_for(member)
+    assert compared(client) == (3, 4)
+    page = client.get("/qos/SAFE/history/").content.decode()
+    assert '<th scope="row">Expected throughput (MB/s)</th>' in page
+    assert "<del>Approved</del>" in page and "<ins>Proposed</ins>" in page
+
+
+def test_history_of_two_approvals_compares_the_approved_content_with_the_one_before(
+    client_for, member, admin, admin2, approved_class
+):
+    approved_class.edit(by=admin, changes={"copies": 3}, base_revision=3)
+    approved_class.approve(by=admin2)  # r5
+    approved_class.deprecate(by=admin, reason="Superseded")  # r6: same content, another status
+    client = client_for(member)
+    assert compared(client) == (3, 5)
+    page = client.get("/qos/SAFE/history/").content.decode()
+    assert '<th scope="row">Number of copies</th>' in page
+    assert "<del>2</del>" in page and "<ins>3</ins>" in page
+
+
+def test_history_after_a_reject_and_propose_cycle_never_compares_identical_content(
+    client_for, member, admin, admin2, proposed_class
+):
+    proposed_class.reject(by=admin2, reason="Say why tape")  # r3, back to draft
+    proposed_class.propose(by=admin)  # r4: what was rejected, unchanged
+    client = client_for(member)
+    assert compared(client) == (None, None)
+    assert "No step changed the content" in client.get("/qos/SAFE/history/").content.decode()
+    proposed_class.reject(by=admin2, reason="Still no reason")  # r5
+    proposed_class.edit(by=admin, changes={"title": "Tape custody"}, base_revision=5)  # r6
+    proposed_class.propose(by=admin)  # r7
+    # Against what was last sent back, not the identical r6 before it.
+    assert compared(client) == (5, 7)
+
+
+def test_history_lists_status_changes_and_changed_fields_in_users_words(
+    client_for, member, admin, draft_class
+):
+    draft_class.edit(by=admin, changes={"lifetime_days": 365, "durability_target": "99.9"}, base_revision=1)
+    draft_class.propose(by=admin)
+    rows = client_for(member).get("/qos/SAFE/history/").content.decode().split("<tbody>")[-1].split("</tr>")
+    assert "Status: Draft → Proposed" in rows[0]  # r3
+    assert "Durability target (%), Data storage lifetime (days)" in rows[1]  # r2
+    assert "lifetime_days" not in rows[1]
+
+
+def test_history_takes_the_apis_from_and_to(client_for, member, admin, draft_class):
+    draft_class.edit(by=admin, changes={"title": "Custodial"}, base_revision=1)
+    draft_class.propose(by=admin)
+    client = client_for(member)
+    assert compared(client, "?from=2&to=3") == (2, 3)
+    page = client.get("/qos/SAFE/history/?from=2&to=3").content.decode()
+    assert "The content is the same in both." in page
+    assert "<del>Draft</del>" in page and "<ins>Proposed</ins>" in page
+    assert 'name="from" value="2"' in page
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("?from=one&to=2", "Give a revision number, e.g. 1."),
+        ("?from=1", "Give a revision number, e.g. 1."),
+        ("?from=0&to=1", "Revisions are numbered from 1."),
+        ("?from=1&to=99", "SAFE has revisions 1 to 1."),
+    ],
+)
+def test_history_with_bad_from_or_to_says_so(client_for, member, draft_class, query, message):
+    response = client_for(member).get(f"/qos/SAFE/history/{query}")
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert response.context["diff"] is None
 
 
 def test_description_markdown_is_sanitised(client_for, admin, member):
