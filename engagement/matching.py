@@ -17,7 +17,7 @@ database; ``tests/engagement/test_gaps.py`` checks that both agree.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from types import SimpleNamespace
@@ -110,34 +110,47 @@ def _days(value: int | None) -> str:
     return f"{value} days" if value else "until deleted"
 
 
-def check_media(requirement: Requirement, qos_class: StorageQoSClass) -> PropertyCheck:
-    needed, offered = requirement.storage_media, qos_class.storage_media
-    if not needed:
-        fits, reason = True, "Any media will do."
-    elif offered == needed:
-        fits, reason = True, f"{_media_name(offered)}, as asked."
-    elif offered in MEDIA_THAT_FIT[needed]:
-        fits, reason = True, MEDIA_REASONS[(needed, offered)]
-    else:
-        fits, reason = False, f"{_media_name(offered)}, not {MEDIA_IN_TEXT[needed]}."
-    return PropertyCheck(
-        "storage_media", "Storage media", _media_name(needed), _media_name(offered), fits, reason
-    )
+def _as_asked(
+    key: str,
+    title: str,
+    name: Callable[[str], str],
+    anything: str,
+    otherwise: Callable[[str, str], tuple[bool, str]],
+) -> Callable[[Requirement, StorageQoSClass], PropertyCheck]:
+    """The check of the property ``key`` (a field of both, media or latency), of which the class must offer
+    what was asked or better: any fits when nothing was asked, the same fits, and ``otherwise(needed,
+    offered)`` tells whether another does, and why."""
+
+    def check(requirement: Requirement, qos_class: StorageQoSClass) -> PropertyCheck:
+        needed, offered = getattr(requirement, key), getattr(qos_class, key)
+        if not needed:
+            fits, reason = True, anything
+        elif offered == needed:
+            fits, reason = True, f"{name(offered)}, as asked."
+        else:
+            fits, reason = otherwise(needed, offered)
+        return PropertyCheck(key, title, name(needed), name(offered), fits, reason)
+
+    return check
 
 
-def check_latency(requirement: Requirement, qos_class: StorageQoSClass) -> PropertyCheck:
-    needed, offered = requirement.access_latency, qos_class.access_latency
-    if not needed:
-        fits, reason = True, "Any latency will do."
-    elif offered == needed:
-        fits, reason = True, f"{_latency_name(offered)}, as asked."
-    elif offered == AccessLatency.ONLINE:
-        fits, reason = True, "Online: readable at once, better than the nearline asked for."
-    else:
-        fits, reason = False, "Nearline: files must be staged before they are read; online was asked for."
-    return PropertyCheck(
-        "access_latency", "Access latency", _latency_name(needed), _latency_name(offered), fits, reason
-    )
+def _other_media(needed: str, offered: str) -> tuple[bool, str]:
+    if offered in MEDIA_THAT_FIT[needed]:
+        return True, MEDIA_REASONS[(needed, offered)]
+    return False, f"{_media_name(offered)}, not {MEDIA_IN_TEXT[needed]}."
+
+
+def _other_latency(needed: str, offered: str) -> tuple[bool, str]:
+    # There are two latencies: a class that does not offer the one asked for offers the other.
+    if offered == AccessLatency.ONLINE:
+        return True, "Online: readable at once, better than the nearline asked for."
+    return False, "Nearline: files must be staged before they are read; online was asked for."
+
+
+check_media = _as_asked("storage_media", "Storage media", _media_name, "Any media will do.", _other_media)
+check_latency = _as_asked(
+    "access_latency", "Access latency", _latency_name, "Any latency will do.", _other_latency
+)
 
 
 def _at_least(

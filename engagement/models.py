@@ -25,9 +25,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from common.errors import DomainError
-from common.models import Immutable
+from common.models import Immutable, optional_count, optional_link, user_link
 from qos.choices import AccessLatency, ClassStatus, StorageMedia
-from qos.models import StorageQoSClass
+from qos.models import StorageQoSClass, durability_field
 
 from .choices import (
     ACTIVE_STATUSES,
@@ -360,17 +360,11 @@ class Requirement(RemembersLoadedValues):
         help_text="Online: readable at once. Nearline: may be staged first (online also fits). Empty: any.",
         error_messages={"invalid_choice": "Unknown access latency %(value)r: use online or nearline."},
     )
-    min_durability = models.DecimalField(
+    min_durability = durability_field(
         "durability (%) at least",
-        max_digits=12,
-        decimal_places=9,
-        null=True,
-        blank=True,
-        validators=[
-            MinValueValidator(Decimal("0"), NEED_RANGE_MESSAGES["min_durability"]["min_value"]),
-            MaxValueValidator(Decimal("99.999999999"), NEED_RANGE_MESSAGES["min_durability"]["max_value"]),
-        ],
-        help_text="Share of files that must survive a year, e.g. 99.999. Empty: no need stated.",
+        "Share of files that must survive a year, e.g. 99.999. Empty: no need stated.",
+        NEED_RANGE_MESSAGES["min_durability"]["min_value"],
+        NEED_RANGE_MESSAGES["min_durability"]["max_value"],
     )
     copies = models.PositiveSmallIntegerField(
         "copies at least",
@@ -387,19 +381,15 @@ class Requirement(RemembersLoadedValues):
         validators=[_positive_volume],
         help_text="How much data, in terabytes.",
     )
-    retention_days = models.PositiveIntegerField(
+    retention_days = optional_count(
         "retention (days)",
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(1, NEED_RANGE_MESSAGES["retention_days"]["min_value"])],
-        help_text="How long the data must be kept. Empty: until the experiment deletes it.",
+        "How long the data must be kept. Empty: until the experiment deletes it.",
+        MinValueValidator(1, NEED_RANGE_MESSAGES["retention_days"]["min_value"]),
     )
-    min_throughput_mbps = models.PositiveIntegerField(
+    min_throughput_mbps = optional_count(
         "throughput (MB/s) at least",
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(1, NEED_RANGE_MESSAGES["min_throughput_mbps"]["min_value"])],
-        help_text="Sustained throughput the workflow needs. Empty: no need stated.",
+        "Sustained throughput the workflow needs. Empty: no need stated.",
+        MinValueValidator(1, NEED_RANGE_MESSAGES["min_throughput_mbps"]["min_value"]),
     )
     access_pattern = models.CharField(
         max_length=16,
@@ -418,9 +408,7 @@ class Requirement(RemembersLoadedValues):
     status = models.CharField(
         max_length=16, choices=RequirementStatus.choices, default=RequirementStatus.FILED
     )
-    filed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="filed_requirements"
-    )
+    filed_by = user_link(related_name="filed_requirements", blank=False)
     linked_classes = models.ManyToManyField(
         StorageQoSClass, through="ClassLink", blank=True, related_name="linked_requirements"
     )
@@ -692,15 +680,11 @@ class RequirementEvent(Immutable):
     kind = models.CharField(max_length=16, choices=RequirementEventKind.choices)
     from_status = models.CharField(max_length=16, choices=RequirementStatus.choices, blank=True)
     to_status = models.CharField(max_length=16, choices=RequirementStatus.choices)
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="requirement_events"
-    )
+    author = user_link(related_name="requirement_events", blank=False)
     created_at = models.DateTimeField(default=timezone.now)
     comment = models.TextField(blank=True, help_text="Why.")
     changed_fields = models.JSONField(default=list, blank=True)
-    qos_class = models.ForeignKey(
-        StorageQoSClass, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    qos_class = optional_link(StorageQoSClass, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -737,9 +721,7 @@ class ClassLink(models.Model):
         help_text="Copies wanted on RSEs of this class, e.g. 2 for two copies on SAFE: as many RSEs in "
         "sync must advertise it.",
     )
-    linked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    linked_by = user_link(blank=False)
     linked_at = models.DateTimeField(default=timezone.now)
     note = models.CharField(max_length=500, blank=True)
 
@@ -760,9 +742,7 @@ class RequirementComment(models.Model):
     """A message in a requirement's thread, between the experiment's liaisons and the QoS admins."""
 
     requirement = models.ForeignKey(Requirement, on_delete=models.CASCADE, related_name="comments")
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="requirement_comments"
-    )
+    author = user_link(related_name="requirement_comments", blank=False)
     created_at = models.DateTimeField(default=timezone.now)
     text = models.TextField(help_text="Markdown.")
 
@@ -791,9 +771,7 @@ class EngagementRecord(models.Model):
     outcome = models.TextField(blank=True, help_text="Markdown: what came of it.")
     next_step = models.CharField(max_length=300, blank=True)
     status = models.CharField(max_length=16, choices=RecordStatus.choices, default=RecordStatus.PENDING)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = user_link(blank=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -834,20 +812,11 @@ class Document(RemembersLoadedValues):
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="documents")
     title = models.CharField(max_length=200)
     link = models.URLField(blank=True, max_length=500)
-    owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        help_text="Who runs it through the experiment.",
-    )
+    owner = user_link(help_text="Who runs it through the experiment.")
     status = models.CharField(max_length=20, choices=DocumentStatus.choices, default=DocumentStatus.DRAFT)
     status_note = models.TextField(blank=True, help_text="E.g. the changes the experiment asked for.")
     status_changed_at = models.DateTimeField(default=timezone.now)
-    status_changed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    status_changed_by = user_link()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -14,7 +14,6 @@ import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import DatabaseError, IntegrityError, models, transaction
@@ -24,6 +23,7 @@ from django.utils import timezone
 
 from common.errors import DomainError
 from common.links import validate_https_link
+from common.models import optional_link, user_link
 
 from .choices import OPEN_ACTION_STATUSES, ActionStatus
 from .querysets import ActionQuerySet, MeetingQuerySet
@@ -79,11 +79,8 @@ class Person(models.Model):
 
     name = models.CharField(max_length=200, help_text="As people say it, e.g. Paul Millar.")
     affiliation = models.CharField(max_length=200, blank=True, help_text="e.g. DESY")
-    user = models.OneToOneField(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
+    user = user_link(
+        field=models.OneToOneField,
         related_name="person",
         help_text="The portal account of this person, if any: they may then update the actions they own.",
     )
@@ -215,9 +212,7 @@ class Meeting(models.Model):
     # https only: shown as a link on the meeting's page (common/links.py).
     indico_url = models.URLField("Indico event", blank=True, validators=[validate_https_link])
     attendees = models.ManyToManyField(Person, blank=True, related_name="meetings_attended")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = user_link()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -458,21 +453,15 @@ class TimetableItem(models.Model):
     of the round table, a talk inside News)."""
 
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="timetable_items")
-    parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
-    )
+    parent = optional_link("self", on_delete=models.CASCADE, related_name="children")
     position = models.PositiveSmallIntegerField(default=0)
     title = models.CharField(max_length=300)
     starts_at = models.DateTimeField(null=True, blank=True, help_text="Sub-items usually have no time.")
     duration_minutes = models.PositiveSmallIntegerField(
         null=True, blank=True, validators=[MaxValueValidator(24 * 60)]
     )
-    speaker = models.ForeignKey(
-        Person, null=True, blank=True, on_delete=models.SET_NULL, related_name="timetable_items"
-    )
-    stream = models.ForeignKey(
-        Stream, null=True, blank=True, on_delete=models.SET_NULL, related_name="timetable_items"
-    )
+    speaker = optional_link(Person, on_delete=models.SET_NULL, related_name="timetable_items")
+    stream = optional_link(Stream, on_delete=models.SET_NULL, related_name="timetable_items")
     description = models.TextField(blank=True, help_text="Markdown.")
 
     class Meta:
@@ -496,14 +485,10 @@ class MinutesSection(models.Model):
     meeting = models.ForeignKey(Meeting, on_delete=models.CASCADE, related_name="minutes_sections")
     position = models.PositiveSmallIntegerField(default=0)
     title = models.CharField(max_length=200)
-    stream = models.ForeignKey(
-        Stream, null=True, blank=True, on_delete=models.SET_NULL, related_name="minutes_sections"
-    )
+    stream = optional_link(Stream, on_delete=models.SET_NULL, related_name="minutes_sections")
     body = models.TextField(blank=True, help_text="Markdown.")
     updated_at = models.DateTimeField(auto_now=True)
-    updated_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    updated_by = user_link()
 
     class Meta:
         # The table keeps the name it had when meetings lived in the portal app (migration 0001).
@@ -530,9 +515,7 @@ class MeetingAttachment(models.Model):
     content_type = models.CharField(max_length=100, blank=True)
     size = models.PositiveIntegerField(default=0)
     data = models.BinaryField(null=True, blank=True, editable=False)
-    added_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    added_by = user_link()
     added_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -570,33 +553,23 @@ class Action(models.Model):
 
     text = models.TextField(help_text="What must be done, as said in the meeting.")
     owners = models.ManyToManyField(Person, related_name="actions")
-    stream = models.ForeignKey(
-        Stream, null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
-    )
-    raised_at = models.ForeignKey(
+    stream = optional_link(Stream, on_delete=models.SET_NULL, related_name="actions")
+    raised_at = optional_link(
         Meeting,
-        null=True,
-        blank=True,
         on_delete=models.SET_NULL,
         related_name="actions_raised",
         help_text="The meeting where the action was raised.",
     )
     due_date = models.DateField(null=True, blank=True, help_text="Default: the next meeting.")
     status = models.CharField(max_length=16, choices=ActionStatus.choices, default=ActionStatus.OPEN)
-    qos_class = models.ForeignKey(
+    qos_class = optional_link(
         "qos.StorageQoSClass",
-        null=True,
-        blank=True,
         on_delete=models.SET_NULL,
         related_name="actions",
         verbose_name="QoS class",
     )
-    experiment = models.ForeignKey(
-        "engagement.Experiment", null=True, blank=True, on_delete=models.SET_NULL, related_name="actions"
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    experiment = optional_link("engagement.Experiment", on_delete=models.SET_NULL, related_name="actions")
+    created_by = user_link()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -717,17 +690,13 @@ class ActionUpdate(models.Model):
     a coordinator changed, and the meeting where it was reported."""
 
     action = models.ForeignKey(Action, on_delete=models.CASCADE, related_name="updates")
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    author = user_link()
     created_at = models.DateTimeField(default=timezone.now)
     text = models.TextField(blank=True)
     old_status = models.CharField(max_length=16, choices=ActionStatus.choices, blank=True)
     new_status = models.CharField(max_length=16, choices=ActionStatus.choices, blank=True)
     changes = models.JSONField(default=dict, blank=True, help_text="Edited fields: {name: [before, after]}.")
-    meeting = models.ForeignKey(
-        Meeting, null=True, blank=True, on_delete=models.SET_NULL, related_name="action_updates"
-    )
+    meeting = optional_link(Meeting, on_delete=models.SET_NULL, related_name="action_updates")
 
     class Meta:
         # The table keeps the name it had when meetings lived in the portal app (migration 0001).

@@ -9,6 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import PermissionDenied, ValidationError
 
+from common.api.fields import UsernameField
 from qos.models import StorageQoSClass
 
 from ..choices import RequirementStatus
@@ -106,7 +107,7 @@ class ClassMatchSerializer(serializers.Serializer):
 class ClassLinkSerializer(serializers.ModelSerializer):
     qos_class = serializers.CharField(source="qos_class.label")
     # allow_null, no default: null when nobody is set (a default would drop the field from a PATCH's answer).
-    linked_by = serializers.CharField(source="linked_by.username", read_only=True, allow_null=True)
+    linked_by = UsernameField()
 
     class Meta:
         model = ClassLink
@@ -135,7 +136,7 @@ class RequirementSerializer(serializers.ModelSerializer):
 
     url = serializers.HyperlinkedIdentityField(view_name="requirement-detail")
     experiment = experiment_field()
-    filed_by = serializers.CharField(source="filed_by.username", read_only=True, allow_null=True)
+    filed_by = UsernameField()
     matching_classes = serializers.SerializerMethodField(help_text="Labels of approved classes that fit.")
     linked_classes = ClassLinkSerializer(source="links", many=True, read_only=True)
     is_gap = serializers.SerializerMethodField()
@@ -270,7 +271,7 @@ class LinkClassSerializer(LinkSerializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", read_only=True, allow_null=True)
+    author = UsernameField()
     qos_class = serializers.CharField(source="qos_class.label", read_only=True, allow_null=True)
     # Declared, not generated: a generated read-only field forgets that the model allows blank (when filed).
     from_status = serializers.ChoiceField(choices=RequirementStatus.choices, allow_blank=True, read_only=True)
@@ -291,7 +292,7 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class CommentSerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", read_only=True, allow_null=True)
+    author = UsernameField()
 
     class Meta:
         model = RequirementComment
@@ -359,7 +360,7 @@ class EngagementRecordSerializer(ExperimentItemSerializer):
         queryset=Contact.objects.all(),
         help_text="Ids of the experiment's contacts.",
     )
-    created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)
+    created_by = UsernameField()
 
     class Meta:
         model = EngagementRecord
@@ -392,9 +393,7 @@ class EngagementRecordSerializer(ExperimentItemSerializer):
 class DocumentSerializer(ExperimentItemSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="document-detail")
     owner = username_field(required=False, allow_null=True, help_text="Who runs it through the experiment.")
-    status_changed_by = serializers.CharField(
-        source="status_changed_by.username", read_only=True, allow_null=True
-    )
+    status_changed_by = UsernameField()
 
     class Meta:
         model = Document

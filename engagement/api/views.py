@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from common.api.cached_lists import TableCachedListMixin
 from common.api.schema import CONFLICT
-from common.api.viewsets import WritableViewSet
+from common.api.viewsets import WritableViewSet, step_action
 
 from ..filters import ContactFilterSet, DocumentFilterSet, EngagementRecordFilterSet, RequirementFilterSet
 from ..models import (
@@ -54,17 +54,13 @@ class ExperimentViewSet(WritableViewSet):
 
 def _step(name: str, doc: str) -> Any:
     """The API action that takes the lifecycle step ``name`` (``TRANSITIONS``), with ``{"comment"}``."""
-
-    def take(self, request, pk=None):
-        return self._take(request, name)
-
-    # @action routes the method by its name, and the schema describes it with its docstring.
-    take.__name__ = name
-    take.__doc__ = doc
-    return extend_schema(
+    return step_action(
+        name,
+        doc,
+        lambda viewset, request: viewset._take(request, name),
         request=RequirementTransitionSerializer,
         responses={200: RequirementDetailSerializer, 409: CONFLICT},
-    )(action(detail=True, methods=["post"])(take))
+    )
 
 
 # An edit refused by the lifecycle (e.g. of an accepted requirement) answers 409, as the steps do.
@@ -116,11 +112,17 @@ class RequirementViewSet(TableCachedListMixin, WritableViewSet):
         fresh = self.get_queryset().get(pk=requirement.pk)
         return Response(RequirementDetailSerializer(fresh, context=self.get_serializer_context()).data)
 
-    def _take(self, request, name: str) -> Response:
+    def _requirement_and_body(self, request, serializer_class) -> tuple[Requirement, dict[str, Any]]:
+        """The requirement of the address, and the body of the request as ``serializer_class`` reads it."""
+        # The requirement first: its permission and its existence are checked before the body.
         requirement = self.get_object()
-        serializer = RequirementTransitionSerializer(data=request.data)
+        serializer = serializer_class(data=request.data)
         serializer.is_valid(raise_exception=True)
-        requirement.take(name, by=request.user, comment=serializer.validated_data["comment"])
+        return requirement, serializer.validated_data
+
+    def _take(self, request, name: str) -> Response:
+        requirement, body = self._requirement_and_body(request, RequirementTransitionSerializer)
+        requirement.take(name, by=request.user, comment=body["comment"])
         return self._detail(requirement)
 
     review = _step("review", "Start the review of a filed requirement (QoS admins).")
@@ -139,29 +141,16 @@ class RequirementViewSet(TableCachedListMixin, WritableViewSet):
     def link(self, request, pk=None):
         """Link an approved class by hand (QoS admins), with the copies wanted in it (default 1):
         ``{"qos_class": "SAFE", "copies": 2, "note": "..."}``."""
-        requirement = self.get_object()
-        serializer = LinkClassSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        requirement.link_class(
-            serializer.validated_data["qos_class"],
-            by=request.user,
-            note=serializer.validated_data["note"],
-            copies=serializer.validated_data["copies"],
-        )
+        requirement, body = self._requirement_and_body(request, LinkClassSerializer)
+        requirement.link_class(body["qos_class"], by=request.user, note=body["note"], copies=body["copies"])
         return self._detail(requirement)
 
     @extend_schema(request=LinkSerializer, responses={200: RequirementDetailSerializer})
     @action(detail=True, methods=["post"])
     def unlink(self, request, pk=None):
         """Remove a class linked by hand (QoS admins): ``{"qos_class": "SAFE"}``."""
-        requirement = self.get_object()
-        serializer = LinkSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        requirement.unlink_class(
-            serializer.validated_data["qos_class"],
-            by=request.user,
-            comment=serializer.validated_data["note"],
-        )
+        requirement, body = self._requirement_and_body(request, LinkSerializer)
+        requirement.unlink_class(body["qos_class"], by=request.user, comment=body["note"])
         return self._detail(requirement)
 
     @extend_schema(responses=EventSerializer(many=True))

@@ -15,6 +15,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.validators import UniqueValidator
 
+from common.api.fields import UsernameField
 from engagement.models import Experiment
 from qos.models import StorageQoSClass
 
@@ -35,7 +36,7 @@ from ..models import (
 
 class PersonBriefSerializer(serializers.ModelSerializer):
     # allow_null, no default: null without an account (a default would drop the field from a PATCH's answer).
-    username = serializers.CharField(source="user.username", read_only=True, allow_null=True)
+    username = UsernameField(source="user.username")
 
     class Meta:
         model = Person

@@ -2,6 +2,8 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from common.api.fields import UsernameField
+
 from ..models import (
     CONTENT_FIELDS,
     RSE,
@@ -25,7 +27,7 @@ class RevisionSerializer(serializers.ModelSerializer):
 class PendingProposalSerializer(serializers.Serializer):
     revision = serializers.IntegerField(source="number")
     # allow_null, no default: null for a deleted author (a default would drop the field from a PATCH's answer).
-    author = serializers.CharField(source="author.username", read_only=True, allow_null=True)
+    author = UsernameField()
     created_at = serializers.DateTimeField()
     comment = serializers.CharField()
     content = serializers.JSONField(source="data")

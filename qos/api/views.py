@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -20,7 +21,7 @@ from rest_framework.response import Response
 
 from common.api.cached_lists import TableCachedListMixin
 from common.api.schema import CONFLICT, VALIDATION_ERROR
-from common.api.viewsets import WritableViewSet
+from common.api.viewsets import WritableViewSet, step_action
 
 from .. import tasks
 from ..catalogue_io import export_catalogue
@@ -46,6 +47,24 @@ REVIEW_NOT_VALID = OpenApiResponse(
     description='No `base_revision` (`{"base_revision": ["Give base_revision: ..."]}`), the revision reviewed, '
     "which an approval and a rejection must name; or, to reject, no `reason`. Nothing was changed.",
 )
+
+
+def _class_step(
+    method: str, doc: str, serializer_class: Any, text_argument: str = "comment", *, reviewed: bool = False
+) -> Any:
+    """The API action that takes the catalogue step ``method`` (a method of the class) with the body
+    ``serializer_class`` reads, its text passed as ``text_argument``; a review (``reviewed``) names the revision
+    it reviewed, and answers 400 without it."""
+    responses = {200: StorageQoSClassSerializer, 409: CONFLICT}
+    if reviewed:
+        responses = {200: StorageQoSClassSerializer, 400: REVIEW_NOT_VALID, 409: CONFLICT}
+    return step_action(
+        method,
+        doc,
+        lambda viewset, request: viewset._transition(request, method, serializer_class, text_argument),
+        request=serializer_class,
+        responses=responses,
+    )
 
 
 # An edit refused by the lifecycle (a retired class, a stale ``base_revision``) answers 409, as the steps do.
@@ -86,43 +105,24 @@ class StorageQoSClassViewSet(TableCachedListMixin, WritableViewSet):
         )
         return Response(StorageQoSClassSerializer(qos_class, context=self.get_serializer_context()).data)
 
-    @extend_schema(request=TransitionSerializer, responses={200: StorageQoSClassSerializer, 409: CONFLICT})
-    @action(detail=True, methods=["post"])
-    def propose(self, request, label=None):
-        """Put a draft up for approval."""
-        return self._transition(request, "propose", TransitionSerializer)
-
-    @extend_schema(
-        request=ReviewSerializer,
-        responses={200: StorageQoSClassSerializer, 400: REVIEW_NOT_VALID, 409: CONFLICT},
+    propose = _class_step("propose", "Put a draft up for approval.", TransitionSerializer)
+    approve = _class_step(
+        "approve",
+        "Approve the proposal awaiting approval, as it was at `base_revision` (required; 409 if the class\n"
+        "changed since). Refused (409) to anyone who wrote part of it.",
+        ReviewSerializer,
+        reviewed=True,
     )
-    @action(detail=True, methods=["post"])
-    def approve(self, request, label=None):
-        """Approve the proposal awaiting approval, as it was at `base_revision` (required; 409 if the class
-        changed since). Refused (409) to anyone who wrote part of it."""
-        return self._transition(request, "approve", ReviewSerializer)
-
-    @extend_schema(
-        request=RejectSerializer,
-        responses={200: StorageQoSClassSerializer, 400: REVIEW_NOT_VALID, 409: CONFLICT},
+    reject = _class_step(
+        "reject",
+        "Reject the proposal awaiting approval, as it was at `base_revision` (required; 409 if the class\n"
+        "changed since); a reason is required.",
+        RejectSerializer,
+        "reason",
+        reviewed=True,
     )
-    @action(detail=True, methods=["post"])
-    def reject(self, request, label=None):
-        """Reject the proposal awaiting approval, as it was at `base_revision` (required; 409 if the class
-        changed since); a reason is required."""
-        return self._transition(request, "reject", RejectSerializer, "reason")
-
-    @extend_schema(request=TransitionSerializer, responses={200: StorageQoSClassSerializer, 409: CONFLICT})
-    @action(detail=True, methods=["post"])
-    def deprecate(self, request, label=None):
-        """Deprecate an approved class."""
-        return self._transition(request, "deprecate", TransitionSerializer, "reason")
-
-    @extend_schema(request=TransitionSerializer, responses={200: StorageQoSClassSerializer, 409: CONFLICT})
-    @action(detail=True, methods=["post"])
-    def retire(self, request, label=None):
-        """Retire a deprecated class."""
-        return self._transition(request, "retire", TransitionSerializer, "reason")
+    deprecate = _class_step("deprecate", "Deprecate an approved class.", TransitionSerializer, "reason")
+    retire = _class_step("retire", "Retire a deprecated class.", TransitionSerializer, "reason")
 
     @extend_schema(responses=RevisionSerializer(many=True))
     @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None)

@@ -10,6 +10,7 @@ from .catalogue import (
     StorageQoSClass,
     StorageQoSClassRevision,
     Transition,
+    durability_field,
     revision_diff,
 )
 from .rucio import RSE, Push, PushAttempt, RucioInstance
@@ -28,5 +29,6 @@ __all__ = [
     "StorageQoSClass",
     "StorageQoSClassRevision",
     "Transition",
+    "durability_field",
     "revision_diff",
 ]

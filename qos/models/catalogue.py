@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models, transaction
@@ -25,7 +24,7 @@ from django.utils import timezone
 from django.utils.text import capfirst
 
 from common.errors import DomainError
-from common.models import Immutable
+from common.models import Immutable, optional_count, user_link
 
 from .. import audit
 from ..choices import (
@@ -85,6 +84,23 @@ class StaleRevision(CatalogueError):
     code = "stale_revision"
 
 
+def durability_field(verbose_name: str, help_text: str, *messages: str) -> models.DecimalField:
+    """A share of files that survive a year, in per cent (up to eleven nines), or empty; ``messages``, if any,
+    word the refusals of a value below 0 and above 99.999999999."""
+    return models.DecimalField(
+        verbose_name,
+        max_digits=12,
+        decimal_places=9,
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(Decimal("0"), *messages[:1]),
+            MaxValueValidator(Decimal("99.999999999"), *messages[1:]),
+        ],
+        help_text=help_text,
+    )
+
+
 class StorageQoSClass(models.Model):
     """A Storage QoS Class: a label Rucio gets as RSE attribute value (``QOS=SAFE``) and what it promises."""
 
@@ -98,11 +114,8 @@ class StorageQoSClass(models.Model):
     description = models.TextField(blank=True, help_text="Markdown.")
     storage_media = models.CharField(max_length=16, choices=StorageMedia.choices)
     access_latency = models.CharField(max_length=16, choices=AccessLatency.choices)
-    throughput_mbps = models.PositiveIntegerField(
-        "expected throughput (MB/s)",
-        null=True,
-        blank=True,
-        help_text="Sustained throughput a client can expect, in MB/s. Empty: no promise.",
+    throughput_mbps = optional_count(
+        "expected throughput (MB/s)", "Sustained throughput a client can expect, in MB/s. Empty: no promise."
     )
     redundancy = models.CharField(max_length=16, choices=Redundancy.choices, default=Redundancy.REPLICAS)
     copies = models.PositiveSmallIntegerField(
@@ -121,20 +134,11 @@ class StorageQoSClass(models.Model):
     geographic_placement = models.CharField(
         max_length=16, choices=GeographicPlacement.choices, default=GeographicPlacement.SINGLE_SITE
     )
-    durability_target = models.DecimalField(
-        "durability target (%)",
-        max_digits=12,
-        decimal_places=9,
-        null=True,
-        blank=True,
-        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("99.999999999"))],
-        help_text="Share of files expected to survive a year, e.g. 99.999. Empty: no promise.",
+    durability_target = durability_field(
+        "durability target (%)", "Share of files expected to survive a year, e.g. 99.999. Empty: no promise."
     )
-    lifetime_days = models.PositiveIntegerField(
-        "data storage lifetime (days)",
-        null=True,
-        blank=True,
-        help_text="How long data is kept. Empty: until deleted.",
+    lifetime_days = optional_count(
+        "data storage lifetime (days)", "How long data is kept. Empty: until deleted."
     )
     cost_tier = models.CharField(max_length=8, choices=CostTier.choices, default=CostTier.MEDIUM)
 
@@ -520,9 +524,7 @@ class StorageQoSClassRevision(Immutable):
     status = models.CharField(
         max_length=16, choices=ClassStatus.choices, help_text="Status of the content after this step."
     )
-    author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="qos_revisions"
-    )
+    author = user_link(related_name="qos_revisions", blank=False)
     created_at = models.DateTimeField(default=timezone.now)
     comment = models.TextField(blank=True)
     data = models.JSONField()

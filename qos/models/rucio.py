@@ -17,6 +17,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from common.models import optional_link, user_link
+
 from .. import audit, rucio_config
 from ..choices import AttemptOutcome, AuthType, ClassStatus, PushOperation, PushState, SyncState
 from ..querysets import PushQuerySet, RSEQuerySet, RucioInstanceQuerySet
@@ -145,18 +147,14 @@ class RSE(models.Model):
 
     instance = models.ForeignKey(RucioInstance, on_delete=models.PROTECT, related_name="rses")
     name = models.CharField(max_length=255, unique=True, help_text="The RSE name in Rucio, e.g. CERN-EOS.")
-    qos_class = models.ForeignKey(
+    qos_class = optional_link(
         StorageQoSClass,
-        null=True,
-        blank=True,
         on_delete=models.PROTECT,
         related_name="rses",
         help_text="The approved class this RSE advertises.",
     )
-    planned_class = models.ForeignKey(
+    planned_class = optional_link(
         StorageQoSClass,
-        null=True,
-        blank=True,
         on_delete=models.PROTECT,
         related_name="planned_rses",
         help_text="A class awaiting approval, assigned here once it is approved.",
@@ -274,9 +272,7 @@ class Push(models.Model):
     value = models.CharField(max_length=255, null=True, blank=True, help_text="Empty: delete the attribute.")
     operation = models.CharField(max_length=8, choices=PushOperation.choices)
     reason = models.CharField(max_length=255)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    requested_by = user_link()
     state = models.CharField(max_length=16, choices=PushState.choices, default=PushState.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
