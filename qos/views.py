@@ -414,39 +414,40 @@ def rse_assign(request: HttpRequest) -> HttpResponse:
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
     else:
-        if qos_class is not None and qos_class.status != ClassStatus.APPROVED:
-            messages.success(
-                request, f"{qos_class.label} planned on {rses.count()} RSE(s); pushed to Rucio once approved."
-            )
-        else:
-            # Said as it is: the pushes were sent after the commit above, and may be done already (a worker
-            # that was quick, or tasks run in the request) or have failed.
-            def rses_count(count: int) -> str:
-                return f"{count} RSE{pluralize(count)}"
-
-            states = Counter(
-                Push.objects.filter(pk__in=[push.pk for push in pushes]).values_list("state", flat=True)
-            )
-            done = states[PushState.DONE]
-            waiting = states[PushState.QUEUED] + states[PushState.SENDING]
-            failed = states[PushState.FAILED]
-            said = []
-            if done:
-                said.append(f"{rses_count(done)} pushed to Rucio")
-            if waiting:
-                said.append(f"{rses_count(waiting)} queued for Rucio")
-            if done or waiting:
-                messages.success(
-                    request,
-                    f"{'; '.join(said)}. Rucio may serve the old value in RSE expressions for up "
-                    "to 15 minutes.",
-                )
-            if failed:
-                messages.error(
-                    request,
-                    f"The push to Rucio failed for {rses_count(failed)}: see the push log, or the RSE's page.",
-                )
+        _say_what_the_assignment_did(request, qos_class, rses.count(), pushes)
     return redirect(back)
+
+
+def _rses_count(count: int) -> str:
+    return f"{count} RSE{pluralize(count)}"
+
+
+def _say_what_the_assignment_did(
+    request: HttpRequest, qos_class: StorageQoSClass | None, planned: int, pushes: list[Push]
+) -> None:
+    """A message per outcome, as it is: the pushes were sent after the commit, and may be done already (a
+    worker that was quick, or tasks run in the request), still waiting, or have failed."""
+    if qos_class is not None and qos_class.status != ClassStatus.APPROVED:
+        messages.success(
+            request, f"{qos_class.label} planned on {planned} RSE(s); pushed to Rucio once approved."
+        )
+        return
+    states = Counter(Push.objects.filter(pk__in=[push.pk for push in pushes]).values_list("state", flat=True))
+    done = states[PushState.DONE]
+    waiting = states[PushState.QUEUED] + states[PushState.SENDING]
+    failed = states[PushState.FAILED]
+    outcomes = ((done, "pushed to Rucio"), (waiting, "queued for Rucio"))
+    said = [f"{_rses_count(count)} {what}" for count, what in outcomes if count]
+    if said:
+        messages.success(
+            request,
+            f"{'; '.join(said)}. Rucio may serve the old value in RSE expressions for up to 15 minutes.",
+        )
+    if failed:
+        messages.error(
+            request,
+            f"The push to Rucio failed for {_rses_count(failed)}: see the push log, or the RSE's page.",
+        )
 
 
 def _settle_drift(

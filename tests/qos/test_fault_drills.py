@@ -508,6 +508,16 @@ def test_postgresql_restart_while_admins_change_rses_and_the_worker_pushes(
     deadline = stopped + PRODUCTION_LEASE_SECONDS - 60
     check_every_change_landed_once(deployment, rucio_admin_client, changes, within=deadline - back)
     drill_report(f"every change landed {time.monotonic() - back:.0f} s after the admin's last change")
+    # The sweeper says it is back at its first tick after the restart: that tick may come after the changes
+    # landed (they need no sweeper), so wait for it rather than read the log at once.
+    wait_for(
+        lambda: (
+            "The push sweeper reaches the database again."
+            in deployment.stacks["worker"].output()[worker_log_before:]
+        ),
+        timeout=SLACK_SECONDS,
+        what="the sweeper to say the database is back",
+    )
     worker_log = deployment.stacks["worker"].output()[worker_log_before:]
     assert "Database unavailable while sending pushes" in worker_log, "no push was cut short by the restart"
     # Beat's sweeper ran every few seconds meanwhile: one warning for the outage, not a traceback per tick.
