@@ -1,7 +1,8 @@
-// A local OpenID Connect provider that behaves like INDIGO IAM, for the portal's tests only.
+// A local OpenID Connect provider that behaves like INDIGO IAM, for the portal's tests and its demo only.
 //
 // Built on the OpenID-certified `oidc-provider` package. It listens on 127.0.0.1 only and is started by the
-// session fixture in tests/oidc.py, which passes everything through the environment:
+// session fixture in tests/oidc.py, or by scripts/oidc-provider for the demo (scripts/run) with demo users of its
+// own; either passes everything through the environment:
 //   OP_PORT                 port on 127.0.0.1
 //   OP_USERS                users.json (password, IAM claims, groups; see below)
 //   OP_KEY_DIR              a temporary directory: the RS256 signing key is made there at every start

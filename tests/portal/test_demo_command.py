@@ -1,4 +1,5 @@
-"""README command (1): scripts/run serves the demo catalogue on the URL it prints, with logins that work."""
+"""README command (1): scripts/run serves the demo catalogue on the URL it prints, with logins that work: the
+local accounts', and the IAM login through the local OpenID provider it starts, whose users get their roles."""
 
 import os
 import re
@@ -7,6 +8,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import urljoin
 
 import requests
 
@@ -19,8 +21,24 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def log_in_through_iam(
+    session: requests.Session, url: str, username: str, password: str
+) -> requests.Response:
+    """Follow "Log in with ESCAPE IAM (demo)" from the login page, sign in at the provider, and come back."""
+    login_page = session.get(f"{url}accounts/login/?next=/account/", timeout=10)
+    link = re.search(
+        r'<a class="button primary" href="([^"]+)">Log in with ESCAPE IAM \(demo\)</a>', login_page.text
+    )
+    assert link, login_page.text
+    at_provider = session.get(urljoin(login_page.url, link.group(1).replace("&amp;", "&")), timeout=10)
+    action = re.search(r'action="([^"]+)"', at_provider.text).group(1)
+    return session.post(
+        urljoin(at_provider.url, action), data={"username": username, "password": password}, timeout=10
+    )
+
+
 def test_run_command_serves_the_demo_on_the_printed_url(tmp_path):
-    port = free_port()
+    port, provider_port = free_port(), free_port()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -31,6 +49,8 @@ def test_run_command_serves_the_demo_on_the_printed_url(tmp_path):
         DATABASE_URL=f"sqlite:///{tmp_path}/demo.sqlite3",
         RUCIO_SERVER_PORT=str(free_port()),
         RUCIO_SERVER_DIR=str(tmp_path / "rucio"),
+        OIDC_PROVIDER_PORT=str(provider_port),
+        OIDC_PROVIDER_DIR=str(tmp_path / "oidc-provider"),
     )
     log = tmp_path / "run.log"
     with log.open("w") as out:
@@ -38,7 +58,7 @@ def test_run_command_serves_the_demo_on_the_printed_url(tmp_path):
             ["scripts/run"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        url = logins = None
+        url = logins = iam_logins = None
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and process.poll() is None:
             text = log.read_text()
@@ -46,6 +66,12 @@ def test_run_command_serves_the_demo_on_the_printed_url(tmp_path):
             if match and "Quit the server" in text:
                 url = match.group(1)
                 logins = dict(re.findall(r"^  (\S+)\s+(\S+)$", text, flags=re.MULTILINE))
+                iam_logins = {
+                    name: (password, role)
+                    for name, password, role in re.findall(
+                        r"^    (\w+)\s+(\S+)\s+(QoS admin|liaison of CTA|member)\s", text, flags=re.MULTILINE
+                    )
+                }
                 break
             time.sleep(0.5)
         assert url == f"http://127.0.0.1:{port}/", log.read_text()
@@ -64,6 +90,22 @@ def test_run_command_serves_the_demo_on_the_printed_url(tmp_path):
             assert label in catalogue
         # The local Rucio server's RSEs were imported.
         assert "CERN-EOS" in session.get(f"{url}qos/rses/", timeout=10).text
+
+        # "Log in with IAM" works out of the box, and the IAM groups of the printed users give their roles.
+        assert f"a local OpenID provider at\n  http://127.0.0.1:{provider_port}" in log.read_text()
+        assert {role for _, role in iam_logins.values()} == {"QoS admin", "liaison of CTA", "member"}
+        liaison = next(name for name, (_, role) in iam_logins.items() if role == "liaison of CTA")
+        with requests.Session() as iam_session:
+            account = log_in_through_iam(iam_session, url, liaison, iam_logins[liaison][0])
+            assert account.url == f"{url}account/", account.text[:500]
+            assert "Experiment liaison of CTA" in account.text
+        admin = next(name for name, (_, role) in iam_logins.items() if role == "QoS admin")
+        with requests.Session() as iam_session:
+            log_in_through_iam(iam_session, url, admin, iam_logins[admin][0])
+            assert iam_session.get(f"{url}qos/new/", timeout=10).status_code == 200
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=20)
+    # The command stops the provider it started.
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", provider_port)) != 0
