@@ -4,8 +4,9 @@ Latencies are counted in each process by :class:`RequestMetricsMiddleware`. Unde
 processes serve one machine: with ``PROMETHEUS_MULTIPROC_DIR`` set (a directory of its own, which
 gunicorn.conf.py empties at start), prometheus_client keeps their counts in files there and a scrape adds up
 every worker's. What the database holds (classes, RSEs by sync state, pushes by state, attempts by outcome,
-the outbox's age) is read when scraped by :class:`PortalCollector`, in a fixed number of queries, so every
-web machine reports the same values; so is the length of the Celery queue in Redis, when Redis answers.
+the outbox's age, each RSE's capacity) is read when scraped by :class:`PortalCollector`, in a fixed number
+of queries, so every web machine reports the same values; so is the length of the Celery queue in Redis,
+when Redis answers.
 
 Not public: a scrape needs ``Authorization: Bearer <METRICS_TOKEN>``, or a logged-in QoS admin.
 """
@@ -74,7 +75,7 @@ def view_label(request: HttpRequest) -> str:
 
 # --- What the database (and the broker) say, read at scrape time. -------------------------------------------
 class PortalCollector:
-    """The catalogue, the RSEs, the pushes and the queues, as they are now: five queries, whatever the rows."""
+    """The catalogue, the RSEs, the pushes and the queues, as they are now: six queries, whatever the rows."""
 
     def collect(self) -> Iterator[Metric]:
         from qos.choices import AttemptOutcome, ClassStatus, PushState, SyncState
@@ -132,7 +133,40 @@ class PortalCollector:
             synced.add_metric([name], last_synced_at.timestamp() if last_synced_at else 0.0)
         yield synced
 
+        yield from rse_capacity_metrics(RSE)
+
         yield from celery_queue_metrics()
+
+
+CAPACITY_GAUGES = (
+    ("qos_rse_usable_bytes", "usable_bytes", "Free space minus Rucio's MinFreeSpace, per RSE, in bytes."),
+    ("qos_rse_free_bytes", "capacity_free_bytes", "Free space Rucio reports, per RSE, in bytes."),
+    ("qos_rse_total_bytes", "capacity_total_bytes", "Total space Rucio reports, per RSE, in bytes."),
+)
+
+
+def rse_capacity_metrics(rse_model) -> Iterator[Metric]:
+    """Capacity of every RSE Rucio still lists, labelled by instance and RSE (as many series as RSEs: a few
+    hundred). An unknown figure has no sample: a missing series, never a 0 that reads as "full"."""
+    families = [
+        (GaugeMetricFamily(name, documentation, labels=["instance", "rse"]), attribute)
+        for name, attribute, documentation in CAPACITY_GAUGES
+    ]
+    rses = (
+        rse_model.objects.filter(missing_in_rucio=False, capacity_free_bytes__isnull=False)
+        .select_related("instance")
+        .only(
+            "name", "instance__name", "capacity_free_bytes", "capacity_min_free_bytes", "capacity_total_bytes"
+        )
+        .order_by("instance__name", "name")
+    )
+    for rse in rses:
+        for family, attribute in families:
+            value = getattr(rse, attribute)
+            if value is not None:
+                family.add_metric([rse.instance.name, rse.name], value)
+    for family, _ in families:
+        yield family
 
 
 def _gauge(name: str, documentation: str, label: str, values: list[str], counts: dict) -> GaugeMetricFamily:

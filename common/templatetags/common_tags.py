@@ -38,3 +38,21 @@ def https_link(url: str, text: str = "") -> SafeString:
     if text == url:
         return format_html("{}", url)
     return format_html('{} <span class="muted">{}</span>', text, url)
+
+
+SI_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB")
+
+
+@register.filter
+def bytes_si(value: int | None) -> str:
+    """Bytes in decimal units, as storage is sold and reported (1 TB = 10¹² bytes, where ``filesizeformat``
+    says TiB-sized "TB"): "50 TB", "1.5 GB". None is "unknown", never 0."""
+    if value is None or value == "":
+        return "unknown"
+    size = abs(int(value))
+    unit = 0
+    while size >= 1000 and unit < len(SI_UNITS) - 1:
+        size /= 1000
+        unit += 1
+    number = f"{size:.1f}".removesuffix(".0") if unit and size < 10 else f"{size:.0f}"
+    return f"{'-' if int(value) < 0 else ''}{number} {SI_UNITS[unit]}"

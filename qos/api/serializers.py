@@ -229,6 +229,40 @@ FROM_RUCIO = [
 ]
 
 
+class BlankAsNullField(serializers.CharField):
+    """A text field the model keeps blank when there is nothing to say, null in the API."""
+
+    def to_representation(self, value: str) -> str | None:
+        return value or None
+
+
+class RSECapacitySerializer(serializers.Serializer):
+    """An RSE's capacity as Rucio last reported it, in bytes; null where unknown (never 0 for unknown)."""
+
+    total_bytes = serializers.IntegerField(source="capacity_total_bytes", allow_null=True, read_only=True)
+    used_bytes = serializers.IntegerField(source="capacity_used_bytes", allow_null=True, read_only=True)
+    free_bytes = serializers.IntegerField(source="capacity_free_bytes", allow_null=True, read_only=True)
+    min_free_bytes = serializers.IntegerField(
+        source="capacity_min_free_bytes",
+        allow_null=True,
+        read_only=True,
+        help_text="Rucio's MinFreeSpace limit: space its daemons keep free.",
+    )
+    usable_bytes = serializers.IntegerField(
+        allow_null=True, read_only=True, help_text="Free space minus MinFreeSpace: what new data may take."
+    )
+    source = BlankAsNullField(
+        source="capacity_source",
+        allow_null=True,
+        read_only=True,
+        help_text="Rucio's usage source read: storage (the site's report), else rucio (Rucio's own count).",
+    )
+    read_at = serializers.DateTimeField(source="capacity_read_at", allow_null=True, read_only=True)
+    error = BlankAsNullField(
+        source="capacity_error", allow_null=True, read_only=True, help_text="Why the capacity is unknown."
+    )
+
+
 class RSESerializer(serializers.ModelSerializer):
     """An RSE. ``PATCH {"qos_class": "SAFE"}`` assigns (and pushes); ``null`` unassigns (and removes)."""
 
@@ -242,6 +276,7 @@ class RSESerializer(serializers.ModelSerializer):
     expression_may_be_stale = serializers.BooleanField(
         read_only=True, help_text="Rucio may still serve the old value in RSE expressions (up to 15 minutes)."
     )
+    capacity = RSECapacitySerializer(source="*", read_only=True)
     reason = serializers.CharField(write_only=True, required=False, allow_blank=True, default="")
 
     class Meta:
@@ -255,6 +290,7 @@ class RSESerializer(serializers.ModelSerializer):
             "desired_value",
             *FROM_RUCIO,
             "expression_may_be_stale",
+            "capacity",
             "reason",
         ]
         read_only_fields = ["name", *FROM_RUCIO]

@@ -169,6 +169,18 @@ class RSE(models.Model):
     last_pushed_at = models.DateTimeField(
         null=True, blank=True, help_text="Rucio caches attributes up to 15 minutes after this."
     )
+    # Capacity as Rucio last reported it (see qos.rucio_gateway.sync.read_capacity); None: unknown.
+    capacity_total_bytes = models.BigIntegerField(null=True, blank=True)
+    capacity_used_bytes = models.BigIntegerField(null=True, blank=True)
+    capacity_free_bytes = models.BigIntegerField(null=True, blank=True)
+    capacity_min_free_bytes = models.BigIntegerField(
+        null=True, blank=True, help_text="Rucio's MinFreeSpace limit: space its daemons keep free."
+    )
+    capacity_source = models.CharField(
+        max_length=32, blank=True, help_text="The usage source read: storage (the site's report) or rucio."
+    )
+    capacity_read_at = models.DateTimeField(null=True, blank=True)
+    capacity_error = models.TextField(blank=True, help_text="Why the capacity is unknown.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -192,6 +204,13 @@ class RSE(models.Model):
         if self.qos_class_id and self.qos_class.carried_in_rucio:
             return self.qos_class.label
         return None
+
+    @property
+    def usable_bytes(self) -> int | None:
+        """Free space minus what Rucio keeps free (MinFreeSpace): what new data may take. None: unknown."""
+        if self.capacity_free_bytes is None:
+            return None
+        return self.capacity_free_bytes - (self.capacity_min_free_bytes or 0)
 
     @property
     def expression_may_be_stale(self) -> bool:

@@ -301,6 +301,23 @@ class RucioGateway:
         """
         return self._read_many([name for name in dict.fromkeys(names) if _is_name(name)], workers)
 
+    def get_rse_usage(self, rse: str) -> list[dict[str, Any]]:
+        """The latest usage of an RSE from each source Rucio has it from: ``source`` (``rucio``: Rucio's own
+        count of its replicas; ``storage``: what the site reports; others written by Rucio's daemons), ``used``,
+        ``free`` and ``total`` in bytes (each may be None), ``updated_at``. Empty when nobody reported any.
+
+        One request per RSE: Rucio has no call returning the usage of many RSEs.
+        """
+        _check_name("RSE name", rse)
+        return self._call(
+            f"read usage of RSE {rse}", lambda c: [dict(entry) for entry in c.get_rse_usage(rse)]
+        )
+
+    def get_rse_limits(self, rse: str) -> dict[str, int]:
+        """The limits of an RSE that Rucio's daemons respect, e.g. ``{"MinFreeSpace": 10**13}`` (bytes)."""
+        _check_name("RSE name", rse)
+        return self._call(f"read limits of RSE {rse}", lambda c: dict(c.get_rse_limits(rse) or {}))
+
     def set_rse_attribute(self, rse: str, key: str, value: str) -> None:
         """Set (create or overwrite) one attribute. Needs root or an account with Rucio's ``admin`` attribute."""
         _check_name("RSE name", rse)

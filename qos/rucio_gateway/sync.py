@@ -25,7 +25,7 @@ from .. import audit
 from ..choices import AttemptOutcome, PushOperation, PushState, SyncState
 from ..models import RSE, Push, PushAttempt, RucioInstance
 from ..querysets import chunks
-from .client import PermanentRucioError, RucioGateway, TransientRucioError
+from .client import PermanentRucioError, RucioError, RucioGateway, TransientRucioError
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,18 @@ RETRY_JITTER = 0.25
 # waiting, push_pending's, would fill it otherwise); RSEs sharing one merely wait for each other's claim.
 RSE_LOCK_SPACE = 0x71707368
 RSE_LOCKS = 256
+# Usage sources whose figures are the RSE's capacity, the first present wins: what the site reports of its
+# storage, else Rucio's own count of its replicas (which knows no free space).
+CAPACITY_SOURCES = ("storage", "rucio")
+CAPACITY_FIELDS = [
+    "capacity_total_bytes",
+    "capacity_used_bytes",
+    "capacity_free_bytes",
+    "capacity_min_free_bytes",
+    "capacity_source",
+    "capacity_read_at",
+    "capacity_error",
+]
 
 
 @dataclass
@@ -428,12 +440,16 @@ class RSESyncReport:
 
 
 def sync_rses(instance: RucioInstance) -> RSESyncReport:
-    """Import the instance's RSEs and their attributes: new ones appear, vanished ones are flagged, not deleted.
+    """Import the instance's RSEs, their attributes and capacity: new ones appear, vanished ones are flagged,
+    not deleted.
 
-    Also the drift check: every RSE's attributes are read back and its sync state recomputed.
+    Also the drift check: every RSE's attributes are read back and its sync state recomputed. An RSE whose
+    capacity cannot be read gets an unknown capacity and the reason; the others are read all the same.
     """
     gateway = RucioGateway(instance.connection())
     everything = gateway.get_all_rse_attributes()
+    # Outside the transaction: Rucio's answers take a while, and a row lock should not wait for them.
+    capacities = read_capacities(gateway, list(everything))
     report = RSESyncReport()
     known = dict(instance.rses.values_list("name", "pk"))
     with transaction.atomic():
@@ -446,6 +462,11 @@ def sync_rses(instance: RucioInstance) -> RSESyncReport:
                 report.new.append(name)
             reported[known[name]] = attributes
         RSE.objects.record_rucio_attributes(reported)
+        RSE.objects.bulk_update(
+            [RSE(pk=known[name], **capacity) for name, capacity in capacities.items()],
+            CAPACITY_FIELDS,
+            batch_size=500,
+        )
         gone = [name for name in known if name not in everything]
         RSE.objects.filter(instance=instance, name__in=gone).update(
             missing_in_rucio=True, sync_state=SyncState.UNKNOWN
@@ -453,3 +474,70 @@ def sync_rses(instance: RucioInstance) -> RSESyncReport:
         report.missing = gone
         RucioInstance.objects.filter(pk=instance.pk).update(last_synced_at=timezone.now(), last_error="")
     return report
+
+
+def read_capacities(gateway: RucioGateway, names: list[str]) -> dict[str, dict[str, object]]:
+    """The capacity of each of these RSEs as ``capacity_*`` field values (see read_capacity), one after another.
+
+    A permanent fault (the RSE was deleted meanwhile, ...) leaves that RSE's capacity unknown, with the reason.
+    After a transient one (the server down or overloaded) the rest are not asked, and are unknown for the same
+    reason: a sync of hundreds of RSEs would otherwise wait out every timeout, and load a struggling server.
+    """
+    capacities: dict[str, dict[str, object]] = {}
+    fault: TransientRucioError | None = None
+    for name in names:
+        if fault is not None:
+            capacities[name] = _unknown_capacity(f"Not read, after an earlier fault: {fault}")
+            continue
+        try:
+            capacities[name] = read_capacity(gateway, name)
+        except RucioError as error:
+            logger.warning("Capacity of RSE %s unknown: %s", name, error)
+            capacities[name] = _unknown_capacity(str(error))
+            if isinstance(error, TransientRucioError):
+                fault = error
+    return capacities
+
+
+def read_capacity(gateway: RucioGateway, rse: str) -> dict[str, object]:
+    """An RSE's capacity as Rucio reports it now, as the RSE's ``capacity_*`` field values.
+
+    Two requests (usage, limits): Rucio has no call returning either for many RSEs. Whatever Rucio cannot
+    tell stays None, never 0: Rucio's own count (source ``rucio``) knows what its replicas use but not what is
+    free, and its ``total`` is then merely the used bytes.
+    """
+    usage = {entry.get("source"): entry for entry in gateway.get_rse_usage(rse)}
+    limits = gateway.get_rse_limits(rse)
+    source = next((source for source in CAPACITY_SOURCES if source in usage), None)
+    if source is None:
+        return _unknown_capacity("Rucio has no usage of this RSE, from storage or its own count.")
+    used, free = _bytes(usage[source].get("used")), _bytes(usage[source].get("free"))
+    return {
+        "capacity_total_bytes": used + free if used is not None and free is not None else None,
+        "capacity_used_bytes": used,
+        "capacity_free_bytes": free,
+        "capacity_min_free_bytes": _bytes(limits.get("MinFreeSpace")),
+        "capacity_source": source,
+        "capacity_read_at": timezone.now(),
+        "capacity_error": "" if free is not None else f"Rucio's usage from {source} tells no free space.",
+    }
+
+
+def _unknown_capacity(reason: str) -> dict[str, object]:
+    return {
+        "capacity_total_bytes": None,
+        "capacity_used_bytes": None,
+        "capacity_free_bytes": None,
+        "capacity_min_free_bytes": None,
+        "capacity_source": "",
+        "capacity_read_at": timezone.now(),
+        "capacity_error": reason,
+    }
+
+
+def _bytes(value: object) -> int | None:
+    """A number of bytes from Rucio's JSON (an int, sometimes a float or a numeric string), or None."""
+    try:
+        return None if value is None else int(value)
+    except (TypeError, ValueError):
+        return None

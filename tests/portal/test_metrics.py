@@ -281,7 +281,29 @@ def test_a_scrape_costs_the_same_queries_for_10_or_100_rses_and_their_pushes(met
     Push.objects.bulk_create(
         Push(rse=rse, key="QOS", value="SAFE", operation="set", reason="t", state="failed") for rse in more
     )
-    assert queries() == few <= 5
+    assert queries() == few <= 6  # one each: classes, RSE states, pushes, attempts, instances, capacities
+
+
+@pytest.mark.django_db
+def test_each_rses_capacity_is_a_gauge_with_no_sample_when_unknown(metrics_token, no_broker):
+    instance = RucioInstance.objects.create(name="escape", host="https://rucio.escape.invalid")
+    RSE.objects.create(
+        instance=instance,
+        name="CERN-EOS",
+        capacity_used_bytes=200 * 10**12,
+        capacity_free_bytes=50 * 10**12,
+        capacity_total_bytes=250 * 10**12,
+        capacity_min_free_bytes=10 * 10**12,
+        capacity_source="storage",
+    )
+    RSE.objects.create(instance=instance, name="DESY-DCACHE", capacity_error="RSENotFound")
+    values = samples(scrape())
+    labels = (("instance", "escape"), ("rse", "CERN-EOS"))
+    assert values[("qos_rse_usable_bytes", labels)] == 40 * 10**12
+    assert values[("qos_rse_free_bytes", labels)] == 50 * 10**12
+    assert values[("qos_rse_total_bytes", labels)] == 250 * 10**12
+    # Unknown is no series at all, never a 0 that reads as full.
+    assert not any(dict(labels).get("rse") == "DESY-DCACHE" for _, labels in values)
 
 
 # --- Several gunicorn workers: PROMETHEUS_MULTIPROC_DIR ----------------------------------------------------------
