@@ -91,3 +91,25 @@ def test_the_sync_button_posts_for_its_instance(browser_page: Page, login_as, li
     with publishing_to(f"redis://127.0.0.1:{_free_port()}/0"):
         page.get_by_role("button", name="Sync escape from Rucio").click()
         expect(page.get_by_role("status")).to_contain_text("The sync of escape could not be queued")
+
+
+def test_from_the_class_page_an_admin_assigns_it_and_the_class_page_lists_the_rse(
+    browser_page: Page, login_as, live_server, admin, approved_class, rses
+):
+    page = browser_page
+    login_as(page, admin.username, f"{admin.username}-pw")
+    page.goto(f"{live_server.url}/qos/SAFE/")
+    expect(page.locator("#rses-heading .muted")).to_have_text("0")
+    page.get_by_role("link", name="Assign to RSEs").click()
+    # The RSE list comes with SAFE already chosen in the bulk-assign menu.
+    expect(page.get_by_label("Assign to the selected RSEs")).to_have_value(approved_class.label)
+    page.get_by_role("checkbox", name="Select CERN-EOS").check()
+    page.get_by_role("button", name="Review the plan").click()
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("status")).to_contain_text("1 RSE")
+    page.goto(f"{live_server.url}/qos/SAFE/")
+    expect(page.locator("#rses-heading .muted")).to_have_text("1")
+    rows = page.locator("section[aria-labelledby='rses-heading'] tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("CERN-EOS")
+    expect(rows.first.locator("td[data-label='State']")).not_to_be_empty()
