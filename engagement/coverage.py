@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
@@ -29,6 +29,7 @@ from qos.models import RSE, StorageQoSClass
 from .choices import COMMITTED_STATUSES
 
 if TYPE_CHECKING:
+    from .matching import ApprovedClasses
     from .models import ClassLink, Requirement
 
 
@@ -217,3 +218,30 @@ def breaks_if_assigned(rses: Iterable[RSE], qos_class: StorageQoSClass | None) -
         if rse.qos_class_id is not None and rse.qos_class_id != target:
             leaving[rse.qos_class_id].add(rse.pk)
     return requirements_broken_by(leaving)
+
+
+# How many fitting classes a list row names; the rest are counted.
+FITTING_SHOWN = 5
+
+
+def requirement_rows(requirements: Iterable[Requirement], classes: ApprovedClasses) -> list[dict[str, Any]]:
+    """A list row per requirement (the requirement lists, the dashboard): the classes that fit (computed), those linked by hand, whether it is a gap,
+    and the coverage of each linked class (one query for the whole page)."""
+    requirements = list(requirements)
+    coverage = coverage_by_requirement(requirements)
+    rows = []
+    for requirement in requirements:
+        lines = coverage[requirement.pk]
+        fitting = classes.fitting_labels(requirement)
+        rows.append(
+            {
+                "requirement": requirement,
+                "fitting": fitting[:FITTING_SHOWN],
+                "fitting_more": max(0, len(fitting) - FITTING_SHOWN),
+                "gap": classes.is_gap(requirement),
+                "linked": [link.qos_class.label for link in requirement.links.all()],
+                "coverage": lines,
+                "at_risk": requirement.is_committed and any(not line.covered for line in lines),
+            }
+        )
+    return rows

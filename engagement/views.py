@@ -20,7 +20,7 @@ from common.errors import refusal_shown_on
 from common.refusals import refuse_without
 from qos.models import StorageQoSClass
 
-from .coverage import coverage_by_requirement, coverage_of_links
+from .coverage import coverage_by_requirement, coverage_of_links, requirement_rows
 from .filters import DocumentFilterSet, EngagementRecordFilterSet, RequirementFilterSet
 from .forms import (
     CommentForm,
@@ -59,30 +59,6 @@ def _posted(request: HttpRequest) -> Any:
 
 # A list row names this many of the classes that fit, then says how many more (the requirement's page has
 # them all): a requirement may fit thousands of classes of a large catalogue.
-FITTING_SHOWN = 5
-
-
-def _rows(requirements: Any, classes: ApprovedClasses) -> list[dict[str, Any]]:
-    """A list row per requirement: the classes that fit (computed), those linked by hand, whether it is a gap,
-    and the coverage of each linked class (one query for the whole page)."""
-    requirements = list(requirements)
-    coverage = coverage_by_requirement(requirements)
-    rows = []
-    for requirement in requirements:
-        lines = coverage[requirement.pk]
-        fitting = classes.fitting_labels(requirement)
-        rows.append(
-            {
-                "requirement": requirement,
-                "fitting": fitting[:FITTING_SHOWN],
-                "fitting_more": max(0, len(fitting) - FITTING_SHOWN),
-                "gap": classes.is_gap(requirement),
-                "linked": [link.qos_class.label for link in requirement.links.all()],
-                "coverage": lines,
-                "at_risk": requirement.is_committed and any(not line.covered for line in lines),
-            }
-        )
-    return rows
 
 
 # --- experiments ------------------------------------------------------------------------------------------
@@ -113,7 +89,7 @@ def experiment_detail(request: HttpRequest, short_name: str) -> HttpResponse:
         "engagement/experiment_detail.html",
         {
             "experiment": experiment,
-            "requirement_rows": _rows(experiment.requirements.all(), ApprovedClasses.cached()),
+            "requirement_rows": requirement_rows(experiment.requirements.all(), ApprovedClasses.cached()),
             "can_change": user.has_perm("engagement.change_experiment"),
             "can_file": experiment.can_write_requirements(user),
             "can_edit_requirements": experiment.can_write_requirements(user, "change"),
@@ -161,7 +137,7 @@ def requirement_list(request: HttpRequest) -> HttpResponse:
         {
             "filter": filterset,
             "page": page,
-            "rows": _rows(page.object_list, ApprovedClasses.cached()),
+            "rows": requirement_rows(page.object_list, ApprovedClasses.cached()),
             "can_file": Experiment.objects.requirements_writable_by(request.user).exists(),
         },
     )

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
 from common.table_cache import Lazy
-from engagement.coverage import count_at_risk, coverage_by_requirement
+from engagement.coverage import count_at_risk, requirement_rows
 from engagement.matching import ApprovedClasses
 from engagement.models import Requirement
 from meetings.models import Action, Meeting
@@ -58,26 +58,15 @@ LIAISON_ROWS = 50
 
 
 def liaison_rows(user: Any) -> list[dict[str, Any]]:
-    """The active requirements of the experiments ``user`` is a liaison of, soonest needed first, each with
-    whether it is a gap and the coverage of its linked classes (a constant number of queries)."""
-    requirements = list(
+    """The active requirements of the experiments ``user`` is a liaison of, soonest needed first, as the
+    requirement lists show them (gap, coverage of the linked classes; a constant number of queries)."""
+    requirements = (
         Requirement.objects.active()
         .filter(experiment__liaisons=user)
         .for_lists()
         .order_by(F("needed_by").asc(nulls_last=True), "created_at")[:LIAISON_ROWS]
     )
-    classes = ApprovedClasses.cached()
-    coverage = coverage_by_requirement(requirements)
-    return [
-        {
-            "requirement": requirement,
-            "gap": classes.is_gap(requirement),
-            "coverage": coverage[requirement.pk],
-            "at_risk": requirement.is_committed
-            and any(not line.covered for line in coverage[requirement.pk]),
-        }
-        for requirement in requirements
-    ]
+    return requirement_rows(requirements, ApprovedClasses.cached())
 
 
 def next_meeting() -> dict[str, Any] | None:

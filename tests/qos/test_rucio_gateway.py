@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-import requests
 
 from qos.rucio_gateway import (
     PermanentRucioError,
@@ -22,7 +21,6 @@ from qos.rucio_gateway import (
     TransientRucioError,
 )
 from qos.rucio_gateway.client import _GatewayClient
-from tests.rucio_server import RucioServer
 
 
 @pytest.fixture
@@ -39,21 +37,6 @@ def _closed_port() -> int:
 
 def _elsewhere(conn: RucioConnection, url: str, **changes: object) -> RucioConnection:
     return dataclasses.replace(conn, host=url, auth_host=url, **changes)
-
-
-def _requests_in_log(server: RucioServer, marker: str) -> int:
-    """How many requests so far contain marker in gunicorn's access log.
-
-    gunicorn writes a line just after the response is sent, so a client can be faster than the log: a ping
-    with a unique query string, once logged, shows that every earlier request is logged too.
-    """
-    barrier = uuid.uuid4().hex
-    requests.get(f"{server.url}/ping?barrier={barrier}", timeout=10)
-    deadline = time.monotonic() + 10
-    while barrier not in (text := server.access_log.read_text()):
-        assert time.monotonic() < deadline, "the ping never reached gunicorn's access log"
-        time.sleep(0.02)
-    return sum(marker in line and "barrier=" not in line for line in text.splitlines())
 
 
 # --------------------------------------------------------------------------- attributes
@@ -111,7 +94,7 @@ def test_the_attributes_of_many_rses_are_read_with_one_request_each_unknown_ones
     first, second, third = make_rse(), make_rse(), make_rse()
     gateway.set_rse_attribute(first, "QOS", "SAFE")
     gateway.set_rse_attribute(third, "tape_backed", "True")
-    reads_before = _requests_in_log(rucio_server, "/attr/ HTTP")
+    reads_before = rucio_server.requests_logged(re.escape("/attr/ HTTP"))
     names = [third, "QOSTEST-NO-SUCH-RSE", first, "../etc", second, first]
 
     found = gateway.get_rse_attributes_many(names, workers=4)
@@ -122,7 +105,7 @@ def test_the_attributes_of_many_rses_are_read_with_one_request_each_unknown_ones
     assert "QOS" not in found[second] and found[second][second] == "true"
     assert found[third]["tape_backed"] == "true"
     # One request per distinct valid name (the unknown RSE too), none for a name that is not one.
-    assert _requests_in_log(rucio_server, "/attr/ HTTP") == reads_before + 4
+    assert rucio_server.requests_logged(re.escape("/attr/ HTTP")) == reads_before + 4
     assert gateway.get_rse_attributes_many([]) == {}
 
 
@@ -241,13 +224,13 @@ def test_bulk_set_changes_several_rses_in_one_request_and_keeps_their_other_attr
     for rse in rses:
         rucio_admin_client.add_rse_attribute(rse, "site_owner", "ops")
     rucio_admin_client.add_rse_attribute(rses[0], "QOS", "CHEAP")
-    imports_before = _requests_in_log(rucio_server, '"POST /import')
-    attribute_posts_before = _requests_in_log(rucio_server, '"POST /rses/')
+    imports_before = rucio_server.requests_logged(re.escape('"POST /import'))
+    attribute_posts_before = rucio_server.requests_logged(re.escape('"POST /rses/'))
 
     gateway.set_rse_attributes_bulk({rses[0]: {"QOS": "SAFE"}, rses[1]: {"QOS": "FAST", "QOS_NOTE": "x"}})
 
-    assert _requests_in_log(rucio_server, '"POST /import') == imports_before + 1
-    assert _requests_in_log(rucio_server, '"POST /rses/') == attribute_posts_before
+    assert rucio_server.requests_logged(re.escape('"POST /import')) == imports_before + 1
+    assert rucio_server.requests_logged(re.escape('"POST /rses/')) == attribute_posts_before
     first, second, third = (rucio_admin_client.list_rse_attributes(rse) for rse in rses)
     assert (first["QOS"], first["site_owner"]) == ("SAFE", "ops")
     assert (second["QOS"], second["QOS_NOTE"], second["site_owner"]) == ("FAST", "x", "ops")
@@ -271,9 +254,9 @@ def test_bulk_set_with_an_unknown_rse_changes_nothing_and_creates_no_rse(
 
 
 def test_bulk_set_of_nothing_sends_nothing(gateway, rucio_server):
-    before = _requests_in_log(rucio_server, '"')
+    before = rucio_server.requests_logged(re.escape('"'))
     gateway.set_rse_attributes_bulk({})
-    assert _requests_in_log(rucio_server, '"') == before
+    assert rucio_server.requests_logged(re.escape('"')) == before
 
 
 def test_list_rses_with_an_expression_that_matches_nothing_is_empty(gateway, make_rse):
@@ -426,10 +409,10 @@ def test_a_rejected_oidc_token_is_a_permanent_error_and_never_prompts(rucio_conn
 def test_invalid_names_and_values_are_permanent_errors_before_any_request(
     gateway, rucio_server, rse, key, value
 ):
-    before = _requests_in_log(rucio_server, '"')
+    before = rucio_server.requests_logged(re.escape('"'))
     with pytest.raises(PermanentRucioError):
         gateway.set_rse_attribute(rse, key, value)
-    assert _requests_in_log(rucio_server, '"') == before
+    assert rucio_server.requests_logged(re.escape('"')) == before
 
 
 def test_secrets_never_appear_in_reprs_or_error_messages(rucio_connection, tmp_path):
