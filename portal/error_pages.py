@@ -11,9 +11,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template import loader
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 
 from common.api import errors as api_errors
+from common.links import same_site_target
 from common.logs import current_request_id
 
 from .choices import Role
@@ -30,14 +30,8 @@ NO_ROLE_REFUSAL = (
 def way_back(request: HttpRequest) -> tuple[str, str]:
     """Where the page's "back" link goes, and its text: the page the user came from when it is on this
     site (and not this very page), else the dashboard, or the account page for a user who may not see it."""
-    referer = request.META.get("HTTP_REFERER", "")
-    if (
-        referer
-        and url_has_allowed_host_and_scheme(
-            referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-        )
-        and referer != request.build_absolute_uri()
-    ):
+    referer = same_site_target(request, request.META.get("HTTP_REFERER"), "")
+    if referer and referer != request.build_absolute_uri():
         return referer, "Back to the previous page"
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
