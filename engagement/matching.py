@@ -153,6 +153,14 @@ check_latency = _as_asked(
 )
 
 
+def _enough(offered: Any, needed: Any, promise: str, short: str, asked: Any) -> tuple[bool, str]:
+    """Whether the class offers at least what was asked, and why: what it promises (``short`` when it
+    falls short of it) against what was ``asked``."""
+    if offered >= needed:
+        return True, f"{promise}; {asked} asked for."
+    return False, f"{short}; {asked} asked for."
+
+
 def _at_least(
     key: str,
     title: str,
@@ -170,10 +178,10 @@ def _at_least(
         fits, reason = True, f"No {word} asked for."
     elif offered is None:
         fits, reason = False, f"The class promises no {word}; {asked} asked for."
-    elif offered >= needed:
-        fits, reason = True, f"Promises {shown(offered)}; {asked} asked for."
     else:
-        fits, reason = False, f"Promises only {shown(offered)}; {asked} asked for."
+        fits, reason = _enough(
+            offered, needed, f"Promises {shown(offered)}", f"Promises only {shown(offered)}", asked
+        )
     return PropertyCheck(key, title, needed_text, offered_text, fits, reason)
 
 
@@ -201,8 +209,7 @@ def check_copies(requirement: Requirement, qos_class: StorageQoSClass) -> Proper
     else:
         offered_text = str(offered)
         kept = f"Keeps {offered} cop{'y' if offered == 1 else 'ies'}"
-    fits = offered >= needed
-    reason = f"{kept}; {needed} asked for." if fits else f"{kept} only; {needed} asked for."
+    fits, reason = _enough(offered, needed, kept, f"{kept} only", needed)
     return PropertyCheck("copies", "Copies", f"at least {needed}", offered_text, fits, reason)
 
 
@@ -218,10 +225,10 @@ def check_retention(requirement: Requirement, qos_class: StorageQoSClass) -> Pro
         )
     elif needed is None:
         fits, reason = False, f"Keeps data {offered} days only; needed until deleted."
-    elif offered >= needed:
-        fits, reason = True, f"Keeps data {offered} days; {needed} asked for."
     else:
-        fits, reason = False, f"Keeps data {offered} days only; {needed} asked for."
+        fits, reason = _enough(
+            offered, needed, f"Keeps data {offered} days", f"Keeps data {offered} days only", needed
+        )
     return PropertyCheck("retention", "Retention", needed_text, _days(offered), fits, reason)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -72,6 +72,20 @@ class RemembersLoadedValues(models.Model):
 
     def loaded(self, attname: str) -> Any:
         return getattr(self, "_loaded", {}).get(attname)
+
+
+class StatusBadge(models.Model):
+    """A row whose status the pages show as a coloured badge: ``BADGES`` gives each status its colour, one of
+    the site's ``status-*`` classes (``static/css``), which read the same on every page."""
+
+    BADGES: ClassVar[dict[str, str]] = {}
+
+    class Meta:
+        abstract = True
+
+    @property
+    def badge(self) -> str:
+        return self.BADGES[self.status]
 
 
 # What the experiment's pages call its records, documents and contacts (by model name), in refusals.
@@ -156,7 +170,24 @@ class Experiment(models.Model):
         return f"Only liaisons of {self} and coordinators may keep its {ENGAGEMENT_ITEMS[model_name]}."
 
 
-class Contact(models.Model):
+class ExperimentItem(models.Model):
+    """A record, document or contact of an experiment, kept by its liaisons and the coordinators: who may
+    change it, and what the others are told, is asked of its experiment (``can_write_engagement``)."""
+
+    experiment: Experiment
+
+    class Meta:
+        abstract = True
+
+    def can_edit(self, user: Any) -> bool:
+        return self.experiment.can_write_engagement(user, self._meta.model_name, "change")
+
+    def edit_refusal(self) -> str:
+        """What a user for whom ``can_edit`` is false is told."""
+        return self.experiment.engagement_refusal(self._meta.model_name)
+
+
+class Contact(ExperimentItem):
     """Someone at an experiment the QoS group talks to, who has no account on the portal."""
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="contacts")
@@ -172,13 +203,6 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.experiment})"
-
-    def can_edit(self, user: Any) -> bool:
-        return self.experiment.can_write_engagement(user, "contact", "change")
-
-    def edit_refusal(self) -> str:
-        """What a user for whom ``can_edit`` is false is told."""
-        return self.experiment.engagement_refusal("contact")
 
 
 # What the model, its forms and the API say when a need is out of range (forms and the API check bounds
@@ -321,17 +345,8 @@ NEED_FIELDS = (
     "needed_by",
 )
 
-BADGES = {
-    RequirementStatus.FILED: "status-proposed",
-    RequirementStatus.UNDER_REVIEW: "status-proposed",
-    RequirementStatus.ACCEPTED: "status-approved",
-    RequirementStatus.SATISFIED: "status-approved",
-    RequirementStatus.REJECTED: "status-deprecated",
-    RequirementStatus.WITHDRAWN: "status-draft",
-}
 
-
-class Requirement(RemembersLoadedValues):
+class Requirement(StatusBadge, RemembersLoadedValues):
     """What storage an experiment needs, filed by one of its liaisons and answered with QoS classes.
 
     The needs are typed like a class's properties so that they can be matched (``matching.py``). A class may
@@ -408,6 +423,16 @@ class Requirement(RemembersLoadedValues):
     status = models.CharField(
         max_length=16, choices=RequirementStatus.choices, default=RequirementStatus.FILED
     )
+
+    BADGES = {
+        RequirementStatus.FILED: "status-proposed",
+        RequirementStatus.UNDER_REVIEW: "status-proposed",
+        RequirementStatus.ACCEPTED: "status-approved",
+        RequirementStatus.SATISFIED: "status-approved",
+        RequirementStatus.REJECTED: "status-deprecated",
+        RequirementStatus.WITHDRAWN: "status-draft",
+    }
+
     filed_by = user_link(related_name="filed_requirements", blank=False)
     linked_classes = models.ManyToManyField(
         StorageQoSClass, through="ClassLink", blank=True, related_name="linked_requirements"
@@ -460,10 +485,6 @@ class Requirement(RemembersLoadedValues):
     @property
     def is_editable(self) -> bool:
         return self.status in EDITABLE_STATUSES
-
-    @property
-    def badge(self) -> str:
-        return BADGES[self.status]
 
     @property
     def is_committed(self) -> bool:
@@ -753,7 +774,7 @@ class RequirementComment(models.Model):
         return f"Comment on {self.requirement_id} by {self.author_id}"
 
 
-class EngagementRecord(models.Model):
+class EngagementRecord(ExperimentItem, StatusBadge):
     """A contact or meeting with an experiment: when, who, what came of it, and the next step."""
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="records")
@@ -771,6 +792,13 @@ class EngagementRecord(models.Model):
     outcome = models.TextField(blank=True, help_text="Markdown: what came of it.")
     next_step = models.CharField(max_length=300, blank=True)
     status = models.CharField(max_length=16, choices=RecordStatus.choices, default=RecordStatus.PENDING)
+
+    BADGES = {
+        RecordStatus.PENDING: "status-proposed",
+        RecordStatus.DONE: "status-approved",
+        RecordStatus.CANCELLED: "status-draft",
+    }
+
     created_by = user_link(blank=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -782,21 +810,6 @@ class EngagementRecord(models.Model):
     def __str__(self) -> str:
         return f"{self.experiment}: {self.subject}"
 
-    def can_edit(self, user: Any) -> bool:
-        return self.experiment.can_write_engagement(user, "engagementrecord", "change")
-
-    def edit_refusal(self) -> str:
-        """What a user for whom ``can_edit`` is false is told."""
-        return self.experiment.engagement_refusal("engagementrecord")
-
-    @property
-    def badge(self) -> str:
-        return {
-            RecordStatus.PENDING: "status-proposed",
-            RecordStatus.DONE: "status-approved",
-            RecordStatus.CANCELLED: "status-draft",
-        }[self.status]
-
 
 DOCUMENT_STEPS: dict[str, tuple[str, ...]] = {
     DocumentStatus.DRAFT: (DocumentStatus.SUBMITTED,),
@@ -806,7 +819,7 @@ DOCUMENT_STEPS: dict[str, tuple[str, ...]] = {
 }
 
 
-class Document(RemembersLoadedValues):
+class Document(ExperimentItem, StatusBadge, RemembersLoadedValues):
     """A document that needs an experiment's approval, e.g. one run through ATLAS to get it approved."""
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="documents")
@@ -814,6 +827,14 @@ class Document(RemembersLoadedValues):
     link = models.URLField(blank=True, max_length=500)
     owner = user_link(help_text="Who runs it through the experiment.")
     status = models.CharField(max_length=20, choices=DocumentStatus.choices, default=DocumentStatus.DRAFT)
+
+    BADGES = {
+        DocumentStatus.DRAFT: "status-draft",
+        DocumentStatus.SUBMITTED: "status-proposed",
+        DocumentStatus.APPROVED: "status-approved",
+        DocumentStatus.CHANGES_REQUESTED: "status-deprecated",
+    }
+
     status_note = models.TextField(blank=True, help_text="E.g. the changes the experiment asked for.")
     status_changed_at = models.DateTimeField(default=timezone.now)
     status_changed_by = user_link()
@@ -847,19 +868,3 @@ class Document(RemembersLoadedValues):
             self.status_changed_by = user if getattr(user, "pk", None) else None
         self.save()
         self._loaded = {**getattr(self, "_loaded", {}), "status": self.status}
-
-    def can_edit(self, user: Any) -> bool:
-        return self.experiment.can_write_engagement(user, "document", "change")
-
-    def edit_refusal(self) -> str:
-        """What a user for whom ``can_edit`` is false is told."""
-        return self.experiment.engagement_refusal("document")
-
-    @property
-    def badge(self) -> str:
-        return {
-            DocumentStatus.DRAFT: "status-draft",
-            DocumentStatus.SUBMITTED: "status-proposed",
-            DocumentStatus.APPROVED: "status-approved",
-            DocumentStatus.CHANGES_REQUESTED: "status-deprecated",
-        }[self.status]
