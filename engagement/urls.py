@@ -3,6 +3,7 @@
 from django.urls import path, register_converter
 from django.urls.converters import StringConverter
 
+from common.urls import model_paths
 from qos.urls import LabelConverter
 
 from . import views
@@ -21,12 +22,9 @@ app_name = "engagement"
 
 urlpatterns = [
     # Fixed paths first: the short names "new", "records" and "documents" are refused by the model.
-    path("experiments/", views.experiment_list, name="experiment-list"),
-    path("experiments/new/", views.experiment_create, name="experiment-create"),
     path("experiments/records/", views.record_list, name="record-list"),
     path("experiments/documents/", views.document_list, name="document-list"),
-    path("experiments/<short_name:short_name>/", views.experiment_detail, name="experiment-detail"),
-    path("experiments/<short_name:short_name>/edit/", views.experiment_edit, name="experiment-edit"),
+    *model_paths("experiments/", "<short_name:short_name>", views, "experiment"),
     path(
         "experiments/<short_name:short_name>/requirements/new/",
         views.requirement_create,
@@ -46,12 +44,9 @@ urlpatterns = [
         views.contact_form,
         name="contact-edit",
     ),
-    path("requirements/", views.requirement_list, name="requirement-list"),
-    path("requirements/new/", views.requirement_create, name="requirement-create"),
+    *model_paths("requirements/", "<int:pk>", views, "requirement"),
     path("requirements/gaps/", views.requirement_gaps, name="requirement-gaps"),
     path("requirements/coverage/", views.requirement_coverage, name="requirement-coverage"),
-    path("requirements/<int:pk>/", views.requirement_detail, name="requirement-detail"),
-    path("requirements/<int:pk>/edit/", views.requirement_edit, name="requirement-edit"),
     path("requirements/<int:pk>/comments/", views.requirement_comment, name="requirement-comment"),
     path("requirements/<int:pk>/classes/", views.requirement_link, name="requirement-link"),
     path(

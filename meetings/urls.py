@@ -1,17 +1,16 @@
 from django.urls import path
 
+from common.urls import model_paths
+
 from . import views
 
 app_name = "meetings"
 
 urlpatterns = [
-    path("meetings/", views.meeting_list, name="meeting-list"),
-    path("meetings/new/", views.meeting_create, name="meeting-create"),
+    *model_paths("meetings/", "<int:pk>", views, "meeting"),
     path("meetings/series/new/", views.series_create, name="series-create"),
     path("meetings/series/<slug:slug>/calendar.ics", views.series_calendar, name="series-calendar"),
     path("meetings/time-zone/", views.set_time_zone, name="set-time-zone"),
-    path("meetings/<int:pk>/", views.meeting_detail, name="meeting-detail"),
-    path("meetings/<int:pk>/edit/", views.meeting_edit, name="meeting-edit"),
     path("meetings/<int:pk>/next/", views.meeting_next, name="meeting-next"),
     path("meetings/<int:pk>/carry-over/", views.meeting_carry_over, name="meeting-carry-over"),
     path("meetings/<int:pk>/minutes/", views.minutes_edit, name="minutes-edit"),
@@ -21,14 +20,8 @@ urlpatterns = [
     path("meetings/<int:pk>/print/", views.meeting_print, name="meeting-print"),
     path("meetings/<int:pk>/minutes.md", views.meeting_markdown, name="meeting-markdown"),
     path("meetings/attachments/<int:pk>/", views.attachment_download, name="attachment-download"),
-    path("actions/", views.action_list, name="action-list"),
-    path("actions/new/", views.action_create, name="action-create"),
-    path("actions/<int:pk>/", views.action_detail, name="action-detail"),
-    path("actions/<int:pk>/edit/", views.action_edit, name="action-edit"),
-    path("people/", views.person_list, name="person-list"),
-    path("people/new/", views.person_create, name="person-create"),
-    path("people/<int:pk>/", views.person_detail, name="person-detail"),
-    path("people/<int:pk>/edit/", views.person_edit, name="person-edit"),
+    *model_paths("actions/", "<int:pk>", views, "action"),
+    *model_paths("people/", "<int:pk>", views, "person"),
     path("people/<int:pk>/actions.ics", views.person_calendar, name="person-calendar"),
     path("people/<int:pk>/calendar-address/", views.person_calendar_address, name="person-calendar-address"),
     path("calendar/<str:token>.ics", views.calendar_feed, name="calendar-feed"),

@@ -1,6 +1,8 @@
 from django.urls import path, register_converter
 from django.urls.converters import StringConverter
 
+from common.urls import model_paths
+
 from . import views
 
 
@@ -15,7 +17,7 @@ register_converter(LabelConverter, "label")
 app_name = "qos"
 
 urlpatterns = [
-    path("", views.class_list, name="class-list"),
+    *model_paths("", "<label:label>", views, "class"),
     path("rses/", views.rse_list, name="rse-list"),
     path("rses/assign/", views.rse_assign, name="rse-assign"),
     path("rses/<str:name>/", views.rse_detail, name="rse-detail"),
@@ -23,9 +25,6 @@ urlpatterns = [
     path("rses/<str:name>/adopt/", views.rse_adopt, name="rse-adopt"),
     path("pushes/", views.push_list, name="push-list"),
     path("rucio/<slug:name>/sync/", views.instance_sync, name="instance-sync"),
-    path("new/", views.class_create, name="class-create"),
-    path("<label:label>/", views.class_detail, name="class-detail"),
-    path("<label:label>/edit/", views.class_edit, name="class-edit"),
     path("<label:label>/history/", views.class_history, name="class-history"),
     path("<label:label>/<slug:action>/", views.class_transition, name="class-transition"),
 ]
