@@ -7,10 +7,11 @@ from typing import Any
 from django import forms
 from django.contrib.auth import get_user_model
 
+from common.forms import change_note
 from qos.models import StorageQoSClass
 
 from .models import (
-    LINK_COPIES_MESSAGES,
+    LINK_COPIES_BOUNDS,
     NEED_FIELDS,
     NEED_RANGE_MESSAGES,
     Contact,
@@ -51,7 +52,6 @@ class ExperimentForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["liaisons"].queryset = people()
         if self.instance.pk:
             self.fields["short_name"].disabled = True
             self.fields["short_name"].help_text = "Fixed: pages, the API and the IAM group use it."
@@ -63,11 +63,7 @@ class RequirementForm(forms.ModelForm):
     experiment = forms.ModelChoiceField(
         queryset=Experiment.objects.none(), to_field_name="short_name", empty_label="Choose your experiment"
     )
-    comment = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Anything the reviewers should know about this change. Kept in the history.",
-    )
+    comment = change_note("Anything the reviewers should know about this change. Kept in the history.")
 
     class Meta:
         model = Requirement
@@ -101,12 +97,7 @@ class RequirementForm(forms.ModelForm):
 
 
 class TransitionForm(forms.Form):
-    comment = forms.CharField(
-        label="Why",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Kept in the history.",
-    )
+    comment = change_note("Kept in the history.", label="Why", rows=3)
 
     def __init__(self, *args: Any, reason_required: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -134,14 +125,9 @@ class LinkClassForm(forms.Form):
     )
     copies = forms.IntegerField(
         required=False,
-        min_value=1,
-        max_value=10,
         initial=1,
         help_text="Copies wanted on RSEs of this class, e.g. 2 for two copies on SAFE. Empty: one.",
-        error_messages={
-            "invalid": "A whole number of copies, from 1 to 10.",
-            **LINK_COPIES_MESSAGES,
-        },
+        **LINK_COPIES_BOUNDS,
     )
     note = forms.CharField(
         required=False, max_length=500, help_text="Why this class answers the requirement."
@@ -181,12 +167,12 @@ class DocumentForm(forms.ModelForm):
     """A document awaiting the experiment's approval; the status moves draft → submitted → approved ..."""
 
     link = forms.URLField(required=False, max_length=500, assume_scheme="https")
+    # Among active accounts, as the experiment's liaisons are (the model's field would offer every account).
+    owner = forms.ModelChoiceField(
+        queryset=people(), required=False, help_text=Document.owner.field.help_text
+    )
 
     class Meta:
         model = Document
         fields = ["title", "link", "owner", "status", "status_note"]
         widgets = {"status_note": forms.Textarea(attrs={"rows": 3})}
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["owner"].queryset = people()

@@ -220,9 +220,12 @@ NEED_RANGE_MESSAGES = {
 
 # Copies wanted in one linked class (forms and the API check the bounds with the same words).
 LINK_COPIES_MESSAGES = {
+    "invalid": "A whole number of copies, from 1 to 10.",
     "min_value": "At least one copy in the class.",
     "max_value": "At most 10 copies in one class.",
 }
+# Those bounds and words, as the integer fields of the forms and of the API take them.
+LINK_COPIES_BOUNDS = {"min_value": 1, "max_value": 10, "error_messages": LINK_COPIES_MESSAGES}
 
 
 def _positive_volume(value: Decimal) -> None:
@@ -626,7 +629,7 @@ class Requirement(StatusBadge, RemembersLoadedValues):
         if not self.can_review(by):
             raise PermissionDenied(REVIEW_REFUSAL)
         if isinstance(copies, bool) or not isinstance(copies, int):
-            raise ValidationError({"copies": "A whole number of copies, from 1 to 10."})
+            raise ValidationError({"copies": LINK_COPIES_MESSAGES["invalid"]})
         if not 1 <= copies <= 10:
             raise ValidationError(
                 {"copies": LINK_COPIES_MESSAGES["min_value" if copies < 1 else "max_value"]}

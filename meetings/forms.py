@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 
 from common import uploads
+from common.forms import change_note
 from common.links import validate_https_link
 from engagement.models import Experiment
 from qos.models import StorageQoSClass
@@ -136,11 +137,7 @@ class ActionForm(forms.ModelForm):
     """Create or edit an action (coordinators). The note is kept in the action's log."""
 
     owners = PersonChoiceField(queryset=Person.objects.all(), widget=forms.SelectMultiple(attrs={"size": 8}))
-    note = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Why this change? Kept in the action's log.",
-    )
+    note = change_note("Why this change? Kept in the action's log.")
 
     class Meta:
         model = Action

@@ -2,6 +2,8 @@ from typing import Any
 
 from django import forms
 
+from common.forms import change_note
+
 from .choices import ASSIGNABLE_STATUSES
 from .models import CONTENT_FIELDS, RSE, StorageQoSClass
 
@@ -9,11 +11,7 @@ from .models import CONTENT_FIELDS, RSE, StorageQoSClass
 class StorageQoSClassForm(forms.ModelForm):
     """Create or edit a class's content. ``base_revision`` carries the revision the editor started from."""
 
-    comment = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 2}),
-        help_text="Why this change? Kept in the class's history.",
-    )
+    comment = change_note("Why this change? Kept in the class's history.")
     base_revision = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     class Meta:
@@ -37,7 +35,7 @@ class StorageQoSClassForm(forms.ModelForm):
 class TransitionForm(forms.Form):
     """Confirm a lifecycle step, with an optional comment."""
 
-    comment = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    comment = change_note()
     base_revision = forms.IntegerField(widget=forms.HiddenInput)
 
 

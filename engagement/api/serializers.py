@@ -16,7 +16,7 @@ from ..choices import RequirementStatus
 from ..coverage import coverage_of_links
 from ..matching import ApprovedClasses, approved_classes
 from ..models import (
-    LINK_COPIES_MESSAGES,
+    LINK_COPIES_BOUNDS,
     NEED_FIELDS,
     NEED_RANGE_MESSAGES,
     ClassLink,
@@ -30,6 +30,9 @@ from ..models import (
 )
 
 User = get_user_model()
+
+# When a row was made and last changed: last of its fields, and read-only.
+TIMESTAMPS = ("created_at", "updated_at")
 
 
 def experiment_field(**kwargs: Any) -> serializers.SlugRelatedField:
@@ -69,10 +72,9 @@ class ExperimentSerializer(serializers.ModelSerializer):
             "iam_group",
             "liaisons",
             "contacts",
-            "created_at",
-            "updated_at",
+            *TIMESTAMPS,
         ]
-        read_only_fields = ["iam_group", "created_at", "updated_at"]
+        read_only_fields = ["iam_group", *TIMESTAMPS]
 
     def validate_short_name(self, value: str) -> str:
         if self.instance is not None and value != self.instance.short_name:
@@ -261,12 +263,7 @@ class LinkClassSerializer(LinkSerializer):
     """What ``link`` takes: the class, and the copies wanted in it (2 for two copies on SAFE; default 1)."""
 
     copies = serializers.IntegerField(
-        required=False,
-        default=1,
-        min_value=1,
-        max_value=10,
-        help_text="Copies wanted on RSEs of this class.",
-        error_messages={"invalid": "A whole number of copies, from 1 to 10.", **LINK_COPIES_MESSAGES},
+        required=False, default=1, help_text="Copies wanted on RSEs of this class.", **LINK_COPIES_BOUNDS
     )
 
 
@@ -298,6 +295,12 @@ class CommentSerializer(serializers.ModelSerializer):
         model = RequirementComment
         fields = ["id", "author", "created_at", "text"]
         read_only_fields = ["id", "author", "created_at"]
+
+
+def item_fields(*fields: str) -> list[str]:
+    """The fields of a record, document or contact: its address, id and experiment, then its own ``fields``,
+    then its timestamps."""
+    return ["url", "id", "experiment", *fields, *TIMESTAMPS]
 
 
 class ExperimentItemSerializer(serializers.ModelSerializer):
@@ -348,8 +351,8 @@ class ContactSerializer(ExperimentItemSerializer):
 
     class Meta:
         model = Contact
-        fields = ["url", "id", "experiment", "name", "role", "email", "notes", "created_at", "updated_at"]
-        read_only_fields = ["created_at", "updated_at"]
+        fields = item_fields("name", "role", "email", "notes")
+        read_only_fields = TIMESTAMPS
 
 
 class EngagementRecordSerializer(ExperimentItemSerializer):
@@ -364,23 +367,10 @@ class EngagementRecordSerializer(ExperimentItemSerializer):
 
     class Meta:
         model = EngagementRecord
-        fields = [
-            "url",
-            "id",
-            "experiment",
-            "kind",
-            "subject",
-            "date",
-            "who",
-            "contacts",
-            "outcome",
-            "next_step",
-            "status",
-            "created_by",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = ["created_at", "updated_at"]
+        fields = item_fields(
+            "kind", "subject", "date", "who", "contacts", "outcome", "next_step", "status", "created_by"
+        )
+        read_only_fields = TIMESTAMPS
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         experiment = attrs.get("experiment") or getattr(self.instance, "experiment", None)
@@ -397,21 +387,10 @@ class DocumentSerializer(ExperimentItemSerializer):
 
     class Meta:
         model = Document
-        fields = [
-            "url",
-            "id",
-            "experiment",
-            "title",
-            "link",
-            "owner",
-            "status",
-            "status_note",
-            "status_changed_at",
-            "status_changed_by",
-            "created_at",
-            "updated_at",
-        ]
-        read_only_fields = ["status_changed_at", "created_at", "updated_at"]
+        fields = item_fields(
+            "title", "link", "owner", "status", "status_note", "status_changed_at", "status_changed_by"
+        )
+        read_only_fields = ["status_changed_at", *TIMESTAMPS]
 
     def save_instance(self, instance: Document) -> None:
         instance.save_by(self.context["request"].user)
