@@ -1,6 +1,9 @@
 """Engagement pages: /experiments/... and /requirements/... (included at the site's root)."""
 
-from django.urls import path, register_converter
+from collections.abc import Callable
+
+from django.http import HttpResponse
+from django.urls import URLPattern, include, path, register_converter
 from django.urls.converters import StringConverter
 
 from common.urls import model_paths
@@ -20,6 +23,24 @@ register_converter(LabelConverter, "class_label")
 
 app_name = "engagement"
 
+
+def item_paths(collection: str, view: Callable[..., HttpResponse], name: str) -> list[URLPattern]:
+    """The two pages of an experiment's records, documents or contacts (``collection``), both drawn by
+    ``view``: a form to add one (``<name>-create``) and one to change it (``<name>-edit``)."""
+    return [
+        path(f"experiments/<short_name:short_name>/{collection}/new/", view, name=f"{name}-create"),
+        path(f"experiments/<short_name:short_name>/{collection}/<int:pk>/edit/", view, name=f"{name}-edit"),
+    ]
+
+
+# What is done to one requirement, below its page (requirements/<pk>/...).
+requirement_pages = [
+    path("comments/", views.requirement_comment, name="requirement-comment"),
+    path("classes/", views.requirement_link, name="requirement-link"),
+    path("classes/<class_label:label>/unlink/", views.requirement_unlink, name="requirement-unlink"),
+    path("<slug:action>/", views.requirement_transition, name="requirement-transition"),
+]
+
 urlpatterns = [
     # Fixed paths first: the short names "new", "records" and "documents" are refused by the model.
     path("experiments/records/", views.record_list, name="record-list"),
@@ -30,29 +51,12 @@ urlpatterns = [
         views.requirement_create,
         name="experiment-requirement-create",
     ),
-    path("experiments/<short_name:short_name>/records/new/", views.record_form, name="record-create"),
-    path("experiments/<short_name:short_name>/records/<int:pk>/edit/", views.record_form, name="record-edit"),
-    path("experiments/<short_name:short_name>/documents/new/", views.document_form, name="document-create"),
-    path(
-        "experiments/<short_name:short_name>/documents/<int:pk>/edit/",
-        views.document_form,
-        name="document-edit",
-    ),
-    path("experiments/<short_name:short_name>/contacts/new/", views.contact_form, name="contact-create"),
-    path(
-        "experiments/<short_name:short_name>/contacts/<int:pk>/edit/",
-        views.contact_form,
-        name="contact-edit",
-    ),
+    *item_paths("records", views.record_form, "record"),
+    *item_paths("documents", views.document_form, "document"),
+    *item_paths("contacts", views.contact_form, "contact"),
     *model_paths("requirements/", "<int:pk>", views, "requirement"),
     path("requirements/gaps/", views.requirement_gaps, name="requirement-gaps"),
     path("requirements/coverage/", views.requirement_coverage, name="requirement-coverage"),
-    path("requirements/<int:pk>/comments/", views.requirement_comment, name="requirement-comment"),
-    path("requirements/<int:pk>/classes/", views.requirement_link, name="requirement-link"),
-    path(
-        "requirements/<int:pk>/classes/<class_label:label>/unlink/",
-        views.requirement_unlink,
-        name="requirement-unlink",
-    ),
-    path("requirements/<int:pk>/<slug:action>/", views.requirement_transition, name="requirement-transition"),
+    # After requirement-edit: a lifecycle step's slug is never "edit".
+    path("requirements/<int:pk>/", include(requirement_pages)),
 ]
