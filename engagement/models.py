@@ -186,6 +186,10 @@ class ExperimentItem(models.Model):
         """What a user for whom ``can_edit`` is false is told."""
         return self.experiment.engagement_refusal(self._meta.model_name)
 
+    def save_by(self, user: Any) -> None:
+        """Save a change ``user`` made (a document notes who changed its status)."""
+        self.save()
+
 
 class Contact(ExperimentItem):
     """Someone at an experiment the QoS group talks to, who has no account on the portal."""

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Model, Prefetch, prefetch_related_objects
+from django.db.models import Prefetch, prefetch_related_objects
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -37,7 +37,6 @@ from .models import (
     REVIEW_REFUSAL,
     TRANSITIONS,
     ClassLink,
-    Contact,
     Document,
     EngagementRecord,
     Experiment,
@@ -391,13 +390,13 @@ def _experiment_item_list(
 def _experiment_item_form(
     request: HttpRequest,
     short_name: str,
-    model: type[Model],
     form_class: type[ModelForm],
     anchor: str,
     pk: int | None = None,
 ) -> HttpResponse:
     """Add (no ``pk``) or change a record, document or contact of an experiment."""
     experiment = get_object_or_404(Experiment, short_name=short_name)
+    model = form_class._meta.model
     model_name = model._meta.model_name
     if pk is None:
         if not experiment.can_write_engagement(request.user, model_name, "add"):
@@ -413,10 +412,7 @@ def _experiment_item_form(
         item = form.save(commit=False)
         if pk is None and hasattr(item, "created_by_id"):
             item.created_by = request.user
-        if isinstance(item, Document):
-            item.save_by(request.user)
-        else:
-            item.save()
+        item.save_by(request.user)
         form.save_m2m()
         noun = model._meta.verbose_name
         messages.success(request, f"{noun.capitalize()} {'added' if pk is None else 'saved'}: {item}.")
@@ -436,14 +432,14 @@ def _experiment_item_form(
 
 @require_http_methods(["GET", "POST"])
 def record_form(request: HttpRequest, short_name: str, pk: int | None = None) -> HttpResponse:
-    return _experiment_item_form(request, short_name, EngagementRecord, EngagementRecordForm, "records", pk)
+    return _experiment_item_form(request, short_name, EngagementRecordForm, "records", pk)
 
 
 @require_http_methods(["GET", "POST"])
 def document_form(request: HttpRequest, short_name: str, pk: int | None = None) -> HttpResponse:
-    return _experiment_item_form(request, short_name, Document, DocumentForm, "documents", pk)
+    return _experiment_item_form(request, short_name, DocumentForm, "documents", pk)
 
 
 @require_http_methods(["GET", "POST"])
 def contact_form(request: HttpRequest, short_name: str, pk: int | None = None) -> HttpResponse:
-    return _experiment_item_form(request, short_name, Contact, ContactForm, "contacts", pk)
+    return _experiment_item_form(request, short_name, ContactForm, "contacts", pk)

@@ -31,8 +31,13 @@ from ..models import (
 
 User = get_user_model()
 
-# When a row was made and last changed: last of its fields, and read-only.
+# When a row was made and last changed: last of its fields (``timestamped``), and read-only.
 TIMESTAMPS = ("created_at", "updated_at")
+
+
+def timestamped(*fields: str) -> list[str]:
+    """A serializer's ``fields``, then its row's ``TIMESTAMPS``."""
+    return [*fields, *TIMESTAMPS]
 
 
 def experiment_field(**kwargs: Any) -> serializers.SlugRelatedField:
@@ -63,17 +68,9 @@ class ExperimentSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Experiment
-        fields = [
-            "url",
-            "short_name",
-            "name",
-            "description",
-            "website",
-            "iam_group",
-            "liaisons",
-            "contacts",
-            *TIMESTAMPS,
-        ]
+        fields = timestamped(
+            "url", "short_name", "name", "description", "website", "iam_group", "liaisons", "contacts"
+        )
         read_only_fields = ["iam_group", *TIMESTAMPS]
 
     def validate_short_name(self, value: str) -> str:
@@ -300,7 +297,7 @@ class CommentSerializer(serializers.ModelSerializer):
 def item_fields(*fields: str) -> list[str]:
     """The fields of a record, document or contact: its address, id and experiment, then its own ``fields``,
     then its timestamps."""
-    return ["url", "id", "experiment", *fields, *TIMESTAMPS]
+    return timestamped("url", "id", "experiment", *fields)
 
 
 class ExperimentItemSerializer(serializers.ModelSerializer):
@@ -328,13 +325,10 @@ class ExperimentItemSerializer(serializers.ModelSerializer):
             setattr(instance, name, value)
         # The model's own validation, which DRF does not run (a 400 if it fails: common/api/errors.py).
         instance.full_clean()
-        self.save_instance(instance)
+        instance.save_by(self.context["request"].user)
         for name, value in many.items():
             getattr(instance, name).set(value)
         return instance
-
-    def save_instance(self, instance: Any) -> None:
-        instance.save()
 
     def create(self, validated_data: dict[str, Any]) -> Any:
         instance = self.Meta.model()
@@ -391,6 +385,3 @@ class DocumentSerializer(ExperimentItemSerializer):
             "title", "link", "owner", "status", "status_note", "status_changed_at", "status_changed_by"
         )
         read_only_fields = ["status_changed_at", *TIMESTAMPS]
-
-    def save_instance(self, instance: Document) -> None:
-        instance.save_by(self.context["request"].user)
