@@ -430,7 +430,7 @@ class Requirement(StatusBadge, RemembersLoadedValues):
     status = models.CharField(
         max_length=16, choices=RequirementStatus.choices, default=RequirementStatus.FILED
     )
-
+    # The colour each status is shown in (StatusBadge).
     BADGES = {
         RequirementStatus.FILED: "status-proposed",
         RequirementStatus.UNDER_REVIEW: "status-proposed",
@@ -439,7 +439,6 @@ class Requirement(StatusBadge, RemembersLoadedValues):
         RequirementStatus.REJECTED: "status-deprecated",
         RequirementStatus.WITHDRAWN: "status-draft",
     }
-
     filed_by = user_link(related_name="filed_requirements", blank=False)
     linked_classes = models.ManyToManyField(
         StorageQoSClass, through="ClassLink", blank=True, related_name="linked_requirements"
@@ -799,13 +798,12 @@ class EngagementRecord(ExperimentItem, StatusBadge):
     outcome = models.TextField(blank=True, help_text="Markdown: what came of it.")
     next_step = models.CharField(max_length=300, blank=True)
     status = models.CharField(max_length=16, choices=RecordStatus.choices, default=RecordStatus.PENDING)
-
+    # The colour each status is shown in (StatusBadge).
     BADGES = {
         RecordStatus.PENDING: "status-proposed",
         RecordStatus.DONE: "status-approved",
         RecordStatus.CANCELLED: "status-draft",
     }
-
     created_by = user_link(blank=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -834,14 +832,13 @@ class Document(ExperimentItem, StatusBadge, RemembersLoadedValues):
     link = models.URLField(blank=True, max_length=500)
     owner = user_link(help_text="Who runs it through the experiment.")
     status = models.CharField(max_length=20, choices=DocumentStatus.choices, default=DocumentStatus.DRAFT)
-
+    # The colour each status is shown in (StatusBadge).
     BADGES = {
         DocumentStatus.DRAFT: "status-draft",
         DocumentStatus.SUBMITTED: "status-proposed",
         DocumentStatus.APPROVED: "status-approved",
         DocumentStatus.CHANGES_REQUESTED: "status-deprecated",
     }
-
     status_note = models.TextField(blank=True, help_text="E.g. the changes the experiment asked for.")
     status_changed_at = models.DateTimeField(default=timezone.now)
     status_changed_by = user_link()
