@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 _BARE_NAME = r"([A-Za-z0-9]+([_-][A-Za-z0-9]+)*)"
 _COMPARISON = r"([A-Za-z0-9\._-]+[=<>][A-Za-z0-9_-]+)"
 _PRIMITIVE = r"(\(*(%s|%s|%s)\)*)" % (_COMPARISON, _BARE_NAME, r"\*")  # noqa: UP031 - as Rucio writes it
-_PATTERN = re.compile(r"^%s((\|%s)|(\&%s)|(\\%s))*" % ((_PRIMITIVE,) * 4))  # noqa: UP031
+_PATTERN = re.compile(r"^%s((\|%s)|(\&%s)|(\\%s))*" % ((_PRIMITIVE,) * 4))
 _TERM = re.compile(r"%s|%s|\*" % (_COMPARISON, _BARE_NAME))  # noqa: UP031 - a primitive without parentheses
 
 # Rucio's messages (the ``Details:`` of its InvalidRSEExpression).
@@ -91,7 +91,18 @@ Attributes = Mapping[str, Mapping[str, str]]  # {RSE name: {key: value as text}}
 
 
 class InvalidExpression(ValueError):
-    """An expression Rucio's grammar refuses; the message is Rucio's."""
+    """An expression Rucio's grammar refuses; the message is Rucio's. ``by_rucio``: Rucio itself refused it,
+    rather than the portal's reading of its grammar (when Rucio could not be asked)."""
+
+    def __init__(self, message: str, *, by_rucio: bool = False) -> None:
+        super().__init__(message)
+        self.by_rucio = by_rucio
+
+    def explained(self) -> str:
+        """The refusal in the users' words, saying whose it is."""
+        if self.by_rucio:
+            return f"Rucio refused this expression: {self}"
+        return f"Not an RSE expression in Rucio's grammar (as the portal reads it; Rucio could not be asked): {self}"
 
 
 @dataclass(frozen=True)
@@ -163,7 +174,7 @@ class _Parser:
             self.pos += 1  # the ")" (check_syntax found the parentheses balanced)
             return inner
         match = _TERM.match(self.text, self.pos)
-        assert match is not None, "check_syntax let through an expression that is not Rucio's"  # noqa: S101
+        assert match is not None, "check_syntax let through an expression that is not Rucio's"
         self.pos = match.end()
         return self.select(match.group())
 
@@ -182,8 +193,16 @@ class _Parser:
             return set()
         if operator == "=":
             wanted = _as_compared(value)
-            return {name for name, attrs in self.rses.items() if key in attrs and _as_compared(attrs[key]) == wanted}
-        return {name for name, attrs in self.rses.items() if key in attrs and _compares(attrs[key], operator, value)}
+            return {
+                name
+                for name, attrs in self.rses.items()
+                if key in attrs and _as_compared(attrs[key]) == wanted
+            }
+        return {
+            name
+            for name, attrs in self.rses.items()
+            if key in attrs and _compares(attrs[key], operator, value)
+        }
 
 
 def _as_compared(value: str) -> str:
@@ -196,7 +215,7 @@ def _compares(held: str, operator: str, value: str) -> bool:
     1); False when either is no number."""
     numbers = {"true": 1.0, "false": 0.0}
     try:
-        left = numbers.get(held.lower(), None)
+        left = numbers.get(held.lower())
         left = float(held) if left is None else left
         right = float(value)
     except ValueError:
@@ -262,6 +281,32 @@ class Comparison:
         return not self.differences
 
 
+class InstanceNotNamed(ValueError):
+    """No instance was named, and the portal knows several: the caller must say which."""
+
+
+def instance_for(name: str | None) -> RucioInstance:
+    """The instance an expression is evaluated on: the one named, or the only one when none is named.
+
+    Raises RucioInstance.DoesNotExist for an unknown name (or when the portal knows no instance), and
+    InstanceNotNamed when several could be meant.
+    """
+    from .models import RucioInstance
+
+    if name:
+        try:
+            return RucioInstance.objects.get(name=name)
+        except RucioInstance.DoesNotExist:
+            raise RucioInstance.DoesNotExist(f"The portal knows no Rucio instance named {name!r}.") from None
+    instances = list(RucioInstance.objects.order_by("name")[:2])
+    if len(instances) == 1:
+        return instances[0]
+    if not instances:
+        raise RucioInstance.DoesNotExist("The portal knows no Rucio instance yet: sync one from Rucio first.")
+    names = ", ".join(RucioInstance.objects.order_by("name").values_list("name", flat=True))
+    raise InstanceNotNamed(f"The portal knows several Rucio instances: name one ({names}).")
+
+
 def compare(expression: str, instance: RucioInstance) -> Comparison:
     """Evaluate ``expression`` by Rucio (one request) and by the portal (one query), and explain each RSE where
     they differ. Raises InvalidExpression with Rucio's message when Rucio refuses the expression, or, when Rucio
@@ -284,7 +329,10 @@ def compare(expression: str, instance: RucioInstance) -> Comparison:
         if rucio is None:
             raise
         # Rucio took it: its grammar is the one that counts (a newer server may know more than this one's).
-        own, portal_error = None, f"The portal reads Rucio {RUCIO_GRAMMAR}'s grammar, which refuses it: {refusal}"
+        own, portal_error = (
+            None,
+            f"The portal reads Rucio {RUCIO_GRAMMAR}'s grammar, which refuses it: {refusal}",
+        )
     comparison = Comparison(
         expression=expression,
         instance=instance,
@@ -310,7 +358,7 @@ def _ask_rucio(expression: str, instance: RucioInstance) -> list[str]:
     except PermanentRucioError as error:
         # InvalidObject: a property compared with a value it cannot have (rse_type=FOO).
         if error.rucio_class in ("InvalidRSEExpression", "InvalidObject"):
-            raise InvalidExpression(error.detail) from error
+            raise InvalidExpression(error.detail, by_rucio=True) from error
         raise
 
 

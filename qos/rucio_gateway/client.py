@@ -602,7 +602,9 @@ class RucioGateway:
         else:
             transient = next((retry for kinds, retry in _OTHER_FAULTS if isinstance(exc, kinds)), False)
         cls = TransientRucioError if transient else PermanentRucioError
-        return cls(self._scrub(f"{what} failed: {name}: {detail}"), rucio_class=name, detail=self._scrub(detail))
+        return cls(
+            self._scrub(f"{what} failed: {name}: {detail}"), rucio_class=name, detail=self._scrub(detail)
+        )
 
     def _rucio_fault(self, exc: rexc.RucioException, detail: str, last_status: object) -> tuple[bool, str]:
         """Whether a rucio-clients exception is worth a retry, and its detail as the message tells it."""
