@@ -333,34 +333,30 @@ class RSEExpressionDifferenceSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+def _rse_names(help_text: str, *, nullable: bool = False) -> serializers.ListField:
+    """A list of RSE names (or null, when ``nullable``)."""
+    return serializers.ListField(child=serializers.CharField(), allow_null=nullable, help_text=help_text)
+
+
 class RSEExpressionSerializer(serializers.Serializer):
     """An RSE expression evaluated by Rucio and by the portal (see ``qos.rse_expressions.Comparison``)."""
 
     expression = serializers.CharField()
     instance = serializers.CharField(source="instance.name")
-    rucio = serializers.ListField(
-        child=serializers.CharField(),
-        allow_null=True,
-        help_text="The RSEs Rucio selects ([] when none matches); null when Rucio could not be asked.",
+    rucio = _rse_names(
+        "The RSEs Rucio selects ([] when none matches); null when Rucio could not be asked.", nullable=True
     )
     rucio_error = serializers.CharField(
         allow_blank=True, help_text="Why Rucio could not be asked; empty if it was."
     )
-    portal = serializers.ListField(
-        child=serializers.CharField(),
-        allow_null=True,
-        help_text="The RSEs the portal selects from what it knows of their attributes; null when it cannot tell.",
+    portal = _rse_names(
+        "The RSEs the portal selects from what it knows of their attributes; null when it cannot tell.",
+        nullable=True,
     )
     portal_error = serializers.CharField(
         allow_blank=True, help_text="Why the portal cannot tell, besides unknown_keys; empty otherwise."
     )
-    unknown_keys = serializers.ListField(
-        child=serializers.CharField(),
-        help_text="Rucio RSE properties in the expression, which the portal does not read.",
-    )
+    unknown_keys = _rse_names("Rucio RSE properties in the expression, which the portal does not read.")
     agrees = serializers.BooleanField(allow_null=True, help_text="null when either could not tell.")
     differences = RSEExpressionDifferenceSerializer(many=True)
-    recently_pushed = serializers.ListField(
-        child=serializers.CharField(),
-        help_text="RSEs pushed so recently that Rucio may answer from its cache.",
-    )
+    recently_pushed = _rse_names("RSEs pushed so recently that Rucio may answer from its cache.")
