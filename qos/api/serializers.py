@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -338,6 +339,8 @@ def _rse_names(help_text: str, *, nullable: bool = False) -> serializers.ListFie
     return serializers.ListField(child=serializers.CharField(), allow_null=nullable, help_text=help_text)
 
 
+# One answer, not a list, though the route is the viewset's ``list``.
+@extend_schema_serializer(many=False)
 class RSEExpressionSerializer(serializers.Serializer):
     """An RSE expression evaluated by Rucio and by the portal (see ``qos.rse_expressions.Comparison``)."""
 
