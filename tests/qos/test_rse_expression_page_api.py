@@ -187,3 +187,9 @@ def test_the_number_of_queries_does_not_grow_with_rses(
         for n in range(200)
     )
     assert queries_of(client, url, {"expression": "QOS=SAFE"}) == few
+
+
+def test_the_page_belongs_to_the_rses_in_the_navigation(client_for, member, safe_rses):
+    page = client_for(member).get(PAGE).content.decode()
+    assert '<a href="/qos/rses/" aria-current="page">RSEs</a>' in page
+    assert '<a href="/qos/" aria-current="page">' not in page
