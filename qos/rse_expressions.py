@@ -314,6 +314,9 @@ def compare(expression: str, instance: RucioInstance) -> Comparison:
     """
     from .models import RSE
 
+    if not expression:
+        # Rucio's list_rses without an expression lists every RSE: never an answer to an empty one.
+        raise InvalidExpression("Type an RSE expression, e.g. QOS=SAFE.")
     if len(expression) > MAX_LENGTH:
         raise InvalidExpression(f"An expression of at most {MAX_LENGTH} characters, please.")
     rses = {rse.name: rse for rse in RSE.objects.with_related().filter(instance=instance)}
@@ -353,8 +356,11 @@ def compare(expression: str, instance: RucioInstance) -> Comparison:
 
 def _ask_rucio(expression: str, instance: RucioInstance) -> list[str]:
     """Rucio's answer; its refusal of the expression as InvalidExpression with Rucio's own message."""
+    if not instance.enabled:
+        raise PermanentRucioError(f"{instance.name} is disabled in the portal: Rucio is not asked.")
     try:
-        return RucioGateway(instance.connection()).list_rses(expression)
+        with RucioGateway(instance.connection()) as gateway:
+            return gateway.list_rses(expression)
     except PermanentRucioError as error:
         # InvalidObject: a property compared with a value it cannot have (rse_type=FOO).
         if error.rucio_class in ("InvalidRSEExpression", "InvalidObject"):

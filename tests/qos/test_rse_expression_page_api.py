@@ -193,3 +193,20 @@ def test_the_page_belongs_to_the_rses_in_the_navigation(client_for, member, safe
     page = client_for(member).get(PAGE).content.decode()
     assert '<a href="/qos/rses/" aria-current="page">RSEs</a>' in page
     assert '<a href="/qos/" aria-current="page">' not in page
+
+
+def test_a_disabled_instance_is_not_asked_and_the_portal_answers_alone(api_for, member, safe_rses):
+    RucioInstance.objects.filter(name="test").update(enabled=False)
+    body = api_for(member).get(API, {"expression": "QOS=SAFE"}).json()
+    assert body["rucio"] is None
+    assert body["rucio_error"] == "test is disabled in the portal: Rucio is not asked."
+    assert body["portal"] == safe_rses[:2]
+    assert body["agrees"] is None
+    # Without Rucio, the portal's reading of its grammar refuses a malformed expression, and says whose it is.
+    refused = api_for(member).get(API, {"expression": "QOS=SAFE("}).json()
+    assert refused == {
+        "expression": [
+            "Not an RSE expression in Rucio's grammar (as the portal reads it; Rucio could not be asked): "
+            "Problem with parentheses."
+        ]
+    }
