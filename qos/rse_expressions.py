@@ -325,17 +325,7 @@ def compare(expression: str, instance: RucioInstance) -> Comparison:
         error = ""
     except RucioError as failure:
         rucio, error = None, str(failure)
-    try:
-        own: Evaluation | None = evaluate(expression, known_attributes(rses.values()))
-        portal_error = ""
-    except InvalidExpression as refusal:
-        if rucio is None:
-            raise
-        # Rucio took it: its grammar is the one that counts (a newer server may know more than this one's).
-        own, portal_error = (
-            None,
-            f"The portal reads Rucio {RUCIO_GRAMMAR}'s grammar, which refuses it: {refusal}",
-        )
+    own, portal_error = _evaluate_own(expression, rses.values(), rucio_answered=rucio is not None)
     comparison = Comparison(
         expression=expression,
         instance=instance,
@@ -352,6 +342,19 @@ def compare(expression: str, instance: RucioInstance) -> Comparison:
             for name in sorted(set(rucio) ^ own.rses)
         ]
     return comparison
+
+
+def _evaluate_own(
+    expression: str, rses: Iterable[RSE], *, rucio_answered: bool
+) -> tuple[Evaluation | None, str]:
+    """The portal's evaluation, or None and why not when its reading of the grammar refuses an expression
+    Rucio took (Rucio's grammar is the one that counts: a newer server may know more than this one's)."""
+    try:
+        return evaluate(expression, known_attributes(rses)), ""
+    except InvalidExpression as refusal:
+        if not rucio_answered:
+            raise
+        return None, f"The portal reads Rucio {RUCIO_GRAMMAR}'s grammar, which refuses it: {refusal}"
 
 
 def _ask_rucio(expression: str, instance: RucioInstance) -> list[str]:
