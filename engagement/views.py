@@ -42,6 +42,7 @@ from .models import (
     Experiment,
     Requirement,
 )
+from .rules import suggest_rules
 
 VIEW_EXPERIMENT = "engagement.view_experiment"
 VIEW_REQUIREMENT = "engagement.view_requirement"
@@ -230,6 +231,7 @@ def _detail_context(request: HttpRequest, requirement: Requirement) -> dict[str,
         "coverage": coverage,
         "coverage_short": [line for line in coverage if not line.covered],
         "coverage_at_risk": requirement.is_committed and any(not line.covered for line in coverage),
+        "rules": suggest_rules(requirement.volume_tb, links),
         "is_gap": ApprovedClasses.cached().is_gap(requirement),
         "events": requirement.events.select_related("author", "qos_class"),
         "comments": requirement.comments.select_related("author"),

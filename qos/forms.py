@@ -6,6 +6,7 @@ from common.forms import change_note
 
 from .choices import ASSIGNABLE_STATUSES
 from .models import CONTENT_FIELDS, RSE, StorageQoSClass
+from .rse_expressions import MAX_LENGTH as MAX_EXPRESSION_LENGTH
 
 
 class StorageQoSClassForm(forms.ModelForm):
@@ -117,3 +118,31 @@ class AssignForm(forms.Form):
             self.errors.pop("qos_class", None)
             cleaned["qos_class"] = None
         return cleaned
+
+
+class RSEExpressionForm(forms.Form):
+    """An RSE expression to evaluate, and on which Rucio instance (a choice only when there are several).
+
+    Sent with GET, so that the page keeps what was typed and its address can be shared. An instance name that
+    is not one of the portal's is left for the view to answer 404, as the API does.
+    """
+
+    expression = forms.CharField(
+        max_length=MAX_EXPRESSION_LENGTH,
+        strip=False,  # a space is an error in Rucio's grammar: show Rucio's answer to it, not another expression
+        widget=forms.TextInput(
+            attrs={"spellcheck": "false", "autocapitalize": "off", "placeholder": "QOS=SAFE&country=DE"}
+        ),
+        help_text="Rucio's grammar: key=value, key<n, key>n, an RSE name, *; & (and), | (or), \\ (without), "
+        "read left to right; parentheses group.",
+        error_messages={"required": "Type an RSE expression, e.g. QOS=SAFE."},
+    )
+    instance = forms.CharField(required=False, label="Rucio instance")
+
+    def __init__(self, *args: Any, instances: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        instances = instances or []
+        if len(instances) > 1:
+            self.fields["instance"].widget = forms.Select(choices=[(name, name) for name in instances])
+        else:
+            self.fields["instance"].widget = forms.HiddenInput()

@@ -20,6 +20,7 @@ urlpatterns = [
     *model_paths("", "<label:label>", views, "class"),
     path("rses/", views.rse_list, name="rse-list"),
     path("rses/assign/", views.rse_assign, name="rse-assign"),
+    path("rse-expression/", views.rse_expression, name="rse-expression"),
     path("rses/<str:name>/", views.rse_detail, name="rse-detail"),
     path("rses/<str:name>/reconcile/", views.rse_reconcile, name="rse-reconcile"),
     path("rses/<str:name>/adopt/", views.rse_adopt, name="rse-adopt"),

@@ -24,6 +24,7 @@ from .forms import (
     AssignForm,
     CompareForm,
     RejectForm,
+    RSEExpressionForm,
     StorageQoSClassForm,
     TransitionForm,
     label_input,
@@ -46,6 +47,7 @@ from .models.catalogue import (
     default_comparison,
     history_steps,
 )
+from .rse_expressions import InstanceNotNamed, InvalidExpression, compare, instance_for
 
 VIEW = "qos.view_storageqosclass"
 ADD = "qos.add_storageqosclass"
@@ -375,6 +377,31 @@ def rse_detail(request: HttpRequest, name: str) -> HttpResponse:
             "can_push": request.user.has_perm(PUSH),
             "attributes": sorted(rse.rucio_attributes.items()),
         },
+    )
+
+
+@permission_required(VIEW_RSE, raise_exception=True)
+def rse_expression(request: HttpRequest) -> HttpResponse:
+    """Evaluate an RSE expression by Rucio and by the portal's knowledge, and flag the RSEs where they differ."""
+    instances = list(RucioInstance.objects.order_by("name").values_list("name", flat=True))
+    form = RSEExpressionForm(request.GET if "expression" in request.GET else None, instances=instances)
+    comparison = None
+    if form.is_valid():
+        try:
+            instance = instance_for(form.cleaned_data["instance"])
+        except RucioInstance.DoesNotExist as missing:
+            raise Http404(str(missing) or "No Rucio instance of that name.") from missing
+        except InstanceNotNamed as several:
+            form.add_error("instance", str(several))
+        else:
+            try:
+                comparison = compare(form.cleaned_data["expression"], instance)
+            except InvalidExpression as refusal:
+                form.add_error("expression", refusal.explained())
+    return render(
+        request,
+        "qos/rse_expression.html",
+        {"form": form, "comparison": comparison, "several_instances": len(instances) > 1},
     )
 
 

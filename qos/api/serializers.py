@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -13,6 +14,7 @@ from ..models import (
     StorageQoSClass,
     StorageQoSClassRevision,
 )
+from ..rse_expressions import MAX_LENGTH as MAX_EXPRESSION_LENGTH
 
 
 class RevisionSerializer(serializers.ModelSerializer):
@@ -308,3 +310,56 @@ class RSESerializer(serializers.ModelSerializer):
                 raise ValidationError({"qos_class": error.messages}) from error
         instance.refresh_from_db()
         return instance
+
+
+class RSEExpressionQuerySerializer(serializers.Serializer):
+    """The query of ``GET /api/v1/rse-expression/``."""
+
+    expression = serializers.CharField(
+        max_length=MAX_EXPRESSION_LENGTH,
+        trim_whitespace=False,  # a space is an error in Rucio's grammar: Rucio's answer to it is shown
+        help_text="An RSE expression in Rucio's grammar, e.g. QOS=SAFE&country=DE.",
+    )
+    instance = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        help_text="The Rucio instance's name; may be left out when the portal knows only one.",
+    )
+
+
+class RSEExpressionDifferenceSerializer(serializers.Serializer):
+    rse = serializers.CharField()
+    in_rucio = serializers.BooleanField()
+    in_portal = serializers.BooleanField()
+    reason = serializers.CharField()
+
+
+def _rse_names(help_text: str, *, nullable: bool = False) -> serializers.ListField:
+    """A list of RSE names (or null, when ``nullable``)."""
+    return serializers.ListField(child=serializers.CharField(), allow_null=nullable, help_text=help_text)
+
+
+# One answer, not a list, though the route is the viewset's ``list``.
+@extend_schema_serializer(many=False)
+class RSEExpressionSerializer(serializers.Serializer):
+    """An RSE expression evaluated by Rucio and by the portal (see ``qos.rse_expressions.Comparison``)."""
+
+    expression = serializers.CharField()
+    instance = serializers.CharField(source="instance.name")
+    rucio = _rse_names(
+        "The RSEs Rucio selects ([] when none matches); null when Rucio could not be asked.", nullable=True
+    )
+    rucio_error = serializers.CharField(
+        allow_blank=True, help_text="Why Rucio could not be asked; empty if it was."
+    )
+    portal = _rse_names(
+        "The RSEs the portal selects from what it knows of their attributes; null when it cannot tell.",
+        nullable=True,
+    )
+    portal_error = serializers.CharField(
+        allow_blank=True, help_text="Why the portal cannot tell, besides unknown_keys; empty otherwise."
+    )
+    unknown_keys = _rse_names("Rucio RSE properties in the expression, which the portal does not read.")
+    agrees = serializers.BooleanField(allow_null=True, help_text="null when either could not tell.")
+    differences = RSEExpressionDifferenceSerializer(many=True)
+    recently_pushed = _rse_names("RSEs pushed so recently that Rucio may answer from its cache.")

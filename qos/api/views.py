@@ -15,7 +15,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import MethodNotAllowed, ValidationError
+from rest_framework.exceptions import MethodNotAllowed, NotFound, ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
@@ -27,12 +27,15 @@ from .. import tasks
 from ..catalogue_io import export_catalogue
 from ..filters import PushFilterSet, RSEFilterSet, StorageQoSClassFilterSet
 from ..models import RSE, Push, RucioInstance, StorageQoSClass, revision_diff
+from ..rse_expressions import InstanceNotNamed, InvalidExpression, compare, instance_for
 from .serializers import (
     DiffRowSerializer,
     PushSerializer,
     RejectSerializer,
     ReviewSerializer,
     RevisionSerializer,
+    RSEExpressionQuerySerializer,
+    RSEExpressionSerializer,
     RSESerializer,
     RucioInstanceSerializer,
     StorageQoSClassSerializer,
@@ -291,3 +294,38 @@ class PushViewSet(viewsets.ReadOnlyModelViewSet):
     queryset = Push.objects.select_related("rse", "requested_by").prefetch_related("attempt_log")
     serializer_class = PushSerializer
     filterset_class = PushFilterSet
+
+
+class RSEExpressionViewSet(viewsets.ViewSet):
+    """Which RSEs an RSE expression selects: asked of Rucio, and worked out by the portal from what it knows of
+    the RSEs' attributes (those read at the last sync, and the classes it pushed), with every RSE where the two
+    differ and why. Anyone who may read RSEs."""
+
+    queryset = RSE.objects.none()  # for the permission: qos.view_rse
+
+    @extend_schema(
+        parameters=[RSEExpressionQuerySerializer],
+        responses={
+            200: RSEExpressionSerializer,
+            400: OpenApiResponse(
+                VALIDATION_ERROR,
+                description='The expression is missing or refused, by Rucio with its own message ({"expression": '
+                '["Rucio refused this expression: ..."]}); or no instance is named while there are several.',
+            ),
+            404: OpenApiResponse(description="No Rucio instance of that name."),
+        },
+    )
+    def list(self, request):
+        query = RSEExpressionQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            instance = instance_for(query.validated_data.get("instance"))
+        except RucioInstance.DoesNotExist as missing:
+            raise NotFound(str(missing) or "No Rucio instance of that name.") from missing
+        except InstanceNotNamed as several:
+            raise ValidationError({"instance": [str(several)]}) from several
+        try:
+            comparison = compare(query.validated_data["expression"], instance)
+        except InvalidExpression as refusal:
+            raise ValidationError({"expression": [refusal.explained()]}) from refusal
+        return Response(RSEExpressionSerializer(comparison).data)

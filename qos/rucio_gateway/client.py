@@ -88,11 +88,14 @@ class RucioError(Exception):
 
     permanent: bool = True
 
-    def __init__(self, message: str, *, rucio_class: str | None = None) -> None:
+    def __init__(self, message: str, *, rucio_class: str | None = None, detail: str = "") -> None:
         super().__init__(message)
         self.message = message
         #: Name of the underlying exception class, e.g. ``"RSENotFound"`` or ``"ConnectionError"``.
         self.rucio_class = rucio_class
+        #: Rucio's own words alone, without what failed: for a user who asked Rucio something directly
+        #: (e.g. "Provided RSE expression is considered invalid. Details: Problem with parentheses.").
+        self.detail = detail or message
 
     def __str__(self) -> str:
         return self.message
@@ -253,7 +256,9 @@ class RucioGateway:
         """Sorted names of the (non-deleted) RSEs, optionally those matching an RSE expression.
 
         Rucio raises ``InvalidRSEExpression`` both for bad syntax and when a valid expression matches nothing;
-        the latter is returned as an empty list.
+        the latter is returned as an empty list. A refused expression is a PermanentRucioError whose
+        ``rucio_class`` is ``InvalidRSEExpression`` (or ``InvalidObject``: a property compared with a value it
+        cannot have, ``rse_type=FOO``) and whose ``detail`` is Rucio's message, for the user who wrote it.
         """
 
         def run(c: Client) -> list[str]:
@@ -597,7 +602,9 @@ class RucioGateway:
         else:
             transient = next((retry for kinds, retry in _OTHER_FAULTS if isinstance(exc, kinds)), False)
         cls = TransientRucioError if transient else PermanentRucioError
-        return cls(self._scrub(f"{what} failed: {name}: {detail}"), rucio_class=name)
+        return cls(
+            self._scrub(f"{what} failed: {name}: {detail}"), rucio_class=name, detail=self._scrub(detail)
+        )
 
     def _rucio_fault(self, exc: rexc.RucioException, detail: str, last_status: object) -> tuple[bool, str]:
         """Whether a rucio-clients exception is worth a retry, and its detail as the message tells it."""

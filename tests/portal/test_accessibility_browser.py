@@ -91,6 +91,7 @@ def main_pages() -> list[str]:
         "/qos/",
         "/qos/SAFE/",
         "/qos/rses/",
+        "/qos/rse-expression/?expression=QOS%3DSAFE",
         "/requirements/",
         f"/requirements/{requirement.pk}/",
         "/experiments/CTA/",

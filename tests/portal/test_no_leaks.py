@@ -371,6 +371,8 @@ def api_urls(site: Site, schema: dict) -> list[tuple[str, str]]:
         url = re.sub(r"\{(\w+)\}", lambda m, arguments=arguments: str(arguments[m.group(1)]), path)
         if path.endswith("/diff/"):
             url += "?from=1&to=1"
+        if path == "/api/v1/rse-expression/":
+            url += "?expression=%2A"  # every RSE, by the portal (this Rucio cannot be asked)
         urls.append((path, url))
     return urls + [(page, page) for page in API_PAGES]
 
