@@ -57,7 +57,9 @@ def _rse_count(field: str) -> Coalesce:
 
 class RSEQuerySet(models.QuerySet):
     def with_related(self) -> RSEQuerySet:
-        return self.select_related("instance", "qos_class", "planned_class")
+        return self.select_related(
+            "instance", "qos_class", "planned_class", "conformance", "conformance__last_probe"
+        )
 
     def state_counts(self) -> dict[str, int]:
         """How many RSEs are in each sync state, every state present (one query)."""

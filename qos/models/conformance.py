@@ -122,6 +122,19 @@ class Conformance(models.Model):
         self.pending_verdict, self.pending_reasons, self.pending_count = "", [], 0
         return True
 
+    @classmethod
+    def of(cls, rse: RSE) -> Conformance:
+        """The RSE's conformance; for one never judged, an unsaved unknown one saying why."""
+        try:
+            return rse.conformance
+        except cls.DoesNotExist:
+            reason = (
+                "Not probed yet."
+                if rse.qos_class_id
+                else "No class is assigned: there is no promise to check."
+            )
+            return cls(rse=rse, reasons=[reason])
+
     @property
     def confirmations_needed(self) -> int:
         return settings.QOS_PROBE_CONFIRMATIONS
