@@ -110,6 +110,10 @@ class Verdict(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
+# Verdicts of RSEs that do not deliver their class: the dashboard lists them.
+FAILING_VERDICTS = (Verdict.VIOLATING, Verdict.UNREACHABLE)
+
+
 class ProbeFault(models.TextChoices):
     """Why a probe failed: Rucio's fault as the gateway classifies it, or an RSE that cannot be probed."""
 
