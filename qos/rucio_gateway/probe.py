@@ -89,9 +89,11 @@ class _CallableLog(logging.LoggerAdapter):
         self.log(level, msg, *args, **kwargs)
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
-        if level >= logging.WARNING:
-            with contextlib.suppress(TypeError, ValueError):
-                self.warnings.append(str(msg) % args if args else str(msg))
+        with contextlib.suppress(TypeError, ValueError):
+            text = str(msg) % args if args else str(msg)
+            # Warnings, and the exception behind a failed transfer (which UploadClient logs at INFO).
+            if level >= logging.WARNING or text.startswith("Exception: "):
+                self.warnings.append(" ".join(text.split()))
         kwargs.pop("exc_info", None)
         super().log(logging.DEBUG, msg, *args, **kwargs)
 
