@@ -1,12 +1,14 @@
 """Conformance: RSEs of a real Rucio with posix storage probed by the portal, their probes recorded and held against
 their class, the verdict changing only after QOS_PROBE_CONFIRMATIONS agreeing probes; ``manage.py probe_rses``."""
 
+from datetime import timedelta
 from io import StringIO
 from types import SimpleNamespace
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 
 from qos.choices import ClassStatus, ProbeFault, Verdict
 from qos.conformance import assess, format_mbps
@@ -180,13 +182,18 @@ def test_an_rse_without_class_is_not_probed(rucio_instance):
     assert outcome.conformance.reasons == ["No class is assigned: there is no promise to check."]
 
 
-def test_a_second_probe_of_an_rse_being_probed_does_not_start(portal_rse):
+def test_a_second_probe_of_an_rse_being_probed_does_not_start(portal_rse, settings):
     rse = portal_rse(make_class("EASY", throughput=1))
     probe_rse(rse)
-    Conformance.objects.filter(rse=rse).update(probing_since=rse.created_at.now(tz=rse.created_at.tzinfo))
+    Conformance.objects.filter(rse=rse).update(probing_since=timezone.now())  # another worker's probe
     outcome = probe_rse(rse)
     assert outcome.probe is None and outcome.skipped == "A probe of this RSE is running already."
     assert Probe.objects.filter(rse=rse).count() == 1
+    # A claim older than the timeout is a dead worker's: the next probe takes it over.
+    stale = timezone.now() - timedelta(seconds=settings.QOS_PROBE_TIMEOUT_SECONDS + 120)
+    Conformance.objects.filter(rse=rse).update(probing_since=stale)
+    assert probe_rse(rse).probe is not None
+    assert Conformance.objects.get(rse=rse).probing_since is None
 
 
 def test_probe_rses_prints_each_verdict(portal_rse):
