@@ -75,7 +75,8 @@ def view_label(request: HttpRequest) -> str:
 
 # --- What the database (and the broker) say, read at scrape time. -------------------------------------------
 class PortalCollector:
-    """The catalogue, the RSEs, the pushes and the queues, as they are now: six queries, whatever the rows."""
+    """The catalogue, the RSEs, the pushes, the probes and the queues, as they are now: a fixed number of queries,
+    whatever the rows."""
 
     def collect(self) -> Iterator[Metric]:
         from qos.choices import AttemptOutcome, ClassStatus, PushState, SyncState
@@ -135,6 +136,8 @@ class PortalCollector:
 
         yield from rse_capacity_metrics(RSE)
 
+        yield from conformance_metrics()
+
         yield from celery_queue_metrics()
 
 
@@ -165,6 +168,50 @@ def rse_capacity_metrics(rse_model) -> Iterator[Metric]:
             value = getattr(rse, attribute)
             if value is not None:
                 family.add_metric([rse.instance.name, rse.name], value)
+    for family, _ in families:
+        yield family
+
+
+PROBE_GAUGES = (
+    (
+        "qos_rse_probe_duration_seconds",
+        "duration_seconds",
+        "How long the RSE's last probe took, clean-up included.",
+    ),
+    ("qos_rse_probe_write_mbps", "write_mbps", "Write throughput the RSE's last probe measured, in MB/s."),
+    ("qos_rse_probe_read_mbps", "read_mbps", "Read throughput the RSE's last probe measured, in MB/s."),
+    ("qos_rse_probe_latency_seconds", "latency_seconds", "The whole read of the last probe's small file."),
+)
+
+
+def conformance_metrics() -> Iterator[Metric]:
+    """RSEs by conformance verdict (never judged: unknown), and what each RSE's last probe measured, labelled by
+    instance and RSE (a failed probe has no throughput or latency sample). Three queries."""
+    from qos.choices import Verdict
+    from qos.models import Conformance
+
+    yield _gauge(
+        "qos_rse_conformance",
+        "RSEs by conformance verdict against their class (conforming, degraded, violating, unreachable, unknown).",
+        "verdict",
+        Verdict.values,
+        Conformance.objects.verdict_counts(),
+    )
+    families = [
+        (GaugeMetricFamily(name, documentation, labels=["instance", "rse"]), attribute)
+        for name, attribute, documentation in PROBE_GAUGES
+    ]
+    judged = (
+        Conformance.objects.filter(last_probe__isnull=False)
+        .select_related("rse__instance", "last_probe")
+        .order_by("rse__instance__name", "rse__name")
+    )
+    for conformance in judged:
+        labels = [conformance.rse.instance.name, conformance.rse.name]
+        for family, attribute in families:
+            value = getattr(conformance.last_probe, attribute)
+            if value is not None:
+                family.add_metric(labels, value)
     for family, _ in families:
         yield family
 

@@ -414,6 +414,34 @@ PUSH_RETRY_MAX_SECONDS = env_int("PUSH_RETRY_MAX_SECONDS", 120)
 # A catalogue file larger than this is refused by `manage.py import_catalogue` before it is parsed.
 CATALOGUE_IMPORT_MAX_BYTES = env_int("CATALOGUE_IMPORT_MAX_BYTES", 20 * 1024 * 1024)
 
+# --- QoS conformance probes (qos/rucio_gateway/probe.py, qos/conformance.py; README "Conformance") -----------
+# Each probe writes a file of random bytes through Rucio into this scope (which must exist for the account),
+# with this lifetime, reads it back and deletes it.
+QOS_PROBE_FILE_MB = env_int("QOS_PROBE_FILE_MB", 10)
+QOS_PROBE_SCOPE = env("QOS_PROBE_SCOPE", "qos_probe")
+QOS_PROBE_LIFETIME_SECONDS = env_int("QOS_PROBE_LIFETIME_SECONDS", 3600)
+# Beat probes every RSE once per interval, spread over it; 0 turns the periodic probes off.
+QOS_PROBE_INTERVAL_SECONDS = env_int("QOS_PROBE_INTERVAL_SECONDS", 6 * 3600)
+# Beat looks for RSEs due a probe this often (a sixtieth of the interval, 10 s to 10 minutes) and queues at most
+# their share of the tick: probes spread over the interval instead of all starting at once.
+QOS_PROBE_TICK_SECONDS = float(min(600, max(10, QOS_PROBE_INTERVAL_SECONDS // 60)))
+CELERY_BEAT_SCHEDULE["probe-rses"] = {"task": "qos.tasks.probe_due_rses", "schedule": QOS_PROBE_TICK_SECONDS}
+# Fold probes older than QOS_PROBE_RAW_DAYS into daily means.
+CELERY_BEAT_SCHEDULE["compact-probes"] = {"task": "qos.tasks.compact_probes", "schedule": 24 * 3600.0}
+# A probe running longer than this is stopped (and counts as failed); no RSE is probed twice at a time.
+QOS_PROBE_TIMEOUT_SECONDS = env_int("QOS_PROBE_TIMEOUT_SECONDS", 300)
+# A verdict changes only after this many consecutive probes agree on another one.
+QOS_PROBE_CONFIRMATIONS = max(1, env_int("QOS_PROBE_CONFIRMATIONS", 2))
+# A measured value at most this far (per cent) worse than the class's target is degraded, further violating.
+QOS_PROBE_TOLERANCE = env_int("QOS_PROBE_TOLERANCE_PERCENT", 20) / 100
+# An online class promises a read at once: the small file read back within this many seconds.
+QOS_PROBE_ONLINE_LATENCY_SECONDS = env_int("QOS_PROBE_ONLINE_LATENCY_SECONDS", 10)
+# Raw probes are kept this many days, then folded into daily means per RSE.
+QOS_PROBE_RAW_DAYS = env_int("QOS_PROBE_RAW_DAYS", 30)
+# The Celery queue probes run on: a worker of their own (celery -A portal worker -Q probes) keeps them from
+# ever delaying pushes. Empty: the default queue.
+QOS_PROBE_QUEUE = env("QOS_PROBE_QUEUE", "probes")
+
 # --- Logging: to stderr, never with secrets (the Rucio gateway keeps them out of messages). -------------
 # Every line carries the request id (or the Celery task's); "json": one JSON object per line (common/logs.py).
 # Catalogue decisions and pushes are logged with who and what by the logger "qos.audit" (qos/audit.py).

@@ -15,7 +15,7 @@ from engagement.coverage import count_at_risk, requirement_rows
 from engagement.matching import ApprovedClasses
 from engagement.models import Requirement
 from meetings.models import Action, Meeting
-from qos.choices import RevisionKind, SyncState
+from qos.choices import FAILING_VERDICTS, RevisionKind, SyncState
 from qos.models import RSE, StorageQoSClass, StorageQoSClassRevision
 
 from .choices import Role
@@ -80,6 +80,15 @@ def next_meeting() -> dict[str, Any] | None:
         "agenda": list(meeting.timetable_items.filter(parent=None)),
         "actions_due": list(Action.objects.open().filter(due_date__lte=day).with_related()[:50]),
     }
+
+
+def rses_not_delivering() -> QuerySet[RSE]:
+    """RSEs whose probes say they do not deliver their class (violating or unreachable), by name."""
+    return (
+        RSE.objects.filter(conformance__verdict__in=FAILING_VERDICTS)
+        .select_related("instance", "qos_class", "conformance")
+        .order_by("name")
+    )
 
 
 def rses_in_state(state: str) -> QuerySet[RSE]:
@@ -225,6 +234,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "rse_counts": rse_counts,
             "failed_rses": Lazy(lambda: list(rses_in_state(SyncState.FAILED))),
             "drifted_rses": Lazy(lambda: list(rses_in_state(SyncState.DRIFTED))),
+            "not_delivering_rses": Lazy(lambda: list(rses_not_delivering()[:10])),
+            "not_delivering_count": Lazy(lambda: rses_not_delivering().count()),
             "gaps": Lazy(
                 lambda: list(
                     Requirement.objects.filter(pk__in=list(gap_ids))

@@ -98,3 +98,26 @@ class AttemptOutcome(models.TextChoices):
     UNCHANGED = "unchanged", "Already so in Rucio"
     TRANSIENT_ERROR = "transient", "Transient error (will retry)"
     PERMANENT_ERROR = "permanent", "Permanent error"
+
+
+class Verdict(models.TextChoices):
+    """How an RSE delivers the class it advertises, as its probes measured it (qos/conformance.py)."""
+
+    CONFORMING = "conforming", "Conforming"
+    DEGRADED = "degraded", "Degraded"
+    VIOLATING = "violating", "Violating"
+    UNREACHABLE = "unreachable", "Unreachable"
+    UNKNOWN = "unknown", "Unknown"
+
+
+# Verdicts of RSEs that do not deliver their class: the dashboard lists them.
+FAILING_VERDICTS = (Verdict.VIOLATING, Verdict.UNREACHABLE)
+
+
+class ProbeFault(models.TextChoices):
+    """Why a probe failed: Rucio's fault as the gateway classifies it, or an RSE that cannot be probed."""
+
+    NONE = "", "None"
+    TRANSIENT = "transient", "Transient"
+    PERMANENT = "permanent", "Permanent"
+    NOT_PROBEABLE = "not_probeable", "Not probeable"

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 
 from .choices import AccessLatency, CostTier, GeographicPlacement, Redundancy, StorageMedia
-from .models import StorageQoSClass
+from .models import RSE, StorageQoSClass
 
 DEMO_CLASSES = [
     {
@@ -87,3 +87,29 @@ def load() -> list[str]:
         qos_class.approve(by=approver, comment="Matches the wiki page")
         created.append(qos_class.label)
     return created
+
+
+# The demo's classes on the local Rucio's RSEs (scripts/run), so that its first probes show every verdict: FAST's
+# 2,000 MB/s is beyond a local disk (violating), OPPORTUNISTIC promises no throughput (conforming),
+# INFN-NA-DPM's storage cannot be created (unreachable), a tape RSE has nothing to write through (unknown).
+DEMO_ASSIGNMENTS = {
+    "CERN-EOS": "FAST",
+    "DESY-DCACHE": "OPPORTUNISTIC",
+    "PIC-DCACHE": "CHEAP-ANALYSIS",
+    "INFN-NA-DPM": "OPPORTUNISTIC",
+    "CNAF-STORM-TAPE": "SAFE",
+}
+
+
+def assign_to_rses() -> list[str]:
+    """Assign the demo's classes to the local Rucio's RSEs that carry none (and have none planned); returns the
+    RSEs assigned. The pushes go to Rucio as any assignment's."""
+    admin = get_user_model().objects.get(username="admin")
+    assigned = []
+    for name, label in DEMO_ASSIGNMENTS.items():
+        rses = RSE.objects.filter(name=name, qos_class__isnull=True, planned_class__isnull=True)
+        qos_class = StorageQoSClass.objects.filter(label=label).first()
+        if qos_class is not None and rses.exists():
+            rses.assign(qos_class, by=admin, reason="The demo's first assignment, probed at start")
+            assigned.append(name)
+    return assigned

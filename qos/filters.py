@@ -1,7 +1,8 @@
 import django_filters
 from django import forms
+from django.db.models import Q
 
-from .choices import ClassStatus, PushState, StorageMedia, SyncState
+from .choices import ClassStatus, PushState, StorageMedia, SyncState, Verdict
 from .models import RSE, Push, RucioInstance, StorageQoSClass
 
 
@@ -48,10 +49,23 @@ class RSEFilterSet(django_filters.FilterSet):
         label="Rucio instance",
     )
     missing_in_rucio = django_filters.BooleanFilter(label="Gone from Rucio")
+    conformance = django_filters.MultipleChoiceFilter(
+        choices=Verdict.choices,
+        label="Conformance",
+        widget=forms.CheckboxSelectMultiple,
+        method="filter_verdict",
+    )
 
     class Meta:
         model = RSE
-        fields = ["q", "sync_state", "qos_class", "instance", "missing_in_rucio"]
+        fields = ["q", "sync_state", "qos_class", "instance", "missing_in_rucio", "conformance"]
+
+    def filter_verdict(self, queryset, name, value):
+        # An RSE never judged has no Conformance row: it is unknown.
+        wanted = Q(conformance__verdict__in=value)
+        if Verdict.UNKNOWN in value:
+            wanted |= Q(conformance__isnull=True)
+        return queryset.filter(wanted)
 
 
 class PushFilterSet(django_filters.FilterSet):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -56,7 +57,9 @@ def _rse_count(field: str) -> Coalesce:
 
 class RSEQuerySet(models.QuerySet):
     def with_related(self) -> RSEQuerySet:
-        return self.select_related("instance", "qos_class", "planned_class")
+        return self.select_related(
+            "instance", "qos_class", "planned_class", "conformance", "conformance__last_probe"
+        )
 
     def state_counts(self) -> dict[str, int]:
         """How many RSEs are in each sync state, every state present (one query)."""
@@ -299,3 +302,110 @@ class RucioInstanceQuerySet(models.QuerySet):
             )
             instances.append(instance)
         return instances
+
+
+class ProbeQuerySet(models.QuerySet):
+    def record(
+        self, rse: Any, *, started_at: Any, duration_seconds: float, timings: Any = None, error: Any = None
+    ) -> Any:
+        """Store one probe of ``rse``: what it measured (``timings``, a gateway ProbeTimings) or how it failed
+        (``error``, a RucioError; ProbeNotPossible for an RSE that cannot be probed)."""
+        from .choices import ProbeFault
+        from .rucio_gateway.probe import ProbeNotPossible
+
+        values: dict[str, Any] = {"ok": timings is not None}
+        if timings is not None:
+            values.update(
+                size_bytes=timings.size_bytes,
+                write_mbps=timings.write_mbps,
+                read_mbps=timings.read_mbps,
+                latency_seconds=timings.latency_seconds,
+            )
+        else:
+            values.update(
+                error=str(error),
+                fault=ProbeFault.NOT_PROBEABLE
+                if isinstance(error, ProbeNotPossible)
+                else ProbeFault.PERMANENT
+                if getattr(error, "permanent", True)
+                else ProbeFault.TRANSIENT,
+            )
+        return self.create(
+            rse=rse,
+            started_at=started_at,
+            duration_seconds=duration_seconds,
+            qos_class_label=rse.qos_class.label if rse.qos_class_id else "",
+            **values,
+        )
+
+    def compact(self, *, keep_days: int, now: Any = None) -> int:
+        """Fold probes older than ``keep_days`` into one ProbeDay per RSE and day (means of the successful
+        ones, counts of all), then delete them; returns how many raw probes went. Whole days only: the
+        cut-off is a midnight (UTC), so a day is never folded twice."""
+        from django.db.models import Avg
+        from django.db.models.functions import TruncDate
+
+        from .models import ProbeDay
+
+        now = now or timezone.now()
+        cutoff = (now - timedelta(days=keep_days)).astimezone(UTC)
+        cutoff = cutoff.replace(hour=0, minute=0, second=0, microsecond=0)
+        old = self.filter(started_at__lt=cutoff)
+        days = (
+            old.annotate(day=TruncDate("started_at", tzinfo=UTC))
+            .values("rse", "day")
+            .annotate(
+                n=Count("pk"),
+                failed=Count("pk", filter=Q(ok=False)),
+                write=Avg("write_mbps", filter=Q(ok=True)),
+                read=Avg("read_mbps", filter=Q(ok=True)),
+                latency=Avg("latency_seconds", filter=Q(ok=True)),
+            )
+            .order_by()
+        )
+        with transaction.atomic():
+            for row in days:
+                ProbeDay.objects.update_or_create(
+                    rse_id=row["rse"],
+                    day=row["day"],
+                    defaults={
+                        "probes": row["n"],
+                        "failures": row["failed"],
+                        "write_mbps": row["write"],
+                        "read_mbps": row["read"],
+                        "latency_seconds": row["latency"],
+                    },
+                )
+            deleted, _ = old.delete()
+        return deleted
+
+
+class ConformanceQuerySet(models.QuerySet):
+    def judge(self, rse: Any, probe: Any = None, *, reason: str = "") -> tuple[Any, bool]:
+        """Hold ``probe`` (None: judge without one, e.g. no class) against ``rse``'s class and record the
+        observation on its Conformance; returns it and whether its verdict changed."""
+        from .conformance import assess
+
+        qos_class = rse.qos_class if rse.qos_class_id else None
+        assessment = assess(qos_class, probe, probeable_reason=reason)
+        with transaction.atomic():
+            conformance, _ = self.select_for_update().get_or_create(rse=rse)
+            changed = conformance.observe(
+                assessment.verdict,
+                assessment.reasons,
+                qos_class_label=qos_class.label if qos_class else "",
+                probe=probe,
+            )
+            conformance.save()
+        return conformance, changed
+
+    def verdict_counts(self) -> dict[str, int]:
+        """How many RSEs have each verdict, every verdict present; RSEs never judged count as unknown."""
+        from .choices import Verdict
+        from .models import RSE
+
+        counts = dict(self.order_by().values_list("verdict").annotate(n=Count("pk")))
+        counts[Verdict.UNKNOWN] = (
+            counts.get(Verdict.UNKNOWN, 0) + RSE.objects.filter(conformance__isnull=True).count()
+        )
+        return {verdict: counts.get(verdict, 0) for verdict in Verdict.values}

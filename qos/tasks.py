@@ -7,12 +7,14 @@ import random
 import uuid
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 from django.db import InterfaceError, connections
 from django.db import OperationalError as DatabaseOperationalError
 from kombu.exceptions import OperationalError
 
-from .models import RucioInstance
+from . import probing
+from .models import RSE, Probe, RucioInstance
 from .querysets import send_after_commit
 from .rucio_gateway import sync
 from .rucio_gateway.client import PermanentRucioError, TransientRucioError
@@ -152,3 +154,43 @@ def sync_all_instances() -> None:
     RucioInstance.objects.from_environment()
     for instance_id in RucioInstance.objects.filter(enabled=True).values_list("pk", flat=True):
         sync_instance.delay(instance_id)
+
+
+# --- Conformance probes (qos/probing.py) ---------------------------------------------------------------------
+
+
+@shared_task(
+    ignore_result=True,
+    soft_time_limit=settings.QOS_PROBE_TIMEOUT_SECONDS,
+    time_limit=settings.QOS_PROBE_TIMEOUT_SECONDS + 30,
+)
+def probe_rse(rse_id: int) -> None:
+    """Probe one RSE through Rucio and judge it against its class (on the probes queue, QOS_PROBE_QUEUE)."""
+    rse = RSE.objects.filter(pk=rse_id).first()
+    if rse is not None:
+        probing.probe_rse(rse)
+
+
+def queue_probe(rse: RSE) -> bool:
+    """Queue a probe of ``rse`` on the probes queue; False (a warning logged) when the broker cannot take it."""
+    try:
+        probe_rse.apply_async(args=[rse.pk], queue=settings.QOS_PROBE_QUEUE or None)
+    except OperationalError as error:
+        logger.warning("Could not queue a probe of RSE %s: %s", rse.name, error)
+        return False
+    return True
+
+
+@shared_task(ignore_result=True)
+def probe_due_rses() -> int:
+    """Periodic (QOS_PROBE_TICK_SECONDS): queue the probes now due, spread over QOS_PROBE_INTERVAL_SECONDS."""
+    ids = probing.due_for_probe(tick_seconds=settings.QOS_PROBE_TICK_SECONDS)
+    for rse in RSE.objects.filter(pk__in=ids):
+        queue_probe(rse)
+    return len(ids)
+
+
+@shared_task(ignore_result=True)
+def compact_probes() -> int:
+    """Daily: fold probes older than QOS_PROBE_RAW_DAYS into daily means per RSE."""
+    return Probe.objects.compact(keep_days=settings.QOS_PROBE_RAW_DAYS)

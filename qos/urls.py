@@ -24,6 +24,7 @@ urlpatterns = [
     path("rses/<str:name>/", views.rse_detail, name="rse-detail"),
     path("rses/<str:name>/reconcile/", views.rse_reconcile, name="rse-reconcile"),
     path("rses/<str:name>/adopt/", views.rse_adopt, name="rse-adopt"),
+    path("rses/<str:name>/probe/", views.rse_probe, name="rse-probe"),
     path("pushes/", views.push_list, name="push-list"),
     path("rucio/<slug:name>/sync/", views.instance_sync, name="instance-sync"),
     path("<label:label>/history/", views.class_history, name="class-history"),

@@ -1,6 +1,7 @@
 from collections import Counter
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -34,6 +35,8 @@ from .models import (
     RSE,
     TRANSITIONS,
     CatalogueError,
+    Conformance,
+    Probe,
     Push,
     RucioInstance,
     StaleRevision,
@@ -47,12 +50,16 @@ from .models.catalogue import (
     default_comparison,
     history_steps,
 )
+from .plots import probe_charts
+from .probing import not_probeable_reason
 from .rse_expressions import InstanceNotNamed, InvalidExpression, compare, instance_for
 
 VIEW = "qos.view_storageqosclass"
 ADD = "qos.add_storageqosclass"
 CHANGE = CHANGE_PERMISSION
 APPROVE = APPROVE_PERMISSION
+# The RSE page: probes plotted (raw, newest first), daily means plotted before them, probes listed.
+PROBES_PLOTTED, DAYS_PLOTTED, PROBES_LISTED = 200, 90, 10
 
 
 @permission_required(VIEW, raise_exception=True)
@@ -376,6 +383,7 @@ def rse_detail(request: HttpRequest, name: str) -> HttpResponse:
             "assign_form": assign_form,
             "can_push": request.user.has_perm(PUSH),
             "attributes": sorted(rse.rucio_attributes.items()),
+            **conformance_context(rse),
         },
     )
 
@@ -403,6 +411,47 @@ def rse_expression(request: HttpRequest) -> HttpResponse:
         "qos/rse_expression.html",
         {"form": form, "comparison": comparison, "several_instances": len(instances) > 1},
     )
+
+
+def conformance_context(rse: RSE) -> dict:
+    """The RSE page's conformance block (templates/qos/_conformance.html): the verdict, the last probes, the
+    charts of throughput and latency against the class's targets (raw probes, then daily means)."""
+    probes = list(Probe.objects.filter(rse=rse)[:PROBES_PLOTTED])
+    days = list(rse.probe_days.all()[:DAYS_PLOTTED])
+    return {
+        "conformance": Conformance.of(rse),
+        "probes": probes[:PROBES_LISTED],
+        "probe_charts": probe_charts(rse, probes, days),
+        "not_probed_because": not_probeable_reason(rse) if rse.qos_class_id else "",
+        "probe_settings": {
+            "confirmations": settings.QOS_PROBE_CONFIRMATIONS,
+            "interval_hours": round(settings.QOS_PROBE_INTERVAL_SECONDS / 3600, 1),
+            "scope": settings.QOS_PROBE_SCOPE,
+            "account": rse.instance.account,
+        },
+    }
+
+
+@permission_required(PUSH, raise_exception=True)
+@require_http_methods(["POST"])
+def rse_probe(request: HttpRequest, name: str) -> HttpResponse:
+    """Queue a probe of the RSE (QoS admins)."""
+    rse = get_object_or_404(RSE, name=name)
+    _say_if_queued(
+        request,
+        tasks.queue_probe(rse),
+        f"Probe of {rse.name} queued: its verdict is updated when it has run.",
+        f"The probe of {rse.name} could not be queued: the task queue does not answer. Try again shortly.",
+    )
+    return redirect(rse)
+
+
+def _say_if_queued(request: HttpRequest, queued: bool, success: str, failure: str) -> None:
+    """Tell the user whether the background task they asked for was queued."""
+    if queued:
+        messages.success(request, success)
+    else:
+        messages.error(request, failure)
 
 
 @permission_required(PUSH, raise_exception=True)
@@ -515,14 +564,13 @@ def rse_adopt(request: HttpRequest, name: str) -> HttpResponse:
 @require_http_methods(["POST"])
 def instance_sync(request: HttpRequest, name: str) -> HttpResponse:
     instance = get_object_or_404(RucioInstance, name=name)
-    if tasks.queue_sync(instance):
-        messages.success(request, f"Sync of {instance.name} queued: new RSEs appear and drift is checked.")
-    else:
-        messages.error(
-            request,
-            f"The sync of {instance.name} could not be queued: the task queue does not answer. Nothing was "
-            "changed; try again shortly (the periodic sync also runs by itself).",
-        )
+    _say_if_queued(
+        request,
+        tasks.queue_sync(instance),
+        f"Sync of {instance.name} queued: new RSEs appear and drift is checked.",
+        f"The sync of {instance.name} could not be queued: the task queue does not answer. Nothing was "
+        "changed; try again shortly (the periodic sync also runs by itself).",
+    )
     return redirect("qos:rse-list")
 
 

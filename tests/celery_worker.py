@@ -187,7 +187,8 @@ def start_worker(private_redis, django_db_setup, tmp_path) -> Iterator[Callable[
 
     workers: list[Worker] = []
 
-    def start(**extra_env: str) -> Worker:
+    def start(*, queues: str = "", **extra_env: str) -> Worker:
+        """``queues``: the queues it consumes, comma-separated (default: Celery's default queue)."""
         settings_dict = connection.settings_dict
         if connection.vendor == "sqlite":
             database_url = f"sqlite:///{settings_dict['NAME']}"
@@ -223,6 +224,7 @@ def start_worker(private_redis, django_db_setup, tmp_path) -> Iterator[Callable[
                     "--without-mingle",
                     "--without-heartbeat",
                     f"--hostname=test{len(workers)}@%h",
+                    *([f"--queues={queues}"] if queues else []),
                 ],
                 cwd=ROOT,
                 env=env,

@@ -41,7 +41,7 @@ VENV_BIN = Path(sys.executable).parent
 # Only what any login shell has: nothing of the test run (DJANGO_SETTINGS_MODULE=tests.settings,
 # DJANGO_ALLOW_ASYNC_UNSAFE, DATABASE_URL, CELERY_*, RUCIO_*, OIDC_* ...) may leak into the stack.
 INHERITED_VARIABLES = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAME", "TMPDIR")
-PROCFILE_PROCESSES = ("web", "worker", "beat")
+PROCFILE_PROCESSES = ("web", "worker", "prober", "beat")
 
 
 def free_port() -> int:

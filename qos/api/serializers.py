@@ -1,5 +1,5 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import extend_schema_serializer
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -8,6 +8,8 @@ from common.api.fields import UsernameField
 from ..models import (
     CONTENT_FIELDS,
     RSE,
+    Conformance,
+    Probe,
     Push,
     PushAttempt,
     RucioInstance,
@@ -265,6 +267,66 @@ class RSECapacitySerializer(serializers.Serializer):
     )
 
 
+class ProbeSerializer(serializers.ModelSerializer):
+    """One probe of an RSE: a small file written through Rucio, read back and deleted, and what it measured."""
+
+    qos_class = serializers.CharField(
+        source="qos_class_label", read_only=True, help_text="The class the RSE carried then (empty: none)."
+    )
+    error = BlankAsNullField(
+        read_only=True, allow_null=True, help_text="Rucio's error, when the probe failed."
+    )
+    fault = BlankAsNullField(
+        read_only=True,
+        allow_null=True,
+        help_text="Why it failed: transient or permanent (Rucio's fault), or not_probeable (what to set is said).",
+    )
+
+    class Meta:
+        model = Probe
+        fields = [
+            "started_at",
+            "duration_seconds",
+            "ok",
+            "size_bytes",
+            "write_mbps",
+            "read_mbps",
+            "latency_seconds",
+            "fault",
+            "error",
+            "qos_class",
+        ]
+        read_only_fields = fields
+
+
+class ConformanceSerializer(serializers.ModelSerializer):
+    """Whether the RSE delivers the class it advertises, as its probes measured it, and why."""
+
+    reasons = serializers.ListField(child=serializers.CharField(), read_only=True)
+    qos_class = serializers.CharField(
+        source="qos_class_label", read_only=True, help_text="The class the verdict is about."
+    )
+    pending_verdict = BlankAsNullField(
+        read_only=True,
+        allow_null=True,
+        help_text="Another verdict the last probes agree on, taken once QOS_PROBE_CONFIRMATIONS of them do.",
+    )
+    last_probe = ProbeSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Conformance
+        fields = [
+            "verdict",
+            "reasons",
+            "qos_class",
+            "checked_at",
+            "pending_verdict",
+            "pending_count",
+            "last_probe",
+        ]
+        read_only_fields = fields
+
+
 class RSESerializer(serializers.ModelSerializer):
     """An RSE. ``PATCH {"qos_class": "SAFE"}`` assigns (and pushes); ``null`` unassigns (and removes)."""
 
@@ -279,6 +341,7 @@ class RSESerializer(serializers.ModelSerializer):
         read_only=True, help_text="Rucio may still serve the old value in RSE expressions (up to 15 minutes)."
     )
     capacity = RSECapacitySerializer(source="*", read_only=True)
+    conformance = serializers.SerializerMethodField()
     reason = serializers.CharField(write_only=True, required=False, allow_blank=True, default="")
 
     class Meta:
@@ -293,9 +356,14 @@ class RSESerializer(serializers.ModelSerializer):
             *FROM_RUCIO,
             "expression_may_be_stale",
             "capacity",
+            "conformance",
             "reason",
         ]
         read_only_fields = ["name", *FROM_RUCIO]
+
+    @extend_schema_field(ConformanceSerializer)
+    def get_conformance(self, rse: RSE) -> dict:
+        return ConformanceSerializer(Conformance.of(rse)).data
 
     def update(self, instance, validated_data):
         if "qos_class" in validated_data:

@@ -26,10 +26,11 @@ from common.api.viewsets import WritableViewSet, step_action
 from .. import tasks
 from ..catalogue_io import export_catalogue
 from ..filters import PushFilterSet, RSEFilterSet, StorageQoSClassFilterSet
-from ..models import RSE, Push, RucioInstance, StorageQoSClass, revision_diff
+from ..models import RSE, Probe, Push, RucioInstance, StorageQoSClass, revision_diff
 from ..rse_expressions import InstanceNotNamed, InvalidExpression, compare, instance_for
 from .serializers import (
     DiffRowSerializer,
+    ProbeSerializer,
     PushSerializer,
     RejectSerializer,
     ReviewSerializer,
@@ -45,6 +46,23 @@ from .serializers import (
 QueueUnavailableSerializer = inline_serializer(
     "QueueUnavailable", {"detail": serializers.CharField(), "code": serializers.CharField()}
 )
+
+
+def queued_response(queued: bool, what: str) -> Response:
+    """202 when a background task (``what``: "sync of test") was queued; 503 when the task queue did not take
+    it, and nothing was queued."""
+    if not queued:
+        return Response(
+            {
+                "detail": f"The {what} could not be queued: the task queue does not answer. Try again shortly.",
+                "code": "queue_unavailable",
+            },
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "60"},
+        )
+    return Response({"detail": f"{what[0].upper()}{what[1:]} queued."}, status=status.HTTP_202_ACCEPTED)
+
+
 REVIEW_NOT_VALID = OpenApiResponse(
     VALIDATION_ERROR,
     description='No `base_revision` (`{"base_revision": ["Give base_revision: ..."]}`), the revision reviewed, '
@@ -211,17 +229,7 @@ class RucioInstanceViewSet(
         """Import the instance's RSEs and check every RSE for drift (in the background). 503 when the task
         queue cannot take the sync: nothing was queued, try again later."""
         instance = self.get_object()
-        if not tasks.queue_sync(instance):
-            return Response(
-                {
-                    "detail": f"The sync of {instance.name} could not be queued: the task queue does not "
-                    "answer. Try again shortly.",
-                    "code": "queue_unavailable",
-                },
-                status=status.HTTP_503_SERVICE_UNAVAILABLE,
-                headers={"Retry-After": "60"},
-            )
-        return Response({"detail": f"Sync of {instance.name} queued."}, status=status.HTTP_202_ACCEPTED)
+        return queued_response(tasks.queue_sync(instance), f"sync of {instance.name}")
 
 
 class RSEViewSet(
@@ -235,7 +243,7 @@ class RSEViewSet(
 
     queryset = RSE.objects.with_related()
     serializer_class = RSESerializer
-    cache_tables = ("qos_rse", "qos_rucioinstance", "qos_storageqosclass")
+    cache_tables = ("qos_rse", "qos_rucioinstance", "qos_storageqosclass", "qos_conformance", "qos_probe")
 
     def cache_valid_until(self, rows):
         # expression_may_be_stale turns false RUCIO_CACHE_MINUTES after a push, with no write.
@@ -257,7 +265,30 @@ class RSEViewSet(
         "update": ["qos.push_rse"],
         "reconcile": ["qos.push_rse"],
         "adopt": ["qos.push_rse"],
+        "probe": ["qos.push_rse"],
     }
+
+    @extend_schema(
+        request=None,
+        responses={
+            202: inline_serializer("ProbeQueued", {"detail": serializers.CharField()}),
+            503: OpenApiResponse(QueueUnavailableSerializer, description="The task queue does not answer"),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def probe(self, request, name=None):
+        """Probe the RSE through Rucio now (in the background): write a small file, read it back, delete it,
+        and judge the RSE against its class. 503 when the task queue cannot take it: nothing was queued."""
+        rse = self.get_object()
+        return queued_response(tasks.queue_probe(rse), f"probe of {rse.name}")
+
+    @extend_schema(responses=ProbeSerializer(many=True))
+    @action(detail=True, methods=["get"], filterset_class=None, ordering_fields=None)
+    def probes(self, request, name=None):
+        """The RSE's probes, newest first (raw for QOS_PROBE_RAW_DAYS days; older ones as daily means on its page)."""
+        rse = self.get_object()
+        page = self.paginate_queryset(Probe.objects.filter(rse=rse).order_by("-started_at", "-pk"))
+        return self.get_paginated_response(ProbeSerializer(page, many=True).data)
 
     @extend_schema(
         request=None, responses={200: RSESerializer, 400: OpenApiResponse(description="Nothing to do")}

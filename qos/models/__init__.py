@@ -1,4 +1,5 @@
-"""Models of the qos app: the catalogue (catalogue.py) and its push onto Rucio (rucio.py)."""
+"""Models of the qos app: the catalogue (catalogue.py), its push onto Rucio (rucio.py), and whether RSEs deliver
+their class (conformance.py)."""
 
 from .catalogue import (
     CONTENT_FIELDS,
@@ -13,6 +14,7 @@ from .catalogue import (
     durability_field,
     revision_diff,
 )
+from .conformance import Conformance, Probe, ProbeDay
 from .rucio import RSE, Push, PushAttempt, RucioInstance
 
 __all__ = [
@@ -20,8 +22,11 @@ __all__ = [
     "RSE",
     "TRANSITIONS",
     "CatalogueError",
+    "Conformance",
     "FourEyesViolation",
     "IllegalTransition",
+    "Probe",
+    "ProbeDay",
     "Push",
     "PushAttempt",
     "RucioInstance",

@@ -88,8 +88,14 @@ def test_run_command_serves_the_demo_on_the_printed_url(tmp_path):
         catalogue = session.get(f"{url}qos/", timeout=10).text
         for label in ("SAFE", "CHEAP-ANALYSIS", "FAST", "OPPORTUNISTIC"):
             assert label in catalogue
-        # The local Rucio server's RSEs were imported.
-        assert "CERN-EOS" in session.get(f"{url}qos/rses/", timeout=10).text
+        # The local Rucio server's RSEs were imported, and probed through their posix storage at start: every
+        # verdict shows, and CERN-EOS (FAST on a local disk) has its charts.
+        rse_list = session.get(f"{url}qos/rses/", timeout=10).text
+        assert "CERN-EOS" in rse_list
+        for verdict in ("violating", "conforming", "unreachable", "unknown"):
+            assert f'class="badge verdict-{verdict}"' in rse_list, verdict
+        cern = session.get(f"{url}qos/rses/CERN-EOS/", timeout=10).text
+        assert "FAST promises 2,000 MB/s" in cern and cern.count("<svg") == 2
 
         # "Log in with IAM" works out of the box, and the IAM groups of the printed users give their roles.
         assert f"a local OpenID provider at\n  http://127.0.0.1:{provider_port}" in log.read_text()

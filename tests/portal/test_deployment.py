@@ -40,7 +40,7 @@ from tests.stack import (
 
 pytestmark = [pytest.mark.deploy]
 
-PROCESSES = ("web.1", "worker.1", "beat.1")
+PROCESSES = ("web.1", "worker.1", "prober.1", "beat.1")
 HONCHO_RC_AFTER_SIGTERM = 143
 
 
