@@ -13,7 +13,7 @@ from common.api.fields import UsernameField
 from qos.models import StorageQoSClass
 
 from ..choices import RequirementStatus
-from ..coverage import coverage_of_links
+from ..coverage import ClassCoverage, coverage_of_links
 from ..matching import ApprovedClasses, approved_classes
 from ..models import (
     LINK_COPIES_MESSAGES,
@@ -114,8 +114,18 @@ class ClassLinkSerializer(serializers.ModelSerializer):
         fields = ["qos_class", "copies", "linked_by", "linked_at", "note"]
 
 
+class RSESpaceSerializer(serializers.Serializer):
+    """An RSE in sync advertising a linked class, and its usable space."""
+
+    name = serializers.CharField()
+    usable_bytes = serializers.IntegerField(
+        allow_null=True, help_text="Free space minus Rucio's MinFreeSpace; null when Rucio did not report it."
+    )
+
+
 class ClassCoverageSerializer(serializers.Serializer):
-    """One linked class: copies wanted, the RSEs in sync advertising it, and whether that is enough."""
+    """One linked class: copies wanted, the RSEs in sync advertising it with their usable space, and whether a
+    copy of the requirement's volume fits on enough of them."""
 
     qos_class = serializers.CharField(source="qos_class.label")
     copies = serializers.IntegerField(source="wanted", help_text="Copies wanted in the class.")
@@ -123,8 +133,29 @@ class ClassCoverageSerializer(serializers.Serializer):
         child=serializers.CharField(), help_text="Names of the RSEs in sync that advertise the class."
     )
     available = serializers.IntegerField(help_text="How many RSEs in sync advertise the class.")
-    covered = serializers.BooleanField()
-    short_by = serializers.IntegerField(help_text="RSEs missing to place every copy; 0 when covered.")
+    covered = serializers.BooleanField(help_text="Enough RSEs in sync, each with usable space for a copy.")
+    short_by = serializers.IntegerField(
+        help_text="RSEs in sync missing, whatever their space; 0 when enough."
+    )
+    volume_bytes = serializers.IntegerField(help_text="The space one copy takes: the requirement's volume.")
+    space = serializers.SerializerMethodField(
+        help_text="Each RSE in sync advertising the class, in name order."
+    )
+    rses_with_room = serializers.IntegerField(help_text="How many of them have usable space for a copy.")
+    fits = serializers.BooleanField(
+        allow_null=True,
+        help_text="Every copy fits on a distinct RSE in sync with room for it; false when short of RSEs or of "
+        "space; null when it depends on a capacity Rucio did not report.",
+    )
+    short_of_space_bytes = serializers.IntegerField(
+        allow_null=True,
+        help_text="Usable space missing on the best RSEs in sync without room (at least this much when some "
+        "capacity is unknown); 0 when space is not short; null when unknown.",
+    )
+
+    @extend_schema_field(RSESpaceSerializer(many=True))
+    def get_space(self, line: ClassCoverage) -> list[dict[str, Any]]:
+        return [{"name": name, "usable_bytes": usable} for name, usable in line.space]
 
 
 class RequirementSerializer(serializers.ModelSerializer):
