@@ -36,6 +36,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
 )
 from django.db.models.functions import Coalesce
@@ -425,6 +426,76 @@ def changes_if_assigned(rses: Iterable[RSE], qos_class: StorageQoSClass | None) 
 def breaks_if_assigned(rses: Iterable[RSE], qos_class: StorageQoSClass | None) -> list[CoverageChange]:
     """What giving ``rses`` the class ``qos_class`` (None: no class) would break (see ``CoverageChange.breaks``)."""
     return [change for change in changes_if_assigned(rses, qos_class) if change.breaks]
+
+
+@dataclass(frozen=True)
+class AssignmentImpact:
+    """What giving RSEs another class does to coverage: every change, and those that break it."""
+
+    changes: list[CoverageChange]
+
+    @property
+    def breaks(self) -> list[CoverageChange]:
+        return [change for change in self.changes if change.breaks]
+
+
+@dataclass(frozen=True)
+class ClassCommitment:
+    """The volume committed on a class (volume x copies of the accepted or satisfied requirements linked to
+    it) against the usable space of the RSEs in sync that advertise it (``usable``, aligned with ``rses``)."""
+
+    qos_class: StorageQoSClass
+    committed_bytes: int
+    requirements: int
+    rses: tuple[str, ...]
+    usable: tuple[int | None, ...]
+
+    @property
+    def usable_bytes(self) -> int:
+        """The usable space known: the RSEs whose capacity Rucio reported."""
+        return sum(space for space in self.usable if space is not None)
+
+    @property
+    def space_unknown(self) -> tuple[str, ...]:
+        return tuple(name for name, space in zip(self.rses, self.usable, strict=True) if space is None)
+
+    @property
+    def over_committed(self) -> bool | None:
+        """More committed than the known usable space, and no unknown capacity that might hold the rest
+        (then None: unknown)."""
+        if self.committed_bytes <= self.usable_bytes:
+            return False
+        return None if self.space_unknown else True
+
+    @property
+    def over_by_bytes(self) -> int:
+        """How much more is committed than the known usable space (0 when not)."""
+        return max(0, self.committed_bytes - self.usable_bytes)
+
+
+def class_commitment(qos_class: StorageQoSClass) -> ClassCommitment:
+    """The volume committed on ``qos_class`` against its RSEs' usable space (two queries)."""
+    from .models import ClassLink
+
+    committed = ClassLink.objects.filter(
+        qos_class=qos_class, requirement__status__in=COMMITTED_STATUSES
+    ).aggregate(
+        volume=Sum(
+            ExpressionWrapper(
+                F("requirement__volume_tb") * F("copies"),
+                output_field=DecimalField(max_digits=20, decimal_places=3),
+            )
+        ),
+        requirements=Count("requirement", distinct=True),
+    )
+    space = space_by_class([qos_class.pk]).get(qos_class.pk, [])
+    return ClassCommitment(
+        qos_class=qos_class,
+        committed_bytes=volume_bytes(committed["volume"] or Decimal(0)),
+        requirements=committed["requirements"],
+        rses=tuple(name for name, _ in space),
+        usable=tuple(usable for _, usable in space),
+    )
 
 
 # How many fitting classes a list row names; the rest are counted.

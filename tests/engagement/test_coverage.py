@@ -524,6 +524,53 @@ def warning_of(page: str) -> str:
     return page[start : page.index("</div>", start)]
 
 
+def changes_of(page: str) -> str:
+    """The table of coverage changes of a plan page ("" when there is none)."""
+    if 'class="coverage-changes"' not in page:
+        return ""
+    start = page.index('class="coverage-changes"')
+    return page[start : page.index("</section>", start)]
+
+
+def test_the_plan_shows_every_coverage_change_with_rses_and_space_before_and_after(
+    client_for, admin, archive_40tb, catalogue, make_rse
+):
+    make_rse("CERN-EOS", catalogue["SAFE"], usable=50 * TB)
+    make_rse("DESY-DCACHE", catalogue["FAST"], usable=10 * TB)
+    make_rse("PIC-DCACHE", catalogue["FAST"], usable=60 * TB)
+    make_rse("LAPP-DCACHE", None, usable=None)
+    client = client_for(admin)
+    # DESY-DCACHE (10 TB usable) joins SAFE: two RSEs in sync, still one with room for 40 TB.
+    page = plan_page(client, ["DESY-DCACHE"], "SAFE")
+    table = changes_of(page)
+    assert "1 → 2 <span" in table and "+ DESY-DCACHE" in table
+    assert ">short by 1</span> → <span" in table
+    assert ">30 TB short of space</span>" in table
+    assert "Coverage at risk" not in page  # short before, and no shorter: not a break
+    # PIC-DCACHE (60 TB usable) joins instead: covered once pushed.
+    table = changes_of(plan_page(client, ["PIC-DCACHE"], "SAFE"))
+    assert '>short by 1</span> → <span class="badge status-approved"' in table
+    assert "With room for a copy" in table and "1 → 2" in table
+    # An RSE of unknown capacity joining: coverage unknown, shown as such.
+    table = changes_of(plan_page(client, ["LAPP-DCACHE"], "SAFE"))
+    assert ">space unknown</span>" in table and "(1 unknown)" in table
+    # Moving an RSE no requirement counts on changes no coverage: no table.
+    assert changes_of(plan_page(client, ["DESY-DCACHE"], "CHEAP-ANALYSIS")) == ""
+
+
+def test_taking_the_only_rse_with_room_away_breaks_on_space(
+    client_for, admin, archive_40tb, catalogue, make_rse
+):
+    make_rse("CERN-EOS", catalogue["SAFE"], usable=50 * TB)
+    make_rse("DESY-DCACHE", catalogue["SAFE"], usable=50 * TB)
+    make_rse("PIC-DCACHE", catalogue["SAFE"], usable=10 * TB)
+    page = plan_page(client_for(admin), ["CERN-EOS"], "FAST")
+    assert (
+        "3 RSEs in sync now, 2 after (CERN-EOS leaves SAFE): <strong>30 TB short of space</strong>."
+        in warning_of(page)
+    )
+
+
 def test_the_assignment_plan_warns_when_an_accepted_requirement_would_be_short(
     client_for, admin, accepted, catalogue, make_rse
 ):
@@ -574,8 +621,10 @@ def test_no_warning_for_a_requirement_not_accepted_or_still_covered(
     assert "Coverage at risk" not in plan_page(client, ["CERN-EOS", "DESY-DCACHE"], "SAFE")
     page = plan_page(client, ["CERN-EOS", "DESY-DCACHE"], "FAST")
     assert warning_of(page).count("<li>") == 1
-    assert f"CTA: {cta_requirement.title}" in page
-    assert ska_requirement.title not in page
+    assert f"CTA: {cta_requirement.title}" in warning_of(page)
+    assert ska_requirement.title not in warning_of(page)
+    # Not accepted, it is not warned of; its coverage changes all the same, and the plan says so.
+    assert ska_requirement.title in changes_of(page)
 
 
 def test_planning_a_draft_class_on_rses_moves_nothing_yet(client_for, admin, accepted, catalogue, make_rse):
@@ -654,10 +703,12 @@ def test_the_warning_costs_the_same_queries_for_many_requirements(
 
     grow(0, 2)
     few, page = queries()
-    assert page.count("short by 1") == 2
+    assert warning_of(page).count("short by 1") == 2
+    assert changes_of(page).count("<tr>") == 3  # the head, and a row per requirement
     grow(2, 30)
     many, page = queries()
-    assert page.count("short by 1") == 32
+    assert warning_of(page).count("short by 1") == 32
+    assert changes_of(page).count("<tr>") == 33
     assert many == few
 
 
