@@ -446,3 +446,72 @@ class DocumentSerializer(ExperimentItemSerializer):
 
     def save_instance(self, instance: Document) -> None:
         instance.save_by(self.context["request"].user)
+
+
+# --- what a proposal awaiting approval would change (GET /api/v1/qos-classes/{label}/impact/) ----------------------
+class RequirementRefSerializer(serializers.ModelSerializer):
+    """A requirement named in an impact: enough to find it."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="requirement-detail")
+    experiment = serializers.CharField(source="experiment.short_name", read_only=True)
+
+    class Meta:
+        model = Requirement
+        fields = ["id", "url", "experiment", "title", "status", "volume_tb"]
+        read_only_fields = fields
+
+
+class StoppingRequirementSerializer(RequirementRefSerializer):
+    """A requirement a proposal would stop matching, and whether it is linked to the class by hand."""
+
+    linked = serializers.SerializerMethodField(help_text="Linked to the class by hand: it stays linked.")
+
+    class Meta(RequirementRefSerializer.Meta):
+        fields = [*RequirementRefSerializer.Meta.fields, "linked"]
+        read_only_fields = fields
+
+    def get_linked(self, requirement: Requirement) -> bool:
+        return requirement.pk in self.context["linked"]
+
+
+class CoverageChangeSerializer(serializers.Serializer):
+    """A requirement's coverage in a linked class now and once RSEs have moved (``coverage.CoverageChange``)."""
+
+    requirement = RequirementRefSerializer()
+    qos_class = serializers.CharField(source="qos_class.label")
+    copies = serializers.IntegerField(source="wanted")
+    leaving = serializers.ListField(
+        child=serializers.CharField(), help_text="RSEs in sync that leave the class."
+    )
+    arriving = serializers.ListField(
+        child=serializers.CharField(), help_text="RSEs that get the class (counted once their push is done)."
+    )
+    before = ClassCoverageSerializer(source="now")
+    after = ClassCoverageSerializer(source="then")
+    breaks = serializers.BooleanField(help_text="Leaves an accepted requirement short, or shorter.")
+
+
+class ProposalImpactSerializer(serializers.Serializer):
+    """What approving a class's proposal would change for the requirements (``impact.ProposalImpact``)."""
+
+    qos_class = serializers.CharField(source="qos_class.label")
+    revision = serializers.IntegerField(
+        help_text="The class's revision: the base_revision an approval names."
+    )
+    starts_matching = RequirementRefSerializer(
+        many=True,
+        help_text="Active requirements the proposed content satisfies and the content in force does not.",
+    )
+    stops_matching = serializers.SerializerMethodField(
+        help_text="Active requirements the content in force satisfies and the proposed one does not."
+    )
+    coverage_changes = CoverageChangeSerializer(
+        source="coverage",
+        many=True,
+        help_text="For a new class planned on RSEs: coverage its approval changes.",
+    )
+
+    @extend_schema_field(StoppingRequirementSerializer(many=True))
+    def get_stops_matching(self, impact: Any) -> list[dict[str, Any]]:
+        context = {**self.context, "linked": impact.linked}
+        return StoppingRequirementSerializer(impact.stops_matching, many=True, context=context).data
