@@ -299,16 +299,8 @@ class CoverageChange:
         return self.then.available
 
     @property
-    def short_by(self) -> int:
-        return self.then.short_by
-
-    @property
     def was_covered(self) -> bool:
         return not self.now.short
-
-    @property
-    def short_before(self) -> int:
-        return self.now.short_by
 
     @property
     def breaks(self) -> bool:
@@ -324,10 +316,6 @@ class CoverageChange:
     def mends(self) -> bool:
         """Makes a requirement that was not covered covered."""
         return self.then.covered and not self.now.covered
-
-
-# Kept for the name the plan pages and their tests use: a change that leaves a requirement short.
-CoverageBreak = CoverageChange
 
 
 def coverage_changes(
