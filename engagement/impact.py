@@ -108,11 +108,15 @@ def impact_of_proposal(qos_class: StorageQoSClass) -> ProposalImpact | None:
 
 
 # --- the panels the catalogue's pages include (registered in apps.py) -----------------------------------------
-def assignment_panel(rses: list[RSE], qos_class: StorageQoSClass | None) -> Panel | None:
+def assignment_panel(rses: list[RSE], qos_class: StorageQoSClass | None) -> Panel:
     changes = changes_if_assigned(rses, qos_class)
-    if not changes:
-        return None
-    return Panel("engagement/inc/assignment_impact.html", AssignmentImpact(changes))
+
+    def api(context: dict) -> list:
+        from .api.serializers import CoverageChangeSerializer
+
+        return CoverageChangeSerializer(changes, many=True, context=context).data
+
+    return Panel("engagement/inc/assignment_impact.html", AssignmentImpact(changes), "coverage_changes", api)
 
 
 def class_panel(qos_class: StorageQoSClass) -> Panel | None:

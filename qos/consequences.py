@@ -5,7 +5,8 @@ class and its RSEs, the catalogue does not. So the apps above register here (eng
 AppConfig.ready) and the catalogue's pages ask without importing them:
 
 - :func:`of_assignment`, on the plan pages, before RSEs get another class (assignment, approval of a class
-  planned on RSEs, retirement): coverage that changes, and a warning when it breaks;
+  planned on RSEs, retirement), and in the API's assignment plan (``POST /api/v1/rses/plan/``): coverage that
+  changes, and a warning when it breaks;
 - :func:`of_class`, on a class page: e.g. the volume committed on the class against its RSEs' space;
 - :func:`of_proposal`, on a class page and its approval page while a proposal awaits approval: e.g. the
   requirements it would start or stop matching.
@@ -26,10 +27,18 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Panel:
-    """Something an app above shows on a catalogue page: ``template`` is included with ``data``."""
+    """Something an app above shows on a catalogue page: ``template`` is included with ``data``. In the API
+    (the assignment plan), ``api(serializer context)`` gives the same as JSON under ``key``."""
 
     template: str
     data: Any
+    key: str = ""
+    api: Callable[[dict[str, Any]], Any] | None = None
+
+
+def as_api(panels: Iterable[Panel], context: dict[str, Any]) -> dict[str, Any]:
+    """The panels that have an API form, by key (an API response's ``consequences``)."""
+    return {panel.key: panel.api(context) for panel in panels if panel.api is not None}
 
 
 # (the RSEs whose class changes, the class they get or None) -> a panel, or None when there is nothing to say.

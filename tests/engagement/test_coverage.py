@@ -558,6 +558,49 @@ def test_the_plan_shows_every_coverage_change_with_rses_and_space_before_and_aft
     assert changes_of(plan_page(client, ["DESY-DCACHE"], "CHEAP-ANALYSIS")) == ""
 
 
+def test_the_api_assignment_plan_carries_the_coverage_changes_and_changes_nothing(
+    api_for, admin, member, archive_40tb, catalogue, make_rse
+):
+    make_rse("CERN-EOS", catalogue["SAFE"], usable=50 * TB)
+    make_rse("DESY-DCACHE", catalogue["SAFE"], usable=50 * TB)
+    make_rse("PIC-DCACHE", catalogue["FAST"], usable=10 * TB)
+    client = api_for(admin)
+    body = client.post(
+        "/api/v1/rses/plan/", {"rses": ["CERN-EOS", "PIC-DCACHE"], "qos_class": "FAST"}, format="json"
+    ).json()
+    assert body["qos_class"] == "FAST"
+    assert [(row["name"], row["current"], row["after"], row["changes"]) for row in body["rses"]] == [
+        ("CERN-EOS", "SAFE", "FAST", True),
+        ("PIC-DCACHE", "FAST", "FAST", False),
+    ]
+    (change,) = body["consequences"]["coverage_changes"]
+    assert change["requirement"]["title"] == archive_40tb.title
+    assert (change["qos_class"], change["copies"], change["leaving"], change["arriving"]) == (
+        "SAFE",
+        2,
+        ["CERN-EOS"],
+        [],
+    )
+    assert (change["before"]["covered"], change["after"]["short_by"], change["breaks"]) == (True, 1, True)
+    assert change["after"]["space"] == [{"name": "DESY-DCACHE", "usable_bytes": 50 * TB}]
+    assert not Push.objects.exists()
+    assert RSE.objects.get(name="CERN-EOS").qos_class.label == "SAFE"
+    # Removing: the same; asking about nothing, or a retired class, is refused.
+    body = client.post(
+        "/api/v1/rses/plan/", {"rses": ["DESY-DCACHE"], "qos_class": None}, format="json"
+    ).json()
+    assert body["consequences"]["coverage_changes"][0]["leaving"] == ["DESY-DCACHE"]
+    assert (
+        client.post("/api/v1/rses/plan/", {"rses": [], "qos_class": "FAST"}, format="json").status_code == 400
+    )
+    assert (
+        api_for(member)
+        .post("/api/v1/rses/plan/", {"rses": ["CERN-EOS"], "qos_class": "FAST"}, format="json")
+        .status_code
+        == 403
+    )
+
+
 def test_taking_the_only_rse_with_room_away_breaks_on_space(
     client_for, admin, archive_40tb, catalogue, make_rse
 ):
