@@ -318,6 +318,44 @@ class CoverageChange:
         return self.then.covered and not self.now.covered
 
 
+# An RSE as coverage reads it: its name and usable space (None: unknown), by RSE id.
+RSESpace = dict[int, tuple[str, int | None]]
+
+
+@dataclass(frozen=True)
+class ClassMove:
+    """The RSEs in sync advertising a class now, and those that would after a change."""
+
+    now: RSESpace
+    then: RSESpace
+
+    def names(self, rses: RSESpace, without: RSESpace) -> tuple[str, ...]:
+        return tuple(sorted(name for pk, (name, _) in rses.items() if pk not in without))
+
+    @property
+    def leaving(self) -> tuple[str, ...]:
+        return self.names(self.now, self.then)
+
+    @property
+    def arriving(self) -> tuple[str, ...]:
+        return self.names(self.then, self.now)
+
+
+def _class_moves(leaving: Mapping[int, set[int]], arriving: Mapping[int, list[RSE]]) -> dict[int, ClassMove]:
+    """Each class concerned, its RSEs in sync now and after (one query)."""
+    classes = set(leaving) | set(arriving)
+    now: dict[int, RSESpace] = {class_id: {} for class_id in classes}
+    rows = rses_in_sync().with_usable().filter(qos_class_id__in=classes)
+    for class_id, pk, name, usable in rows.values_list("qos_class_id", "pk", "name", "usable"):
+        now[class_id][pk] = (name, usable)
+    moves = {}
+    for class_id in classes:
+        then = {pk: row for pk, row in now[class_id].items() if pk not in leaving.get(class_id, ())}
+        then.update((rse.pk, (rse.name, rse.usable_bytes)) for rse in arriving.get(class_id, ()))
+        moves[class_id] = ClassMove(now[class_id], then)
+    return moves
+
+
 def coverage_changes(
     leaving: Mapping[int, Iterable[int]], arriving: Mapping[int, Iterable[RSE]] | None = None
 ) -> list[CoverageChange]:
@@ -335,35 +373,14 @@ def coverage_changes(
 
     leaving = {class_id: set(ids) for class_id, ids in leaving.items() if ids}
     arriving = {
-        class_id: [rse for rse in rses if not rse.missing_in_rucio]
+        class_id: listed
         for class_id, rses in (arriving or {}).items()
+        if (listed := [rse for rse in rses if not rse.missing_in_rucio])
     }
-    arriving = {class_id: rses for class_id, rses in arriving.items() if rses}
-    classes = set(leaving) | set(arriving)
-    if not classes:
+    if not (leaving or arriving):
         return []
-    in_sync: dict[int, dict[int, tuple[str, int | None]]] = defaultdict(dict)
-    for class_id, pk, name, usable in (
-        rses_in_sync()
-        .with_usable()
-        .filter(qos_class_id__in=classes)
-        .values_list("qos_class_id", "pk", "name", "usable")
-    ):
-        in_sync[class_id][pk] = (name, usable)
-    after: dict[int, dict[int, tuple[str, int | None]]] = {}
-    for class_id in classes:
-        kept = {pk: row for pk, row in in_sync[class_id].items() if pk not in leaving.get(class_id, ())}
-        kept.update((rse.pk, (rse.name, rse.usable_bytes)) for rse in arriving.get(class_id, ()))
-        after[class_id] = kept
-    lost = {
-        class_id: tuple(sorted(row[0] for pk, row in in_sync[class_id].items() if pk not in after[class_id]))
-        for class_id in classes
-    }
-    gained = {
-        class_id: tuple(sorted(row[0] for pk, row in after[class_id].items() if pk not in in_sync[class_id]))
-        for class_id in classes
-    }
-    moving = [class_id for class_id in classes if lost[class_id] or gained[class_id]]
+    moves = _class_moves(leaving, arriving)
+    moving = [class_id for class_id, move in moves.items() if move.leaving or move.arriving]
     links = (
         ClassLink.objects.filter(qos_class_id__in=moving, requirement__status__in=ACTIVE_STATUSES)
         .select_related("qos_class", "requirement__experiment")
@@ -371,14 +388,10 @@ def coverage_changes(
     )
     changes = []
     for link in links:
-        now = _coverage(link, sorted(in_sync[link.qos_class_id].values()))
-        then = _coverage(link, sorted(after[link.qos_class_id].values()))
-        if (now.available, len(now.with_room), now.fits) != (then.available, len(then.with_room), then.fits):
-            changes.append(
-                CoverageChange(
-                    link.requirement, now, then, lost[link.qos_class_id], gained[link.qos_class_id]
-                )
-            )
+        move = moves[link.qos_class_id]
+        now, then = _coverage(link, sorted(move.now.values())), _coverage(link, sorted(move.then.values()))
+        if (now.available, now.rses_with_room, now.fits) != (then.available, then.rses_with_room, then.fits):
+            changes.append(CoverageChange(link.requirement, now, then, move.leaving, move.arriving))
     return changes
 
 
