@@ -778,8 +778,13 @@ def grow_requirements(count: int, start: int, experiments: dict, catalogue: dict
                 ClassLink(requirement=requirement, qos_class=catalogue["FAST"], copies=1, linked_by=admin),
             ]
         )
+        # Space varies too: from 0 to 49 TB usable, unknown on one (more unknown RSEs of SAFE would make every
+        # two-copy coverage unknown, and the at-risk lists empty).
         make_rse(
-            f"SITE-{i:03d}", catalogue["SAFE" if i % 3 else "FAST"], state="in_sync" if i % 4 else "drifted"
+            f"SITE-{i:03d}",
+            catalogue["SAFE" if i % 3 else "FAST"],
+            state="in_sync" if i % 4 else "drifted",
+            usable=None if i == 5 else i * TB,
         )
 
 
@@ -811,6 +816,11 @@ def test_coverage_lists_do_not_grow_with_rows(
     few = count_queries(client, url)
     grow_requirements(45, 5, experiments, catalogue, admin, make_rse)
     assert count_queries(client, url) == few
+    # Covered, short of space, and unknown, all among the rows counted.
+    lines = [line for requirement in Requirement.objects.all() for line in requirement.coverage()]
+    assert {True, False, None} == {line.fits for line in lines}
+    assert any(line.short_of_space_bytes for line in lines)
+    assert Requirement.objects.coverage_at_risk().count() >= 3
 
 
 def test_a_requirement_page_and_api_detail_do_not_grow_with_rses(
