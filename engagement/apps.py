@@ -8,7 +8,10 @@ class EngagementConfig(AppConfig):
     def ready(self) -> None:
         from qos import consequences
 
-        from .coverage import breaks_if_assigned
+        from .impact import assignment_panel, class_panel, proposal_panel
 
-        # The catalogue's plan pages warn when a change leaves an accepted requirement uncovered.
-        consequences.register_assignment_check(breaks_if_assigned)
+        # The catalogue's pages show what its changes do to the requirements (qos/consequences.py): coverage
+        # before RSEs move, the volume committed on a class page, what a proposal would start or stop matching.
+        consequences.register_assignment_check(assignment_panel)
+        consequences.register_class_check(class_panel)
+        consequences.register_proposal_check(proposal_panel)

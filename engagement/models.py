@@ -499,16 +499,18 @@ class Requirement(StatusBadge, RemembersLoadedValues):
 
     @property
     def coverage_at_risk(self) -> bool:
-        """Committed, and a linked class has fewer RSEs in sync than the copies wanted in it. From the flag
+        """Committed, and a linked class is short: fewer RSEs in sync than the copies wanted in it, or too few
+        of them with usable space for a copy (``coverage.py``). From the flag
         ``Requirement.objects.with_coverage_flag()`` annotates (lists), else computed (one query)."""
         if not self.is_committed:
             return False
         if hasattr(self, "coverage_short"):
             return self.coverage_short
-        return any(not line.covered for line in self.coverage())
+        return any(line.short for line in self.coverage())
 
     def coverage(self) -> list[ClassCoverage]:
-        """Per linked class: copies wanted, the RSEs in sync advertising it, covered or short (``coverage.py``)."""
+        """Per linked class: copies wanted, the RSEs in sync advertising it and their usable space, covered,
+        short or unknown (``coverage.py``)."""
         from .coverage import coverage_of_links
 
         return coverage_of_links(self.links.select_related("qos_class"))

@@ -108,14 +108,15 @@ class RequirementQuerySet(models.QuerySet):
         return self.with_class_flags().filter(~GAP)
 
     def with_coverage_flag(self) -> RequirementQuerySet:
-        """Annotate ``coverage_short``: a linked class has fewer RSEs in sync than the copies wanted in it
-        (``coverage.py``), computed in the database."""
+        """Annotate ``coverage_short``: a linked class has fewer RSEs in sync than the copies wanted in it, or
+        too few of them with usable space for a copy (``coverage.py``), computed in the database."""
         from .coverage import short_links
 
         return self.annotate(coverage_short=Exists(short_links().filter(requirement=OuterRef("pk"))))
 
     def coverage_at_risk(self) -> RequirementQuerySet:
-        """Accepted or satisfied requirements that RSEs in sync can no longer place: a linked class is short."""
+        """Accepted or satisfied requirements that RSEs in sync can no longer place: a linked class is short (of
+        RSEs, or of space on them)."""
         return self.filter(status__in=COMMITTED_STATUSES).with_coverage_flag().filter(coverage_short=True)
 
     def coverage_not_at_risk(self) -> RequirementQuerySet:

@@ -5,7 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from . import metrics, views
-from .api.urls import router
+from .api.urls import urlpatterns as api_urlpatterns
 from .iam import views as iam_views
 
 app_urls = (
@@ -39,7 +39,7 @@ urlpatterns = [
     # mozilla-django-oidc's own URLs, as it documents them: /oidc/authenticate/, /oidc/callback/, /oidc/logout/.
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("", include("portal.iam.urls")),  # /account/
-    path("api/v1/", include(router.urls)),
+    path("api/v1/", include(api_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # DRF views opt out of LoginRequiredMiddleware; the docs page is for people, so send them to log in.
     path("api/docs/", api_docs, name="api-docs"),

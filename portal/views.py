@@ -131,8 +131,8 @@ def summary(parts: list[str], counts: dict[str, Any]) -> list[dict[str, Any]]:
         (
             Role.QOS_ADMIN,
             "coverage_at_risk_count",
-            "accepted requirement short of RSEs in sync",
-            "accepted requirements short of RSEs in sync",
+            "accepted requirement short of RSEs in sync or of space",
+            "accepted requirements short of RSEs in sync or of space",
             reverse("engagement:requirement-coverage"),
         ),
         (

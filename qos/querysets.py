@@ -61,6 +61,13 @@ class RSEQuerySet(models.QuerySet):
             "instance", "qos_class", "planned_class", "conformance", "conformance__last_probe"
         )
 
+    def with_usable(self) -> RSEQuerySet:
+        """Annotate ``usable``: free space minus MinFreeSpace, NULL when the free space is unknown; the SQL twin
+        of ``RSE.usable_bytes`` (``tests/qos/test_rse_capacity.py`` holds them together)."""
+        return self.annotate(
+            usable=models.F("capacity_free_bytes") - Coalesce("capacity_min_free_bytes", models.Value(0))
+        )
+
     def state_counts(self) -> dict[str, int]:
         """How many RSEs are in each sync state, every state present (one query)."""
         from .choices import SyncState

@@ -101,6 +101,10 @@ def class_detail(request: HttpRequest, label: str) -> HttpResponse:
             "planned_rses": planned_rses,
             "planned_count": planned_count,
             "can_assign": request.user.has_perm(PUSH) and qos_class.status in ASSIGNABLE_STATUSES,
+            # What the apps above add (qos/consequences.py): e.g. the volume committed on the class, and what
+            # the proposal awaiting approval would change.
+            "panels": consequences.of_class(qos_class),
+            "proposal_panels": consequences.of_proposal(qos_class),
             "recent_revisions": qos_class.revisions.select_related("author")[:5],
             "can_change": request.user.has_perm(CHANGE),
             "transitions": transitions,
@@ -219,6 +223,8 @@ def class_transition(request: HttpRequest, label: str, action: str) -> HttpRespo
             "diff": qos_class.pending_changes() if reviewing else None,
             "changed_since_seen": changed_since_seen,
             "plan": _transition_plan(qos_class, action),
+            # What approving would change beyond the catalogue (qos/consequences.py).
+            "proposal_panels": consequences.of_proposal(qos_class) if reviewing else [],
         },
     )
 
@@ -263,8 +269,8 @@ def _transition_plan(qos_class: StorageQoSClass, action: str) -> dict | None:
         return {
             "title": "RSEs that get this class in Rucio",
             "rows": rows,
-            # Coverage (engagement): these RSEs leave their current class on approval.
-            "coverage_breaks": consequences.of_assignment([row["rse"] for row in rows], qos_class),
+            # Coverage (engagement): these RSEs leave their current class on approval and arrive in this one.
+            "consequences": consequences.of_assignment([row["rse"] for row in rows], qos_class),
         }
     if action == "deprecate":
         return {
@@ -276,8 +282,8 @@ def _transition_plan(qos_class: StorageQoSClass, action: str) -> dict | None:
         return {
             "title": "RSEs that lose the attribute in Rucio",
             "rows": rows,
-            # Coverage (engagement): accepted requirements linked to this class lose these RSEs.
-            "coverage_breaks": consequences.of_assignment([row["rse"] for row in rows], None),
+            # Coverage (engagement): requirements linked to this class lose these RSEs.
+            "consequences": consequences.of_assignment([row["rse"] for row in rows], None),
         }
     return None
 
@@ -478,9 +484,9 @@ def rse_assign(request: HttpRequest) -> HttpResponse:
                 "plan": plan,
                 "qos_class": qos_class,
                 "next": back,
-                # Coverage (engagement): accepted requirements this change leaves short of RSEs in sync.
+                # Coverage (engagement): requirements whose coverage this changes, a warning for those left short.
                 # A class only planned on RSEs moves none of them until it is approved.
-                "coverage_breaks": consequences.of_assignment(
+                "consequences": consequences.of_assignment(
                     [row["rse"] for row in plan if not row["planned"]], qos_class
                 ),
             },

@@ -13,7 +13,7 @@ from common.api.fields import UsernameField
 from qos.models import StorageQoSClass
 
 from ..choices import RequirementStatus
-from ..coverage import coverage_of_links
+from ..coverage import ClassCoverage, coverage_of_links
 from ..matching import ApprovedClasses, approved_classes
 from ..models import (
     LINK_COPIES_BOUNDS,
@@ -113,8 +113,18 @@ class ClassLinkSerializer(serializers.ModelSerializer):
         fields = ["qos_class", "copies", "linked_by", "linked_at", "note"]
 
 
+class RSESpaceSerializer(serializers.Serializer):
+    """An RSE in sync advertising a linked class, and its usable space."""
+
+    name = serializers.CharField()
+    usable_bytes = serializers.IntegerField(
+        allow_null=True, help_text="Free space minus Rucio's MinFreeSpace; null when Rucio did not report it."
+    )
+
+
 class ClassCoverageSerializer(serializers.Serializer):
-    """One linked class: copies wanted, the RSEs in sync advertising it, and whether that is enough."""
+    """One linked class: copies wanted, the RSEs in sync advertising it with their usable space, and whether a
+    copy of the requirement's volume fits on enough of them."""
 
     qos_class = serializers.CharField(source="qos_class.label")
     copies = serializers.IntegerField(source="wanted", help_text="Copies wanted in the class.")
@@ -122,8 +132,29 @@ class ClassCoverageSerializer(serializers.Serializer):
         child=serializers.CharField(), help_text="Names of the RSEs in sync that advertise the class."
     )
     available = serializers.IntegerField(help_text="How many RSEs in sync advertise the class.")
-    covered = serializers.BooleanField()
-    short_by = serializers.IntegerField(help_text="RSEs missing to place every copy; 0 when covered.")
+    covered = serializers.BooleanField(help_text="Enough RSEs in sync, each with usable space for a copy.")
+    short_by = serializers.IntegerField(
+        help_text="RSEs in sync missing, whatever their space; 0 when enough."
+    )
+    volume_bytes = serializers.IntegerField(help_text="The space one copy takes: the requirement's volume.")
+    space = serializers.SerializerMethodField(
+        help_text="Each RSE in sync advertising the class, in name order."
+    )
+    rses_with_room = serializers.IntegerField(help_text="How many of them have usable space for a copy.")
+    fits = serializers.BooleanField(
+        allow_null=True,
+        help_text="Every copy fits on a distinct RSE in sync with room for it; false when short of RSEs or of "
+        "space; null when it depends on a capacity Rucio did not report.",
+    )
+    short_of_space_bytes = serializers.IntegerField(
+        allow_null=True,
+        help_text="Usable space missing on the best RSEs in sync without room (at least this much when some "
+        "capacity is unknown); 0 when space is not short; null when unknown.",
+    )
+
+    @extend_schema_field(RSESpaceSerializer(many=True))
+    def get_space(self, line: ClassCoverage) -> list[dict[str, Any]]:
+        return [{"name": name, "usable_bytes": usable} for name, usable in line.space]
 
 
 class RequirementSerializer(serializers.ModelSerializer):
@@ -385,3 +416,72 @@ class DocumentSerializer(ExperimentItemSerializer):
             "title", "link", "owner", "status", "status_note", "status_changed_at", "status_changed_by"
         )
         read_only_fields = ["status_changed_at", *TIMESTAMPS]
+
+
+# --- what a proposal awaiting approval would change (GET /api/v1/qos-classes/{label}/impact/) ----------------------
+class RequirementRefSerializer(serializers.ModelSerializer):
+    """A requirement named in an impact: enough to find it."""
+
+    url = serializers.HyperlinkedIdentityField(view_name="requirement-detail")
+    experiment = serializers.CharField(source="experiment.short_name", read_only=True)
+
+    class Meta:
+        model = Requirement
+        fields = ["id", "url", "experiment", "title", "status", "volume_tb"]
+        read_only_fields = fields
+
+
+class StoppingRequirementSerializer(RequirementRefSerializer):
+    """A requirement a proposal would stop matching, and whether it is linked to the class by hand."""
+
+    linked = serializers.SerializerMethodField(help_text="Linked to the class by hand: it stays linked.")
+
+    class Meta(RequirementRefSerializer.Meta):
+        fields = [*RequirementRefSerializer.Meta.fields, "linked"]
+        read_only_fields = fields
+
+    def get_linked(self, requirement: Requirement) -> bool:
+        return requirement.pk in self.context["linked"]
+
+
+class CoverageChangeSerializer(serializers.Serializer):
+    """A requirement's coverage in a linked class now and once RSEs have moved (``coverage.CoverageChange``)."""
+
+    requirement = RequirementRefSerializer()
+    qos_class = serializers.CharField(source="qos_class.label")
+    copies = serializers.IntegerField(source="wanted")
+    leaving = serializers.ListField(
+        child=serializers.CharField(), help_text="RSEs in sync that leave the class."
+    )
+    arriving = serializers.ListField(
+        child=serializers.CharField(), help_text="RSEs that get the class (counted once their push is done)."
+    )
+    before = ClassCoverageSerializer(source="now")
+    after = ClassCoverageSerializer(source="then")
+    breaks = serializers.BooleanField(help_text="Leaves an accepted requirement short, or shorter.")
+
+
+class ProposalImpactSerializer(serializers.Serializer):
+    """What approving a class's proposal would change for the requirements (``impact.ProposalImpact``)."""
+
+    qos_class = serializers.CharField(source="qos_class.label")
+    revision = serializers.IntegerField(
+        help_text="The class's revision: the base_revision an approval names."
+    )
+    starts_matching = RequirementRefSerializer(
+        many=True,
+        help_text="Active requirements the proposed content satisfies and the content in force does not.",
+    )
+    stops_matching = serializers.SerializerMethodField(
+        help_text="Active requirements the content in force satisfies and the proposed one does not."
+    )
+    coverage_changes = CoverageChangeSerializer(
+        source="coverage",
+        many=True,
+        help_text="For a new class planned on RSEs: coverage its approval changes.",
+    )
+
+    @extend_schema_field(StoppingRequirementSerializer(many=True))
+    def get_stops_matching(self, impact: Any) -> list[dict[str, Any]]:
+        context = {**self.context, "linked": impact.linked}
+        return StoppingRequirementSerializer(impact.stops_matching, many=True, context=context).data

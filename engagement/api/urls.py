@@ -1,5 +1,6 @@
 """Experiment engagement's API routes, included under /api/v1/ by portal/api/urls.py."""
 
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from .views import (
@@ -7,6 +8,7 @@ from .views import (
     DocumentViewSet,
     EngagementRecordViewSet,
     ExperimentViewSet,
+    ProposalImpactView,
     RequirementViewSet,
 )
 
@@ -16,3 +18,9 @@ router.register("requirements", RequirementViewSet, basename="requirement")
 router.register("engagement-records", EngagementRecordViewSet, basename="engagement-record")
 router.register("documents", DocumentViewSet, basename="document")
 router.register("contacts", ContactViewSet, basename="contact")
+
+# A route under the catalogue's qos-classes/: what a proposal would change for the requirements, which the
+# catalogue's API (below this app) cannot know.
+urlpatterns = [
+    path("qos-classes/<str:label>/impact/", ProposalImpactView.as_view(), name="qos-class-impact"),
+]

@@ -5,15 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema, extend_schema_view
-from rest_framework import status
+from rest_framework import generics, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
 from common.api.cached_lists import TableCachedListMixin
+from common.api.permissions import ModelPermissions
 from common.api.schema import CONFLICT
 from common.api.viewsets import WritableViewSet, step_action
+from qos.models import StorageQoSClass
 
 from ..filters import ContactFilterSet, DocumentFilterSet, EngagementRecordFilterSet, RequirementFilterSet
+from ..impact import impact_of_proposal
 from ..models import (
     TRANSITIONS,
     Contact,
@@ -32,6 +37,7 @@ from .serializers import (
     ExperimentSerializer,
     LinkClassSerializer,
     LinkSerializer,
+    ProposalImpactSerializer,
     RequirementDetailSerializer,
     RequirementSerializer,
     RequirementTransitionSerializer,
@@ -207,3 +213,35 @@ class ContactViewSet(WritableViewSet):
     permission_classes = [EngagementPermissions]
     filterset_class = ContactFilterSet
     ordering_fields = ["name"]
+
+
+class ReadsRequirements(BasePermission):
+    """An impact names requirements: reading it needs their view permission too."""
+
+    message = "Reading requirements needs the view permission of requirements."
+
+    def has_permission(self, request: Any, view: Any) -> bool:
+        return request.user.has_perms(READ)
+
+
+class ProposalImpactView(generics.GenericAPIView):
+    """What approving the proposal awaiting approval on a class would change: the active requirements it would
+    start or stop matching and, for a new class planned on RSEs, whose coverage its approval changes.
+
+    404 when nothing awaits approval on the class. The catalogue's API does not know requirements, so this
+    route of ``qos-classes`` is engagement's (``engagement/api/urls.py``).
+    """
+
+    queryset = StorageQoSClass.objects.select_related("pending_revision")
+    serializer_class = ProposalImpactSerializer
+    permission_classes = [ModelPermissions, ReadsRequirements]
+    lookup_field = "label"
+    filter_backends: list = []
+    pagination_class = None
+
+    def get(self, request: Any, label: str) -> Response:
+        qos_class = self.get_object()
+        impact = impact_of_proposal(qos_class)
+        if impact is None:
+            raise NotFound(f"Nothing awaits approval on {qos_class.label}: there is no proposal to weigh.")
+        return Response(self.get_serializer(impact).data)

@@ -5,6 +5,7 @@ from rest_framework.exceptions import ValidationError
 
 from common.api.fields import UsernameField
 
+from ..choices import ASSIGNABLE_STATUSES
 from ..models import (
     CONTENT_FIELDS,
     RSE,
@@ -431,3 +432,41 @@ class RSEExpressionSerializer(serializers.Serializer):
     agrees = serializers.BooleanField(allow_null=True, help_text="null when either could not tell.")
     differences = RSEExpressionDifferenceSerializer(many=True)
     recently_pushed = _rse_names("RSEs pushed so recently that Rucio may answer from its cache.")
+
+
+class AssignmentPlanRequestSerializer(serializers.Serializer):
+    """What an assignment would do, asked before it is done: the RSEs and the class (null: remove it)."""
+
+    rses = serializers.SlugRelatedField(
+        slug_field="name", queryset=RSE.objects.all(), many=True, allow_empty=False, help_text="RSE names."
+    )
+    qos_class = serializers.SlugRelatedField(
+        slug_field="label",
+        queryset=StorageQoSClass.objects.filter(status__in=ASSIGNABLE_STATUSES),
+        allow_null=True,
+        help_text="An approved class (pushed), a draft or proposed one (planned), or null (removed).",
+    )
+
+
+class PlanRowSerializer(serializers.Serializer):
+    """One RSE of a plan: the value the portal wants in Rucio now, Rucio's, and the one after."""
+
+    name = serializers.CharField(source="rse.name")
+    current = serializers.CharField(source="from", allow_null=True)
+    rucio = serializers.CharField(allow_null=True)
+    after = serializers.CharField(source="to", allow_null=True)
+    planned = serializers.BooleanField(
+        help_text="The class awaits approval: planned now, pushed once approved."
+    )
+    changes = serializers.BooleanField(help_text="A push would be sent.")
+
+
+class AssignmentPlanSerializer(serializers.Serializer):
+    """An assignment's plan, RSE by RSE, and what it would do beyond the catalogue (``consequences``: the apps
+    above say it; engagement gives ``coverage_changes``, the requirements whose coverage changes)."""
+
+    qos_class = serializers.CharField(allow_null=True)
+    rses = PlanRowSerializer(many=True)
+    consequences = serializers.DictField(
+        help_text="By the app that says it: coverage_changes (engagement), as in a requirement's coverage."
+    )

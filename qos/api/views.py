@@ -23,12 +23,14 @@ from common.api.cached_lists import TableCachedListMixin
 from common.api.schema import CONFLICT, VALIDATION_ERROR
 from common.api.viewsets import WritableViewSet, step_action
 
-from .. import tasks
+from .. import consequences, tasks
 from ..catalogue_io import export_catalogue
 from ..filters import PushFilterSet, RSEFilterSet, StorageQoSClassFilterSet
 from ..models import RSE, Probe, Push, RucioInstance, StorageQoSClass, revision_diff
 from ..rse_expressions import InstanceNotNamed, InvalidExpression, compare, instance_for
 from .serializers import (
+    AssignmentPlanRequestSerializer,
+    AssignmentPlanSerializer,
     DiffRowSerializer,
     ProbeSerializer,
     PushSerializer,
@@ -261,12 +263,31 @@ class RSEViewSet(
     lookup_value_regex = r"[^/]+"
     http_method_names = ["get", "patch", "post", "head", "options"]
     action_permissions = {
+        "plan": ["qos.push_rse"],
         "partial_update": ["qos.push_rse"],
         "update": ["qos.push_rse"],
         "reconcile": ["qos.push_rse"],
         "adopt": ["qos.push_rse"],
         "probe": ["qos.push_rse"],
     }
+
+    @extend_schema(request=AssignmentPlanRequestSerializer, responses={200: AssignmentPlanSerializer})
+    @action(detail=False, methods=["post"], filterset_class=None, pagination_class=None)
+    def plan(self, request):
+        """What assigning a class to RSEs (or removing it) would do, changing nothing: RSE by RSE, and the
+        consequences the apps above report (the plan page's, as JSON)."""
+        asked = AssignmentPlanRequestSerializer(data=request.data, context=self.get_serializer_context())
+        asked.is_valid(raise_exception=True)
+        qos_class = asked.validated_data["qos_class"]
+        rows = RSE.objects.filter(pk__in=[rse.pk for rse in asked.validated_data["rses"]]).plan(qos_class)
+        # As on the plan page: a class only planned on RSEs moves none of them until it is approved.
+        panels = consequences.of_assignment([row["rse"] for row in rows if not row["planned"]], qos_class)
+        plan = {
+            "qos_class": qos_class.label if qos_class else None,
+            "rses": rows,
+            "consequences": consequences.as_api(panels, self.get_serializer_context()),
+        }
+        return Response(AssignmentPlanSerializer(plan).data)
 
     @extend_schema(
         request=None,

@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from engagement import demo
-from engagement.coverage import breaks_if_assigned, requirements_broken_by
+from engagement.coverage import breaks_if_assigned, count_at_risk, requirements_broken_by
 from engagement.models import ClassLink, Requirement
 from portal import demo as portal_demo
 from qos import demo as qos_demo
@@ -34,11 +34,23 @@ def instance(db):
     return RucioInstance.objects.create(name="escape", host="https://rucio.escape.invalid")
 
 
+TB = 10**12
+PLENTY = 2000 * TB  # room for a copy of any requirement of these tests (the largest wants 500 TB)
+
+
 @pytest.fixture
 def make_rse(instance):
-    """An RSE carrying ``qos_class``; in sync (Rucio holds the label) unless told otherwise."""
+    """An RSE carrying ``qos_class``; in sync (Rucio holds the label) unless told otherwise, with ``usable``
+    bytes of usable space (None: unknown capacity; plenty unless told otherwise)."""
 
-    def make(name: str, qos_class: StorageQoSClass | None, state: str = "in_sync", missing: bool = False):
+    def make(
+        name: str,
+        qos_class: StorageQoSClass | None,
+        state: str = "in_sync",
+        missing: bool = False,
+        usable: int | None = PLENTY,
+        min_free: int | None = None,
+    ):
         return RSE.objects.create(
             instance=instance,
             name=name,
@@ -47,6 +59,8 @@ def make_rse(instance):
             sync_state=state,
             missing_in_rucio=missing,
             last_read_at=timezone.now(),
+            capacity_free_bytes=None if usable is None else usable + (min_free or 0),
+            capacity_min_free_bytes=min_free,
         )
 
     return make
@@ -151,6 +165,135 @@ def test_the_database_flag_agrees_with_the_explained_coverage(
         "Case 7",
         "Case 9",
     ]
+
+
+# --- space: each copy needs an RSE with usable space for the requirement's volume ------------------------------
+@pytest.fixture
+def archive_40tb(cta_requirement, admin, catalogue):
+    """CTA's raw data, 40 TB, accepted with 2 x SAFE."""
+    Requirement.objects.filter(pk=cta_requirement.pk).update(volume_tb=Decimal(40))
+    cta_requirement.refresh_from_db()
+    return accept(cta_requirement, admin, {"SAFE": 2}, catalogue)
+
+
+def flag_of(requirement: Requirement) -> bool:
+    return Requirement.objects.with_coverage_flag().get(pk=requirement.pk).coverage_short
+
+
+def test_two_copies_of_40_tb_on_rses_with_10_tb_usable_are_short_of_space(archive_40tb, catalogue, make_rse):
+    make_rse("CERN-EOS", catalogue["SAFE"], usable=10 * TB)
+    make_rse("DESY-DCACHE", catalogue["SAFE"], usable=10 * TB)
+    (safe,) = archive_40tb.coverage()
+    assert (safe.available, safe.short_by, safe.rses_with_room, safe.fits) == (2, 0, 0, False)
+    assert safe.short_of_space_bytes == 60 * TB  # 30 TB more on each of the two
+    assert safe.verdict == "60 TB short of space"
+    assert archive_40tb.coverage_at_risk and flag_of(archive_40tb)
+    assert count_at_risk() == 1
+    # One RSE grows: one copy fits, the other is still 30 TB short.
+    RSE.objects.filter(name="CERN-EOS").update(capacity_free_bytes=40 * TB)
+    (safe,) = archive_40tb.coverage()
+    assert (safe.rses_with_room, safe.short_of_space_bytes, safe.verdict) == (
+        1,
+        30 * TB,
+        "30 TB short of space",
+    )
+    RSE.objects.filter(name="DESY-DCACHE").update(capacity_free_bytes=41 * TB)
+    (safe,) = archive_40tb.coverage()
+    assert (safe.fits, safe.covered, safe.short_of_space_bytes, safe.verdict) == (True, True, 0, "covered")
+    assert not flag_of(archive_40tb) and count_at_risk() == 0
+
+
+def test_min_free_space_is_subtracted_from_the_free_space(archive_40tb, catalogue, make_rse):
+    # 45 TB free, but Rucio keeps 10 TB free: 35 TB usable, short of a 40 TB copy.
+    make_rse("CERN-EOS", catalogue["SAFE"], usable=35 * TB, min_free=10 * TB)
+    make_rse("DESY-DCACHE", catalogue["SAFE"], usable=50 * TB, min_free=10 * TB)
+    assert RSE.objects.get(name="CERN-EOS").capacity_free_bytes == 45 * TB
+    (safe,) = archive_40tb.coverage()
+    assert (safe.rses_with_room, safe.short_of_space_bytes) == (1, 5 * TB)
+    assert flag_of(archive_40tb)
+
+
+def test_an_unknown_capacity_makes_the_coverage_unknown_not_short_nor_covered(
+    client_for, api_for, member, archive_40tb, catalogue, make_rse
+):
+    make_rse("CERN-EOS", catalogue["SAFE"], usable=50 * TB)
+    make_rse("DESY-DCACHE", catalogue["SAFE"], usable=None)
+    (safe,) = archive_40tb.coverage()
+    assert (safe.fits, safe.covered, safe.short, safe.short_of_space_bytes) == (None, False, False, None)
+    assert safe.space_unknown == ("DESY-DCACHE",)
+    assert safe.verdict == "space unknown"
+    assert not archive_40tb.coverage_at_risk and not flag_of(archive_40tb) and count_at_risk() == 0
+    page = client_for(member).get(f"/requirements/{archive_40tb.pk}/").content.decode()
+    section = page[page.index('id="coverage"') :]
+    assert "<code>DESY-DCACHE</code></a> (unknown)" in section
+    assert "<code>CERN-EOS</code></a> (50 TB)" in section
+    assert ">space unknown</span>" in section
+    assert "1 with room for a copy, 1 unknown" in section
+    listed = client_for(member).get("/requirements/").content.decode()
+    assert ">space unknown</span>" in listed
+    line = api_for(member).get(f"/api/v1/requirements/{archive_40tb.pk}/").json()["coverage"][0]
+    assert (line["fits"], line["covered"], line["short_of_space_bytes"]) == (None, False, None)
+    assert line["space"] == [
+        {"name": "CERN-EOS", "usable_bytes": 50 * TB},
+        {"name": "DESY-DCACHE", "usable_bytes": None},
+    ]
+    # An unknown capacity cannot save a requirement already short: two copies, one RSE unknown, one too small.
+    RSE.objects.filter(name="CERN-EOS").update(capacity_free_bytes=10 * TB)
+    RSE.objects.filter(name="DESY-DCACHE").update(qos_class=catalogue["FAST"])
+    make_rse("PIC-DCACHE", catalogue["SAFE"], usable=None)
+    (safe,) = archive_40tb.coverage()
+    assert (safe.fits, safe.verdict) == (False, "30 TB short of space")  # at least: PIC's space is unknown
+
+
+def test_pages_say_what_is_short_of_space_with_the_numbers(
+    client_for, member, liaison_cta, archive_40tb, catalogue, make_rse
+):
+    make_rse("CERN-EOS", catalogue["SAFE"], usable=10 * TB)
+    make_rse("DESY-DCACHE", catalogue["SAFE"], usable=50 * TB)
+    client = client_for(member)
+    detail = client.get(f"/requirements/{archive_40tb.pk}/").content.decode()
+    assert "<code>SAFE</code> (2 for 2 copies, 30 TB short of space)" in detail
+    assert "<code>CERN-EOS</code></a> (10 TB)" in detail
+    for url in ("/requirements/", "/experiments/CTA/", "/requirements/coverage/"):
+        page = client.get(url).content.decode()
+        assert ">30 TB short of space</span>" in page, url
+    # The dashboard: a liaison's rows, and the count of those at risk.
+    assert ">30 TB short of space</span>" in client_for(liaison_cta).get("/").content.decode()
+    assert (
+        "1</span> accepted requirement short of RSEs in sync or of space" in client.get("/").content.decode()
+    )
+    coverage_page = client.get("/requirements/coverage/").content.decode()
+    assert "CERN-EOS 10 TB, DESY-DCACHE 50 TB (2 of 2; 1 with room for 40 TB)" in coverage_page
+
+
+def test_the_space_rule_in_sql_agrees_with_the_python_one(
+    liaison_cta, experiments, admin, catalogue, make_rse
+):
+    make_rse("A-10", catalogue["SAFE"], usable=10 * TB)
+    make_rse("B-40", catalogue["SAFE"], usable=40 * TB)
+    make_rse("C-60", catalogue["SAFE"], usable=60 * TB, min_free=5 * TB)
+    make_rse("D-NONE", catalogue["SAFE"], usable=None)
+    make_rse("E-NEG", catalogue["FAST"], usable=-2 * TB, min_free=3 * TB)  # less free than Rucio keeps
+    make_rse("F-UNKNOWN", catalogue["FAST"], usable=None)
+    volumes = [Decimal("0.001"), Decimal(10), Decimal("39.999"), Decimal(40), Decimal("40.001"), Decimal(60)]
+    cases = [{"SAFE": n} for n in (1, 2, 3, 4, 5)] + [
+        {"FAST": 1},
+        {"FAST": 2},
+        {"FAST": 3},
+        {"SAFE": 2, "FAST": 1},
+    ]
+    for v, volume in enumerate(volumes):
+        for c, links in enumerate(cases):
+            requirement = Requirement.objects.file(
+                by=liaison_cta, experiment=experiments["CTA"], **{**ARCHIVE_NEEDS, "title": f"V{v} C{c}"}
+            )
+            Requirement.objects.filter(pk=requirement.pk).update(volume_tb=volume)
+            accept(Requirement.objects.get(pk=requirement.pk), admin, links, catalogue)
+    flags = dict(Requirement.objects.with_coverage_flag().values_list("title", "coverage_short"))
+    explained = {r.title: any(line.short for line in r.coverage()) for r in Requirement.objects.all()}
+    assert flags == explained
+    assert count_at_risk() == sum(explained.values())
+    assert 0 < sum(explained.values()) < len(explained)
 
 
 # --- linking a class with copies --------------------------------------------------------------------------
@@ -277,7 +420,7 @@ def test_coverage_at_risk_page_filter_and_dashboard(client_for, member, accepted
     page = client.get("/requirements/coverage/").content.decode()
     assert accepted.title in page
     assert ska_requirement.title not in page
-    assert "CERN-EOS (1 of 2)" in page
+    assert "CERN-EOS 2 PB (1 of 2)" in page
     assert "FAST</code>: none (0 of 1)" in page
     listed = client.get("/requirements/?at_risk=true").content.decode()
     assert accepted.title in listed and ska_requirement.title not in listed
@@ -305,7 +448,19 @@ def test_the_api_gives_coverage_per_class_and_flags_the_requirement(
     make_rse("CERN-EOS", catalogue["SAFE"])
     body = api_for(member).get(f"/api/v1/requirements/{accepted.pk}/").json()
     assert body["coverage"] == [
-        {"qos_class": "FAST", "copies": 1, "rses": [], "available": 0, "covered": False, "short_by": 1},
+        {
+            "qos_class": "FAST",
+            "copies": 1,
+            "rses": [],
+            "available": 0,
+            "covered": False,
+            "short_by": 1,
+            "volume_bytes": 500 * TB,
+            "space": [],
+            "rses_with_room": 0,
+            "fits": False,
+            "short_of_space_bytes": 0,
+        },
         {
             "qos_class": "SAFE",
             "copies": 2,
@@ -313,6 +468,14 @@ def test_the_api_gives_coverage_per_class_and_flags_the_requirement(
             "available": 2,
             "covered": True,
             "short_by": 0,
+            "volume_bytes": 500 * TB,
+            "space": [
+                {"name": "CERN-EOS", "usable_bytes": PLENTY},
+                {"name": "DESY-DCACHE", "usable_bytes": PLENTY},
+            ],
+            "rses_with_room": 2,
+            "fits": True,
+            "short_of_space_bytes": 0,
         },
     ]
     assert body["coverage_at_risk"] is True
@@ -336,6 +499,11 @@ def test_the_api_links_with_copies_and_defaults_to_one(api_for, admin, cta_requi
         "available": 0,
         "covered": False,
         "short_by": 2,
+        "volume_bytes": 500 * TB,
+        "space": [],
+        "rses_with_room": 0,
+        "fits": False,
+        "short_of_space_bytes": 0,
     }
     client.post(url, {"qos_class": "FAST"}, format="json")
     assert dict(cta_requirement.links.values_list("qos_class__label", "copies")) == {"SAFE": 2, "FAST": 1}
@@ -354,6 +522,96 @@ def warning_of(page: str) -> str:
         return ""
     start = page.index('class="message warning coverage-breaks"')
     return page[start : page.index("</div>", start)]
+
+
+def changes_of(page: str) -> str:
+    """The table of coverage changes of a plan page ("" when there is none)."""
+    if 'class="coverage-changes"' not in page:
+        return ""
+    start = page.index('class="coverage-changes"')
+    return page[start : page.index("</section>", start)]
+
+
+def test_the_plan_shows_every_coverage_change_with_rses_and_space_before_and_after(
+    client_for, admin, archive_40tb, catalogue, make_rse
+):
+    make_rse("CERN-EOS", catalogue["SAFE"], usable=50 * TB)
+    make_rse("DESY-DCACHE", catalogue["FAST"], usable=10 * TB)
+    make_rse("PIC-DCACHE", catalogue["FAST"], usable=60 * TB)
+    make_rse("LAPP-DCACHE", None, usable=None)
+    client = client_for(admin)
+    # DESY-DCACHE (10 TB usable) joins SAFE: two RSEs in sync, still one with room for 40 TB.
+    page = plan_page(client, ["DESY-DCACHE"], "SAFE")
+    table = changes_of(page)
+    assert "1 → 2 <span" in table and "+ DESY-DCACHE" in table
+    assert ">short by 1</span> → <span" in table
+    assert ">30 TB short of space</span>" in table
+    assert "Coverage at risk" not in page  # short before, and no shorter: not a break
+    # PIC-DCACHE (60 TB usable) joins instead: covered once pushed.
+    table = changes_of(plan_page(client, ["PIC-DCACHE"], "SAFE"))
+    assert '>short by 1</span> → <span class="badge status-approved"' in table
+    assert "With room for a copy" in table and "1 → 2" in table
+    # An RSE of unknown capacity joining: coverage unknown, shown as such.
+    table = changes_of(plan_page(client, ["LAPP-DCACHE"], "SAFE"))
+    assert ">space unknown</span>" in table and "(1 unknown)" in table
+    # Moving an RSE no requirement counts on changes no coverage: no table.
+    assert changes_of(plan_page(client, ["DESY-DCACHE"], "CHEAP-ANALYSIS")) == ""
+
+
+def test_the_api_assignment_plan_carries_the_coverage_changes_and_changes_nothing(
+    api_for, admin, member, archive_40tb, catalogue, make_rse
+):
+    make_rse("CERN-EOS", catalogue["SAFE"], usable=50 * TB)
+    make_rse("DESY-DCACHE", catalogue["SAFE"], usable=50 * TB)
+    make_rse("PIC-DCACHE", catalogue["FAST"], usable=10 * TB)
+    client = api_for(admin)
+    body = client.post(
+        "/api/v1/rses/plan/", {"rses": ["CERN-EOS", "PIC-DCACHE"], "qos_class": "FAST"}, format="json"
+    ).json()
+    assert body["qos_class"] == "FAST"
+    assert [(row["name"], row["current"], row["after"], row["changes"]) for row in body["rses"]] == [
+        ("CERN-EOS", "SAFE", "FAST", True),
+        ("PIC-DCACHE", "FAST", "FAST", False),
+    ]
+    (change,) = body["consequences"]["coverage_changes"]
+    assert change["requirement"]["title"] == archive_40tb.title
+    assert (change["qos_class"], change["copies"], change["leaving"], change["arriving"]) == (
+        "SAFE",
+        2,
+        ["CERN-EOS"],
+        [],
+    )
+    assert (change["before"]["covered"], change["after"]["short_by"], change["breaks"]) == (True, 1, True)
+    assert change["after"]["space"] == [{"name": "DESY-DCACHE", "usable_bytes": 50 * TB}]
+    assert not Push.objects.exists()
+    assert RSE.objects.get(name="CERN-EOS").qos_class.label == "SAFE"
+    # Removing: the same; asking about nothing, or a retired class, is refused.
+    body = client.post(
+        "/api/v1/rses/plan/", {"rses": ["DESY-DCACHE"], "qos_class": None}, format="json"
+    ).json()
+    assert body["consequences"]["coverage_changes"][0]["leaving"] == ["DESY-DCACHE"]
+    assert (
+        client.post("/api/v1/rses/plan/", {"rses": [], "qos_class": "FAST"}, format="json").status_code == 400
+    )
+    assert (
+        api_for(member)
+        .post("/api/v1/rses/plan/", {"rses": ["CERN-EOS"], "qos_class": "FAST"}, format="json")
+        .status_code
+        == 403
+    )
+
+
+def test_taking_the_only_rse_with_room_away_breaks_on_space(
+    client_for, admin, archive_40tb, catalogue, make_rse
+):
+    make_rse("CERN-EOS", catalogue["SAFE"], usable=50 * TB)
+    make_rse("DESY-DCACHE", catalogue["SAFE"], usable=50 * TB)
+    make_rse("PIC-DCACHE", catalogue["SAFE"], usable=10 * TB)
+    page = plan_page(client_for(admin), ["CERN-EOS"], "FAST")
+    assert (
+        "3 RSEs in sync now, 2 after (CERN-EOS leaves SAFE): <strong>30 TB short of space</strong>."
+        in warning_of(page)
+    )
 
 
 def test_the_assignment_plan_warns_when_an_accepted_requirement_would_be_short(
@@ -406,8 +664,10 @@ def test_no_warning_for_a_requirement_not_accepted_or_still_covered(
     assert "Coverage at risk" not in plan_page(client, ["CERN-EOS", "DESY-DCACHE"], "SAFE")
     page = plan_page(client, ["CERN-EOS", "DESY-DCACHE"], "FAST")
     assert warning_of(page).count("<li>") == 1
-    assert f"CTA: {cta_requirement.title}" in page
-    assert ska_requirement.title not in page
+    assert f"CTA: {cta_requirement.title}" in warning_of(page)
+    assert ska_requirement.title not in warning_of(page)
+    # Not accepted, it is not warned of; its coverage changes all the same, and the plan says so.
+    assert ska_requirement.title in changes_of(page)
 
 
 def test_planning_a_draft_class_on_rses_moves_nothing_yet(client_for, admin, accepted, catalogue, make_rse):
@@ -457,8 +717,13 @@ def test_an_already_short_requirement_is_named_when_it_gets_shorter(
 ):
     cern = make_rse("CERN-EOS", catalogue["SAFE"])
     (shorter,) = breaks_if_assigned([cern], catalogue["FAST"])
-    assert (shorter.qos_class.label, shorter.before, shorter.after, shorter.short_by) == ("SAFE", 1, 0, 2)
-    assert (shorter.was_covered, shorter.short_before) == (False, 1)
+    assert (shorter.qos_class.label, shorter.before, shorter.after, shorter.then.short_by) == (
+        "SAFE",
+        1,
+        0,
+        2,
+    )
+    assert (shorter.was_covered, shorter.now.short_by) == (False, 1)
     page = plan_page(client_for(admin), ["CERN-EOS"], "FAST")
     assert "(CERN-EOS leaves SAFE): <strong>short by 2</strong> (already short by 1 before)." in page
     assert requirements_broken_by({}) == []
@@ -486,10 +751,12 @@ def test_the_warning_costs_the_same_queries_for_many_requirements(
 
     grow(0, 2)
     few, page = queries()
-    assert page.count("short by 1") == 2
+    assert warning_of(page).count("short by 1") == 2
+    assert changes_of(page).count("<tr>") == 3  # the head, and a row per requirement
     grow(2, 30)
     many, page = queries()
-    assert page.count("short by 1") == 32
+    assert warning_of(page).count("short by 1") == 32
+    assert changes_of(page).count("<tr>") == 33
     assert many == few
 
 
@@ -511,8 +778,13 @@ def grow_requirements(count: int, start: int, experiments: dict, catalogue: dict
                 ClassLink(requirement=requirement, qos_class=catalogue["FAST"], copies=1, linked_by=admin),
             ]
         )
+        # Space varies too: from 0 to 49 TB usable, unknown on one (more unknown RSEs of SAFE would make every
+        # two-copy coverage unknown, and the at-risk lists empty).
         make_rse(
-            f"SITE-{i:03d}", catalogue["SAFE" if i % 3 else "FAST"], state="in_sync" if i % 4 else "drifted"
+            f"SITE-{i:03d}",
+            catalogue["SAFE" if i % 3 else "FAST"],
+            state="in_sync" if i % 4 else "drifted",
+            usable=None if i == 5 else i * TB,
         )
 
 
@@ -544,6 +816,11 @@ def test_coverage_lists_do_not_grow_with_rows(
     few = count_queries(client, url)
     grow_requirements(45, 5, experiments, catalogue, admin, make_rse)
     assert count_queries(client, url) == few
+    # Covered, short of space, and unknown, all among the rows counted.
+    lines = [line for requirement in Requirement.objects.all() for line in requirement.coverage()]
+    assert {True, False, None} == {line.fits for line in lines}
+    assert any(line.short_of_space_bytes for line in lines)
+    assert Requirement.objects.coverage_at_risk().count() >= 3
 
 
 def test_a_requirement_page_and_api_detail_do_not_grow_with_rses(

@@ -31,11 +31,12 @@ def test_an_admin_sees_coverage_and_is_warned_before_an_rse_leaves_safe(
             rucio_value="SAFE",
             sync_state="in_sync",
             last_read_at=timezone.now(),
+            capacity_free_bytes=600 * 10**12,  # room for a copy of the 500 TB
         )
     page = browser_page
     login_as(page, admin.username, f"{admin.username}-pw")
 
-    # Link SAFE with two copies: two RSEs in sync advertise it, so the requirement is covered.
+    # Link SAFE with two copies: two RSEs in sync with room for a copy advertise it, so it is covered.
     page.goto(f"{live_server.url}{requirement.get_absolute_url()}")
     linking = page.get_by_role("form", name="Link a class")
     linking.get_by_role("combobox", name="Class").select_option(label="SAFE")
@@ -46,7 +47,7 @@ def test_an_admin_sees_coverage_and_is_warned_before_an_rse_leaves_safe(
     )
     coverage = page.get_by_role("region", name="Coverage")
     safe = coverage.get_by_role("row").filter(has=page.get_by_role("link", name="SAFE"))
-    expect(safe).to_contain_text("2: CERN-EOS, DESY-DCACHE")
+    expect(safe).to_contain_text("2: CERN-EOS (600 TB), DESY-DCACHE (600 TB)")
     expect(safe).to_contain_text("covered")
 
     # Assigning FAST to CERN-EOS would leave one SAFE RSE for two copies: the plan page says so first.
@@ -57,6 +58,8 @@ def test_an_admin_sees_coverage_and_is_warned_before_an_rse_leaves_safe(
     expect(warning).to_contain_text("Coverage at risk")
     expect(warning).to_contain_text(f"CTA: {requirement.title}")
     expect(warning).to_contain_text("(CERN-EOS leaves SAFE): short by 1")
+    changes = page.get_by_role("region", name=re.compile("^Coverage that changes"))
+    expect(changes.get_by_role("row").filter(has_text=requirement.title)).to_contain_text("2 → 1")
     page.get_by_role("button", name="Confirm").click()
     expect(page.get_by_role("status")).to_contain_text("1 RSE queued for Rucio")
 

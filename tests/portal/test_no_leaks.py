@@ -87,6 +87,11 @@ def site(admin, coordinator, liaison_cta, member, outsider, experiments, monkeyp
         comment="marker-class-comment-a11",
         **{**SAFE_CONTENT, "description": "marker-class-text-a12"},
     )
+    # A class awaiting approval, whose impact (GET qos-classes/{label}/impact/) names the marked requirement.
+    proposed_class = StorageQoSClass.objects.create_draft(
+        by=admin, **{**SAFE_CONTENT, "label": "MARKER-PROPOSED"}
+    )
+    proposed_class.propose(by=admin)
     instance = RucioInstance.objects.create(
         name="leak-rucio",
         host="https://rucio.leak.invalid",
@@ -136,6 +141,7 @@ def site(admin, coordinator, liaison_cta, member, outsider, experiments, monkeyp
     return Site(
         keys={
             "qos_class": qos_class,
+            "proposed_class": proposed_class,
             "instance": instance,
             "rse": rse,
             "push": push,
@@ -373,6 +379,8 @@ def api_urls(site: Site, schema: dict) -> list[tuple[str, str]]:
             url += "?from=1&to=1"
         if path == "/api/v1/rse-expression/":
             url += "?expression=%2A"  # every RSE, by the portal (this Rucio cannot be asked)
+        if path.endswith("/impact/"):  # only a class awaiting approval has one
+            url = url.replace(k["qos_class"].label, k["proposed_class"].label)
         urls.append((path, url))
     return urls + [(page, page) for page in API_PAGES]
 

@@ -212,3 +212,13 @@ def test_the_rse_lists_queries_do_not_grow_with_rses_that_have_a_capacity(
     for n in range(5, 300):
         with_capacity(instance, f"SITE-{n:04d}", free=None if n % 2 else 7 * TB)
     assert count_queries(client, url) == few
+
+
+def test_the_sql_usable_space_agrees_with_the_python_one(instance):
+    with_capacity(instance, "CERN-EOS")
+    with_capacity(instance, "DESY-DCACHE", free=None, min_free=None, used=None)
+    with_capacity(instance, "PIC-DCACHE", min_free=None)
+    with_capacity(instance, "INFN-NA", free=5 * TB, min_free=10 * TB)  # less free than Rucio keeps
+    in_sql = dict(RSE.objects.with_usable().values_list("name", "usable"))
+    assert in_sql == {rse.name: rse.usable_bytes for rse in RSE.objects.all()}
+    assert in_sql == {"CERN-EOS": 40 * TB, "DESY-DCACHE": None, "PIC-DCACHE": 50 * TB, "INFN-NA": -5 * TB}
