@@ -39,6 +39,8 @@ urlpatterns = [
     # mozilla-django-oidc's own URLs, as it documents them: /oidc/authenticate/, /oidc/callback/, /oidc/logout/.
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("", include("portal.iam.urls")),  # /account/
+    # The signed one-click unsubscribe links of mails, which work without a login (notifications/).
+    path("", include("notifications.urls")),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # DRF views opt out of LoginRequiredMiddleware; the docs page is for people, so send them to log in.
