@@ -398,6 +398,13 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.send_digests",
         "schedule": crontab(minute=0, hour=env_int("NOTIFY_DIGEST_HOUR", 6)),
     },
+    # The day before a meeting, owners of open actions on its agenda get one reminder (each once per meeting).
+    "meeting-reminders": {"task": "meetings.tasks.remind_before_meetings", "schedule": crontab(minute=5)},
+    # Owners of overdue actions, at most once a week per action.
+    "overdue-actions": {
+        "task": "meetings.tasks.tell_overdue_actions",
+        "schedule": crontab(minute=15, hour=7),
+    },
     # Import new RSEs and check every RSE for drift.
     "sync-rucio": {
         "task": "qos.tasks.sync_all_instances",

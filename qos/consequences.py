@@ -29,3 +29,20 @@ def of_assignment(rses: Iterable[RSE], qos_class: StorageQoSClass | None) -> lis
     """What every registered check says giving ``rses`` the class ``qos_class`` (None: no class) breaks."""
     rses = list(rses)
     return [found for check in _assignment_checks for found in check(rses, qos_class)]
+
+
+# Each: a class -> the accounts that count on it beyond the catalogue (the liaisons of the requirements that
+# link it), told when it is deprecated or retired (qos/notices.py).
+ClassAudience = Callable[["StorageQoSClass"], Iterable[Any]]
+
+_class_audiences: list[ClassAudience] = []
+
+
+def register_class_audience(audience: ClassAudience) -> None:
+    """Have ``audience`` asked who else to tell when a class is deprecated or retired (idempotent)."""
+    if audience not in _class_audiences:
+        _class_audiences.append(audience)
+
+
+def audience_of_class(qos_class: StorageQoSClass) -> list[Any]:
+    return [who for audience in _class_audiences for who in audience(qos_class)]
