@@ -18,7 +18,9 @@ from notifications.choices import Kind
 from . import consequences
 
 if TYPE_CHECKING:
-    from .models import StorageQoSClass
+    import datetime
+
+    from .models import RSE, Push, StorageQoSClass
 
 
 def qos_admins() -> QuerySet:
@@ -80,4 +82,48 @@ def class_withdrawn(qos_class: StorageQoSClass, *, by: Any, reason: str = "") ->
         + (f"\nReason: {reason}" if reason else ""),
         path=qos_class.get_absolute_url(),
         actor=by,
+    )
+
+
+def push_failed(push: Push, error: str) -> None:
+    """The QoS admins hear that Rucio refused a push for good (the chat too, without Rucio's words)."""
+    rse = push.rse
+    notify(
+        Kind.PUSH_FAILED,
+        f"push:{push.pk}:failed",
+        qos_admins(),
+        subject=f"[QoS portal] Push to {rse.name} failed: {push.key}={push.value or '(removed)'}",
+        text=f"Rucio refused it for good: {error}",
+        path=rse.get_absolute_url(),
+        chat=True,
+    )
+
+
+def rses_drifted(rses: list[RSE], *, at: datetime.datetime) -> None:
+    """The QoS admins hear of the RSEs a sync found drifted (Rucio holds another value than the portal's)."""
+    listed = "\n".join(
+        f"{rse.name}: Rucio has {rse.rucio_value or 'nothing'}, the portal wants "
+        f"{rse.desired_value or 'nothing'}"
+        for rse in rses
+    )
+    notify(
+        Kind.RSE_DRIFTED,
+        f"drift:{at.isoformat()}:{rses[0].pk}",
+        qos_admins(),
+        subject=f"[QoS portal] {len(rses)} RSE{'s' if len(rses) != 1 else ''} drifted from the catalogue",
+        text=listed,
+        path=rses[0].get_absolute_url() if len(rses) == 1 else "/qos/rses/?sync_state=drifted",
+    )
+
+
+def rse_not_conforming(rse: RSE, *, probe_key: str, finding: str) -> None:
+    """The hook for the conformance probes: an RSE no longer delivers its class (``probe_key`` names the
+    probe run, so one run tells once). Not called by anything yet."""
+    notify(
+        Kind.RSE_NOT_CONFORMING,
+        f"conformance:{rse.pk}:{probe_key}",
+        qos_admins(),
+        subject=f"[QoS portal] {rse.name} no longer conforms to {rse.desired_value or 'its class'}",
+        text=finding,
+        path=rse.get_absolute_url(),
     )
