@@ -6,9 +6,11 @@ admins, never to the person who made the change; every one of them may read the 
 
 from __future__ import annotations
 
+import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from notifications import notify
 from notifications.choices import Kind
@@ -67,3 +69,24 @@ def requirement_commented(requirement: Requirement, *, by: Any, comment_id: int,
         path=requirement.get_absolute_url(),
         actor=by,
     )
+
+
+def tell_coverage_short(today: datetime.date | None = None) -> int:
+    """The QoS admins hear of each accepted (or satisfied) requirement that too few RSEs in sync can place: once
+    when it is first seen short, then at most once a week while it stays so (the key names the week)."""
+    from .models import Requirement
+
+    today = today or timezone.localdate()
+    year, week, _ = today.isocalendar()
+    short = list(Requirement.objects.coverage_at_risk().select_related("experiment"))
+    admins = list(qos_admins())
+    for requirement in short:
+        notify(
+            Kind.COVERAGE_SHORT,
+            f"requirement:{requirement.pk}:short:{year}-W{week:02d}",
+            admins,
+            subject=f"[QoS portal] {requirement.experiment.short_name}: “{requirement.title}” is short of RSEs",
+            text="A class linked to this accepted requirement has fewer RSEs in sync than the copies wanted.",
+            path=requirement.get_absolute_url(),
+        )
+    return len(short)

@@ -405,6 +405,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "meetings.tasks.tell_overdue_actions",
         "schedule": crontab(minute=15, hour=7),
     },
+    # Accepted requirements that too few RSEs in sync can place: the QoS admins, at most once a week each.
+    "coverage-short": {"task": "engagement.tasks.tell_coverage_short", "schedule": crontab(minute=30)},
     # Import new RSEs and check every RSE for drift.
     "sync-rucio": {
         "task": "qos.tasks.sync_all_instances",

@@ -55,3 +55,32 @@ def test_a_push_refused_for_good_is_told_to_the_qos_admins_and_the_chat(
         "bob-admin@example.org",
     ]
     assert len(chat.posts) == 1 and "RSENotFound" not in chat.posts[0]["text"]
+
+
+def test_an_accepted_requirement_short_of_rses_is_told_to_the_admins_at_most_weekly(
+    mailbox, committed, addressed, carrying, admin, liaison_cta, experiments
+):
+    import datetime
+
+    from engagement.models import Requirement
+    from engagement.notices import tell_coverage_short
+    from tests.engagement.conftest import ARCHIVE_NEEDS
+
+    liaison_cta.email = "dave@example.org"
+    liaison_cta.save()
+    requirement = Requirement.objects.file(by=liaison_cta, experiment=experiments["CTA"], **ARCHIVE_NEEDS)
+    requirement.take("accept", by=admin)
+    requirement.link_class(carrying.qos_class, by=admin, copies=2)  # one RSE carries SAFE, and not in sync
+    Notification.objects.all().delete()
+    monday = datetime.date(2026, 3, 2)
+    for day in range(3):
+        committed(tell_coverage_short, monday + datetime.timedelta(days=day))
+    told = Notification.objects.filter(kind="coverage_short")
+    assert sorted(told.values_list("address", flat=True)) == [
+        "alice-admin@example.org",
+        "bob-admin@example.org",
+    ]
+    from notifications.delivery import send_digests
+
+    send_digests()
+    assert "is short of RSEs" in mailbox.text_of(mailbox.to("alice-admin@example.org")[0])
