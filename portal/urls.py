@@ -4,6 +4,8 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from notifications.api.views import PreferencesView
+
 from . import metrics, views
 from .api.urls import router
 from .iam import views as iam_views
@@ -41,6 +43,8 @@ urlpatterns = [
     path("", include("portal.iam.urls")),  # /account/
     # The signed one-click unsubscribe links of mails, which work without a login (notifications/).
     path("", include("notifications.urls")),
+    # My notification preferences (notifications/), beside /api/v1/me/.
+    path("api/v1/me/notifications/", PreferencesView.as_view(), name="me-notifications"),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # DRF views opt out of LoginRequiredMiddleware; the docs page is for people, so send them to log in.
