@@ -56,24 +56,8 @@ def notify(
     """
     people = _distinct(as_recipient(who) for who in recipients)
     people = [person for person in people if person.address and not _is_actor(person, actor)]
-    chosen = Preference.objects.deliveries(
-        [p.user_id for p in people if p.user_id], [p.address for p in people if not p.user_id], kind
-    )
     content = {"event_key": event_key, "kind": kind, "subject": subject[:300], "text": text, "path": path}
-    rows = []
-    for person in people:
-        delivery = chosen.get(person.user_id or person.address, default_delivery(kind))
-        if delivery == Delivery.OFF:
-            continue
-        rows.append(
-            Notification(
-                **content,
-                channel=Channel.MAIL,
-                address=person.address,
-                user_id=person.user_id,
-                in_digest=delivery == Delivery.DIGEST,
-            )
-        )
+    rows = _mail_rows(kind, people, content)
     if chat and settings.CHAT_WEBHOOK_URL:
         rows.append(Notification(**{**content, "kind": Kind.CHAT}, channel=Channel.CHAT))
     if not rows:
@@ -81,6 +65,27 @@ def notify(
     Notification.objects.bulk_create(rows, ignore_conflicts=True)
     if any(not row.in_digest for row in rows):
         transaction.on_commit(_send_soon)
+    return rows
+
+
+def _mail_rows(kind: str, people: list[Recipient], content: dict[str, Any]) -> list[Notification]:
+    """One mail per person, for now or their digest as they chose; none for those who turned ``kind`` off."""
+    chosen = Preference.objects.deliveries(
+        [p.user_id for p in people if p.user_id], [p.address for p in people if not p.user_id], kind
+    )
+    rows = []
+    for person in people:
+        delivery = chosen.get(person.user_id or person.address, default_delivery(kind))
+        if delivery != Delivery.OFF:
+            rows.append(
+                Notification(
+                    **content,
+                    channel=Channel.MAIL,
+                    address=person.address,
+                    user_id=person.user_id,
+                    in_digest=delivery == Delivery.DIGEST,
+                )
+            )
     return rows
 
 
