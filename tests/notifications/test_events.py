@@ -197,16 +197,26 @@ def test_an_overdue_action_tells_its_owners_at_most_once_a_week(
 
 
 def test_mail_server_stopped_during_an_approval_the_mail_arrives_once_it_is_back(
-    mailbox, chat, committed, addresses, draft_class, admin, admin2
+    mailbox, chat, committed, addresses, proposed_class, admin, admin2
 ):
     from django.core.management import call_command
 
+    from notifications.choices import Delivery, Kind
+    from notifications.models import Preference
+
+    Preference.objects.choose(kind=Kind.CLASS_DECIDED, delivery=Delivery.IMMEDIATELY, user=admin)
+    Notification.objects.all().delete()  # those of the set-up, never committed
     mailbox.stop()
-    committed(draft_class.propose, by=admin)
+    committed(proposed_class.approve, by=admin2)
     waiting = Notification.objects.get(channel=Channel.MAIL)
-    assert waiting.status == Status.PENDING and waiting.attempts == 1
+    assert (
+        waiting.status == Status.PENDING
+        and waiting.attempts == 1
+        and waiting.address == "alice-admin@example.org"
+    )
     assert len(chat.posts) == 1  # the chat did not wait for the mail server
     mailbox.start()
     call_command("send_notifications")
     call_command("send_notifications")
-    assert mailbox.recipients() == ["bob-admin@example.org"]
+    assert mailbox.recipients() == ["alice-admin@example.org"]
+    assert "your proposal was approved" in mailbox.messages[0]["Subject"]
