@@ -307,6 +307,7 @@ SPECTACULAR_SETTINGS = {
         "RecordStatusEnum": "engagement.choices.RecordStatus",
         "DocumentStatusEnum": "engagement.choices.DocumentStatus",
         "ClassStatusEnum": "qos.choices.ClassStatus",
+        "DeliveryEnum": "notifications.choices.Delivery",
     },
     # Served from this site (drf-spectacular-sidecar), never from a CDN: the portal must work offline.
     "SWAGGER_UI_DIST": "SIDECAR",

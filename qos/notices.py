@@ -61,7 +61,7 @@ def class_decided(qos_class: StorageQoSClass, *, by: Any, authors: Iterable[int]
         Kind.CLASS_DECIDED,
         f"class:{qos_class.pk}:revision:{qos_class.revision}",
         get_user_model().objects.filter(pk__in=list(authors), is_active=True),
-        subject=f"[QoS portal] {qos_class.label}: your proposal was {verdict}",
+        subject=f"[QoS portal] {qos_class.label}: the proposal was {verdict}",
         text=f"{by} {verdict} the proposal for {qos_class.label}."
         + (f"\nReason: {reason}" if reason else ""),
         path=qos_class.get_absolute_url(),

@@ -71,7 +71,7 @@ def test_approval_tells_the_author_and_rejection_tells_them_why(
     assert send_digests().sent == 2  # approvals and rejections come in the day's digest by default
     digest = mailbox.to("alice-admin@example.org")[-1]
     text = mailbox.text_of(digest)
-    assert "your proposal was approved" in text and "your proposal was rejected" in text
+    assert "the proposal was approved" in text and "the proposal was rejected" in text
     assert "Reason: Too vague for the sites" in text
     assert (
         "bob-admin@example.org"
@@ -219,4 +219,4 @@ def test_mail_server_stopped_during_an_approval_the_mail_arrives_once_it_is_back
     call_command("send_notifications")
     call_command("send_notifications")
     assert mailbox.recipients() == ["alice-admin@example.org"]
-    assert "your proposal was approved" in mailbox.messages[0]["Subject"]
+    assert "the proposal was approved" in mailbox.messages[0]["Subject"]
