@@ -29,6 +29,7 @@ from common.models import Immutable, optional_count, optional_link, user_link
 from qos.choices import AccessLatency, ClassStatus, StorageMedia
 from qos.models import StorageQoSClass, durability_field
 
+from . import notices
 from .choices import (
     ACTIVE_STATUSES,
     COMMITTED_STATUSES,
@@ -623,7 +624,10 @@ class Requirement(StatusBadge, RemembersLoadedValues):
             locked.status = transition.target
             locked.status_changed_at = timezone.now()
             locked.save(update_fields=["status", "status_changed_at", "updated_at"])
-            locked._record(by, RequirementEventKind.STATUS, comment.strip(), from_status=previous)
+            event = locked._record(by, RequirementEventKind.STATUS, comment.strip(), from_status=previous)
+            notices.requirement_event(
+                locked, by=by, event_id=event.pk, what=transition.done, comment=comment.strip()
+            )
         self.refresh_from_db()
 
     def link_class(
@@ -681,7 +685,10 @@ class Requirement(StatusBadge, RemembersLoadedValues):
             raise PermissionDenied(self.comment_refusal())
         if not text or not text.strip():
             raise ValidationError({"text": "Write something."})
-        return RequirementComment.objects.create(requirement=self, author=by, text=text.strip())
+        with transaction.atomic():
+            comment = RequirementComment.objects.create(requirement=self, author=by, text=text.strip())
+            notices.requirement_commented(self, by=by, comment_id=comment.pk, text=comment.text)
+        return comment
 
     def loaded_value(self, name: str) -> Any:
         return self.loaded(self._meta.get_field(name).attname)

@@ -135,6 +135,7 @@ class RequirementQuerySet(models.QuerySet):
 
         Raises PermissionDenied for anyone else, ValidationError on bad needs; then nothing is saved.
         """
+        from . import notices
         from .choices import RequirementEventKind
         from .models import NEED_FIELDS
 
@@ -147,7 +148,8 @@ class RequirementQuerySet(models.QuerySet):
         requirement.full_clean()
         with transaction.atomic():
             requirement.save()
-            requirement._record(by, RequirementEventKind.FILED, comment)
+            event = requirement._record(by, RequirementEventKind.FILED, comment)
+            notices.requirement_event(requirement, by=by, event_id=event.pk, what="filed", comment=comment)
         return requirement
 
     def search(self, text: str) -> RequirementQuerySet:

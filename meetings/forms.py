@@ -373,7 +373,7 @@ class PersonForm(forms.ModelForm):
 
     class Meta:
         model = Person
-        fields = ["name", "affiliation", "user"]
+        fields = ["name", "affiliation", "email", "user"]
 
 
 class TimeZoneForm(forms.Form):

@@ -25,6 +25,7 @@ from common.errors import DomainError
 from common.links import validate_https_link
 from common.models import optional_link, user_link
 
+from . import notices
 from .choices import OPEN_ACTION_STATUSES, ActionStatus
 from .querysets import ActionQuerySet, MeetingQuerySet
 
@@ -79,6 +80,11 @@ class Person(models.Model):
 
     name = models.CharField(max_length=200, help_text="As people say it, e.g. Paul Millar.")
     affiliation = models.CharField(max_length=200, blank=True, help_text="e.g. DESY")
+    email = models.EmailField(
+        "e-mail",
+        blank=True,
+        help_text="Where reminders of their actions go, if they have no account (else their account's).",
+    )
     user = user_link(
         field=models.OneToOneField,
         related_name="person",
@@ -445,6 +451,8 @@ class Meeting(models.Model):
                 section.body = bodies[section.pk]
                 section.updated_by = by if getattr(by, "pk", None) else None
                 section.save(update_fields=["body", "updated_by", "updated_at"])
+            if any(section.body.strip() for section in changed):
+                notices.minutes_saved(self, by=by)
         return changed
 
 
@@ -669,6 +677,8 @@ class Action(models.Model):
         changes = {name: [before[name], after[name]] for name in after if before.get(name) != after[name]}
         if not changes and not note:
             return None
+        if "owners" in changes:
+            notices.action_assigned(self, by=by)  # only the owners not yet told of it
         return ActionUpdate.objects.create(
             action=self, author=by if getattr(by, "pk", None) else None, text=note, changes=changes
         )

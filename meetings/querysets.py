@@ -10,6 +10,7 @@ from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from . import notices
 from .choices import OPEN_ACTION_STATUSES
 
 
@@ -122,4 +123,5 @@ class ActionQuerySet(models.QuerySet):
         with transaction.atomic():
             action.save()
             action.owners.set(owners)
+            notices.action_assigned(action, by=by)
         return action

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -74,6 +75,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "common",
+    "notifications",
     "qos",
     "engagement",
     "meetings",
@@ -305,6 +307,7 @@ SPECTACULAR_SETTINGS = {
         "RecordStatusEnum": "engagement.choices.RecordStatus",
         "DocumentStatusEnum": "engagement.choices.DocumentStatus",
         "ClassStatusEnum": "qos.choices.ClassStatus",
+        "DeliveryEnum": "notifications.choices.Delivery",
     },
     # Served from this site (drf-spectacular-sidecar), never from a CDN: the portal must work offline.
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -386,12 +389,56 @@ CELERY_BEAT_SCHEDULE = {
         "task": "qos.tasks.sweep_pushes",
         "schedule": float(env_int("PUSH_SWEEP_INTERVAL_SECONDS", 60)),
     },
+    # Notifications delayed by a fault are tried again once their wait is over; a lost broker message loses none.
+    "send-notifications": {
+        "task": "notifications.tasks.send_due_notifications",
+        "schedule": float(env_int("NOTIFY_SWEEP_INTERVAL_SECONDS", 60)),
+    },
+    # Each person's daily digest.
+    "notification-digests": {
+        "task": "notifications.tasks.send_digests",
+        "schedule": crontab(minute=0, hour=env_int("NOTIFY_DIGEST_HOUR", 6)),
+    },
+    # The day before a meeting, owners of open actions on its agenda get one reminder (each once per meeting).
+    "meeting-reminders": {"task": "meetings.tasks.remind_before_meetings", "schedule": crontab(minute=5)},
+    # Owners of overdue actions, at most once a week per action.
+    "overdue-actions": {
+        "task": "meetings.tasks.tell_overdue_actions",
+        "schedule": crontab(minute=15, hour=7),
+    },
+    # Accepted requirements that too few RSEs in sync can place: the QoS admins, at most once a week each.
+    "coverage-short": {"task": "engagement.tasks.tell_coverage_short", "schedule": crontab(minute=30)},
     # Import new RSEs and check every RSE for drift.
     "sync-rucio": {
         "task": "qos.tasks.sync_all_instances",
         "schedule": float(env_int("RUCIO_SYNC_SECONDS", 900)),
     },
 }
+
+# --- Notifications (notifications/): mail through Django's mail framework, chat through a webhook -----------
+# The public base address of the portal, for the links in mails and chat messages.
+PORTAL_URL = env("PORTAL_URL", "http://127.0.0.1:8000")
+if not PORTAL_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"PORTAL_URL must be an http(s) address, not {PORTAL_URL!r}")
+# Django's; EMAIL_BACKEND may name the console or file backend (scripts/run), EMAIL_FILE_PATH its folder.
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", str(BASE_DIR / "var" / "mail"))
+EMAIL_HOST = env("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env("EMAIL_HOST_PASSWORD")  # or EMAIL_HOST_PASSWORD_FILE
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "ESCAPE QoS portal <qos-portal@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# An incoming webhook of Mattermost or Rocket.Chat for the group-wide events; empty: no chat. A secret.
+CHAT_WEBHOOK_URL = env("CHAT_WEBHOOK_URL")
+# How long one mail server or webhook conversation may take; the waits after transient faults (doubled each
+# time up to the second); after this many tries a notification is given up (failed, shown in the admin).
+NOTIFY_TIMEOUT_SECONDS = env_int("NOTIFY_TIMEOUT_SECONDS", 20)
+NOTIFY_RETRY_FIRST_SECONDS = env_int("NOTIFY_RETRY_FIRST_SECONDS", 60)
+NOTIFY_RETRY_MAX_SECONDS = env_int("NOTIFY_RETRY_MAX_SECONDS", 3600)
+NOTIFY_MAX_ATTEMPTS = env_int("NOTIFY_MAX_ATTEMPTS", 48)
 
 # --- Rucio --------------------------------------------------------------------------------------------------
 # The Rucio instances (RUCIO_HOST, RUCIO_INSTANCES, RUCIO_ALLOW_INSECURE_HTTP, ...) are not Django settings:

@@ -4,6 +4,8 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from notifications.api.views import PreferencesView
+
 from . import metrics, views
 from .api.urls import urlpatterns as api_urlpatterns
 from .iam import views as iam_views
@@ -39,6 +41,10 @@ urlpatterns = [
     # mozilla-django-oidc's own URLs, as it documents them: /oidc/authenticate/, /oidc/callback/, /oidc/logout/.
     path("oidc/", include("mozilla_django_oidc.urls")),
     path("", include("portal.iam.urls")),  # /account/
+    # The signed one-click unsubscribe links of mails, which work without a login (notifications/).
+    path("", include("notifications.urls")),
+    # My notification preferences (notifications/), beside /api/v1/me/.
+    path("api/v1/me/notifications/", PreferencesView.as_view(), name="me-notifications"),
     path("api/v1/", include(api_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # DRF views opt out of LoginRequiredMiddleware; the docs page is for people, so send them to log in.

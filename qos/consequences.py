@@ -91,3 +91,20 @@ def of_proposal(qos_class: StorageQoSClass) -> list[Panel]:
     if not qos_class.awaits_approval:
         return []
     return _panels(check(qos_class) for check in _proposal_checks)
+
+
+# Each: a class -> the accounts that count on it beyond the catalogue (the liaisons of the requirements that
+# link it), told when it is deprecated or retired (qos/notices.py).
+ClassAudience = Callable[["StorageQoSClass"], Iterable[Any]]
+
+_class_audiences: list[ClassAudience] = []
+
+
+def register_class_audience(audience: ClassAudience) -> None:
+    """Have ``audience`` asked who else to tell when a class is deprecated or retired (idempotent)."""
+    if audience not in _class_audiences:
+        _class_audiences.append(audience)
+
+
+def audience_of_class(qos_class: StorageQoSClass) -> list[Any]:
+    return [who for audience in _class_audiences for who in audience(qos_class)]

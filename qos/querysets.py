@@ -107,7 +107,11 @@ class RSEQuerySet(models.QuerySet):
         ]
         if pushed:
             recorded.append("last_pushed_at")
+        from .choices import SyncState
+
+        drifted = []
         for pk, rse in rses.items():
+            was = rse.sync_state
             rse.rucio_attributes = {key: str(value) for key, value in reported[pk].items()}
             rse.rucio_value = rse.rucio_attributes.get(rse.instance.attribute_key)
             if pushed:
@@ -117,6 +121,12 @@ class RSEQuerySet(models.QuerySet):
             rse.sync_state = rse.compute_sync_state(latest.get(pk))
             rse.updated_at = now
             self.model.objects.filter(pk=pk).update(**{name: getattr(rse, name) for name in recorded})
+            if rse.sync_state == SyncState.DRIFTED and was != SyncState.DRIFTED:
+                drifted.append(rse)
+        if drifted:
+            from . import notices
+
+            notices.rses_drifted(drifted, at=now)
         return rses
 
     def plan(self, qos_class: Any | None) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_http_methods
 from django.views.generic import View
 from mozilla_django_oidc.utils import import_from_settings
 from mozilla_django_oidc.views import (
@@ -29,6 +30,8 @@ from mozilla_django_oidc.views import (
     OIDCAuthenticationRequestView,
     OIDCLogoutView,
 )
+
+from notifications.forms import PreferencesForm
 
 from . import provider
 from .backends import IAM_BACKEND
@@ -225,6 +228,13 @@ def iam_logout_url(request: HttpRequest) -> str:
     return f"{end_session}{'&' if '?' in end_session else '?'}{urlencode(params)}"
 
 
+@require_http_methods(["GET", "POST"])
 def account(request: HttpRequest) -> HttpResponse:
-    """Who I am, my roles, the experiments I speak for, and the IAM groups that gave them."""
-    return render(request, "iam/account.html", {"account": account_summary(request.user)})
+    """Who I am, my roles, the experiments I speak for, the IAM groups that gave them; and how I hear of what
+    happens (notification preferences, which a POST changes)."""
+    form = PreferencesForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Your notification preferences are saved.")
+        return redirect("iam:account")
+    return render(request, "iam/account.html", {"account": account_summary(request.user), "form": form})

@@ -26,7 +26,7 @@ from django.utils.text import capfirst
 from common.errors import DomainError
 from common.models import Immutable, optional_count, user_link
 
-from .. import audit
+from .. import audit, notices
 from ..choices import (
     CARRIED_STATUSES,
     AccessLatency,
@@ -292,6 +292,8 @@ class StorageQoSClass(models.Model):
                     by, RevisionKind.EDITED, comment, data=new, changed=changed, status=ClassStatus.PROPOSED
                 )
                 locked.pending_revision = revision
+                locked.save()
+                notices.class_awaits_approval(locked, by=by)
             else:
                 _apply(locked, new)
                 locked._add_revision(by, RevisionKind.EDITED, comment, data=new, changed=changed)
@@ -310,6 +312,7 @@ class StorageQoSClass(models.Model):
             locked.status = ClassStatus.PROPOSED
             locked._add_revision(by, RevisionKind.PROPOSED, comment)
             locked.save()
+            notices.class_awaits_approval(locked, by=by)
         self.refresh_from_db()
 
     def approve(self, *, by: Any, comment: str = "", base_revision: int | None = None) -> None:
@@ -320,7 +323,8 @@ class StorageQoSClass(models.Model):
                 raise IllegalTransition(
                     f"Nothing awaits approval: this class is {locked.get_status_display().lower()}."
                 )
-            if by.pk in locked.proposal_authors():
+            authors = locked.proposal_authors()
+            if by.pk in authors:
                 raise FourEyesViolation(
                     "You wrote part of this proposal: another QoS admin must approve it (four-eyes rule)."
                 )
@@ -332,6 +336,7 @@ class StorageQoSClass(models.Model):
             locked.approved_at = timezone.now()
             locked._add_revision(by, RevisionKind.APPROVED, comment)
             locked.save()
+            notices.class_decided(locked, by=by, authors=authors)
             # RSEs planned for this class get it now; their pushes leave after this transaction commits.
             locked.planned_rses.all().assign(locked, by=by, reason=f"{locked.label} approved")
         self.refresh_from_db()
@@ -346,12 +351,14 @@ class StorageQoSClass(models.Model):
                 raise IllegalTransition(
                     f"Nothing awaits approval: this class is {locked.get_status_display().lower()}."
                 )
+            authors = locked.proposal_authors()
             if locked.pending_revision_id:
                 locked.pending_revision = None
             else:
                 locked.status = ClassStatus.DRAFT
             locked._add_revision(by, RevisionKind.REJECTED, reason.strip())
             locked.save()
+            notices.class_decided(locked, by=by, authors=authors, reason=reason.strip())
         self.refresh_from_db()
 
     def deprecate(self, *, by: Any, reason: str = "", base_revision: int | None = None) -> None:
@@ -391,6 +398,7 @@ class StorageQoSClass(models.Model):
             locked.status = target
             locked._add_revision(by, kind, comment)
             locked.save()
+            notices.class_withdrawn(locked, by=by, reason=comment)
         self.refresh_from_db()
 
     def _lock(self, base_revision: int | None) -> StorageQoSClass:

@@ -21,7 +21,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, Max, OuterRef, Q
 from django.utils import timezone
 
-from .. import audit
+from .. import audit, notices
 from ..choices import AttemptOutcome, PushOperation, PushState, SyncState
 from ..models import RSE, Push, PushAttempt, RucioInstance
 from ..querysets import chunks
@@ -369,6 +369,7 @@ def _fail(push, started, before, error: str, report: DeliveryReport) -> None:
         )
         _finish(push, PushState.FAILED, error)
         RSE.objects.filter(pk=push.rse_id).update(sync_state=SyncState.FAILED)
+        notices.push_failed(push, error)
     report.failed.append(push.pk)
     audit.push_outcome(push, "failed", error=error, level=logging.WARNING)
 

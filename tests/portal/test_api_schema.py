@@ -304,11 +304,13 @@ def test_every_operation_answers_every_role_as_documented_and_never_with_a_serve
         }
 
     # The harness is not vacuous: the personas are logged in, and their writes pass the CSRF check.
-    assert succeeded("outsider", writes=False) == {"GET /api/v1/me/"}
-    assert succeeded("outsider", writes=True) == set()
+    # Anyone logged in reads themselves and chooses how they hear of things (their own preferences only).
+    assert succeeded("outsider", writes=False) == {"GET /api/v1/me/", "GET /api/v1/me/notifications/"}
+    assert succeeded("outsider", writes=True) <= {"PATCH /api/v1/me/notifications/"}
     assert succeeded("member", writes=True) <= {
         "POST /api/v1/actions/{id}/updates/",
         "POST /api/v1/people/{id}/rotate-calendar/",  # their own calendar address
+        "PATCH /api/v1/me/notifications/",  # their own notification preferences
     }
     for role in ("member", "liaison_cta", "coordinator", "admin"):
         assert len(succeeded(role, writes=False)) > 20, role

@@ -51,6 +51,7 @@ def test_run_command_serves_the_demo_on_the_printed_url(tmp_path):
         RUCIO_SERVER_DIR=str(tmp_path / "rucio"),
         OIDC_PROVIDER_PORT=str(provider_port),
         OIDC_PROVIDER_DIR=str(tmp_path / "oidc-provider"),
+        EMAIL_FILE_PATH=str(tmp_path / "mail"),
     )
     log = tmp_path / "run.log"
     with log.open("w") as out:
@@ -88,6 +89,8 @@ def test_run_command_serves_the_demo_on_the_printed_url(tmp_path):
         catalogue = session.get(f"{url}qos/", timeout=10).text
         for label in ("SAFE", "CHEAP-ANALYSIS", "FAST", "OPPORTUNISTIC"):
             assert label in catalogue
+        # Mail is written to files, and the command says where.
+        assert f"Mail: not sent; each mail is written to {tmp_path / 'mail'}/" in log.read_text()
         # The local Rucio server's RSEs were imported, and probed through their posix storage at start: every
         # verdict shows, and CERN-EOS (FAST on a local disk) has its charts.
         rse_list = session.get(f"{url}qos/rses/", timeout=10).text

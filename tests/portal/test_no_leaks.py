@@ -226,7 +226,8 @@ NOT_CRAWLED_PREFIXES = (
     "static/",
 )
 # Whoever holds its signed address reads the feed, by design (calendar clients cannot log in): tested below.
-NOT_CRAWLED = {"meetings:calendar-feed"}
+# The same for a mail's unsubscribe link, which turns off one kind for one person (tests/notifications/).
+NOT_CRAWLED = {"meetings:calendar-feed", "notifications:unsubscribe"}
 PUBLIC_PAGES = {"login", "healthz", "oidc_authentication_init", "oidc_authentication_callback"}
 # POST only: a GET answers 405 (or 403 first, to whom the permission is missing) and shows nothing.
 POST_ONLY = {
@@ -394,7 +395,7 @@ def expected_api_status(path: str, persona: str) -> set[int]:
         return {302, 401, 403} if persona == "anonymous" else {200}
     if persona == "anonymous":
         return {401, 403}
-    if path == "/api/v1/me/":
+    if path in ("/api/v1/me/", "/api/v1/me/notifications/"):
         return {200}
     if persona == "outsider":
         return {403}
