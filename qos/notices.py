@@ -118,7 +118,7 @@ def rses_drifted(rses: list[RSE], *, at: datetime.datetime) -> None:
 
 def rse_not_conforming(rse: RSE, *, probe_key: str, finding: str) -> None:
     """The hook for the conformance probes: an RSE no longer delivers its class (``probe_key`` names the
-    probe run, so one run tells once). Not called by anything yet."""
+    verdict confirmed, so one change of verdict tells once). Called by ``Conformance.objects.judge``."""
     notify(
         Kind.RSE_NOT_CONFORMING,
         f"conformance:{rse.pk}:{probe_key}",

@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import audit
-from .choices import ASSIGNABLE_STATUSES, ClassStatus, RevisionKind
+from .choices import ASSIGNABLE_STATUSES, FAILING_VERDICTS, ClassStatus, RevisionKind
 
 
 class StorageQoSClassQuerySet(models.QuerySet):
@@ -414,6 +414,15 @@ class ConformanceQuerySet(models.QuerySet):
                 probe=probe,
             )
             conformance.save()
+            if changed and conformance.verdict in FAILING_VERDICTS:
+                from .notices import rse_not_conforming
+
+                # Written with the verdict, so the QoS admins hear of it exactly when it is confirmed.
+                rse_not_conforming(
+                    rse,
+                    probe_key=f"{conformance.verdict}:{conformance.changed_at.isoformat()}",
+                    finding="; ".join(conformance.reasons),
+                )
         return conformance, changed
 
     def verdict_counts(self) -> dict[str, int]:

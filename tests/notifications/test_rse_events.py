@@ -84,3 +84,35 @@ def test_an_accepted_requirement_short_of_rses_is_told_to_the_admins_at_most_wee
 
     send_digests()
     assert "is short of RSEs" in mailbox.text_of(mailbox.to("alice-admin@example.org")[0])
+
+
+def test_an_rse_confirmed_violating_is_told_to_the_qos_admins_once(committed, addressed, carrying, settings):
+    """The conformance probes' verdict reaches the QoS admins when it is confirmed, not at each probe."""
+    from qos.models import Conformance, Probe
+
+    settings.QOS_PROBE_CONFIRMATIONS = 2
+    carrying.qos_class.throughput_mbps = 2000
+    carrying.qos_class.save()
+    Notification.objects.all().delete()
+
+    def probe(write_mbps: float) -> None:
+        slow = Probe.objects.create(
+            rse=carrying,
+            duration_seconds=1,
+            ok=True,
+            write_mbps=write_mbps,
+            read_mbps=5000,
+            latency_seconds=0.1,
+        )
+        committed(Conformance.objects.judge, carrying, slow)
+
+    told = Notification.objects.filter(kind="rse_not_conforming")
+    probe(38)
+    assert not told.exists()  # one slow probe is not yet a verdict
+    probe(38)
+    probe(38)  # still violating: no news
+    assert sorted(told.values_list("address", flat=True)) == [
+        "alice-admin@example.org",
+        "bob-admin@example.org",
+    ]
+    assert "wrote at 38 MB/s" in told.first().text
