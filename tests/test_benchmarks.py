@@ -168,9 +168,15 @@ def test_push_benchmark_smoke_run(tmp_path: Path) -> None:
 
     assert run.returncode == 0, run.describe()
     report_row(run, r"Push of one attribute onto 10 RSEs")
-    report_row(run, rf"  \(a\) baseline: sequential add_rse_attribute +{NUMBER} +{NUMBER}")
-    report_row(run, rf"  \(b\) portal: assign -> Celery -> all pushes DONE +{NUMBER} +{NUMBER}")
+    # seconds, RSEs/s, the Rucio server's CPU seconds in all and per RSE
+    for path in (
+        r"\(a\) baseline: sequential add_rse_attribute",
+        r"\(c\) limit: one bare import_data",
+        r"\(b\) portal: assign -> Celery -> all pushes DONE",
+    ):
+        report_row(run, rf"  {path} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}")
     report_row(run, rf"  ratio portal / baseline: {NUMBER}")
+    report_row(run, rf"  ratio portal / bare import: {NUMBER}")
     detail = report_row(run, r"  portal detail: .*; 1 Celery task\(s\) of .*; attempts (\{.*\})")
     assert detail.group(1) == "{'written': 10}", run.describe()
     # Read back through a client of its own, not the portal's records (the run fails otherwise).
