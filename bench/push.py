@@ -255,8 +255,9 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
 # --------------------------------------------------------------------------------------------- rucio
 
 
-def rucio_client(rucio: dict[str, str], token_dir: Path):
-    """A plain rucio-clients Client with its own token cache (never the per-user default one)."""
+def rucio_client(rucio: dict[str, str], token_dir: Path, timeout: float = 60):
+    """A plain rucio-clients Client with its own token cache (never the per-user default one); ``timeout``:
+    seconds a request may take (the bare import of 10,000 RSEs takes minutes on a loaded machine)."""
     from rucio.client.client import Client
 
     cls = type("BenchClient", (Client,), {"TOKEN_PATH_PREFIX": f"{token_dir}/.rucio_"})
@@ -267,7 +268,7 @@ def rucio_client(rucio: dict[str, str], token_dir: Path):
         auth_type="userpass",
         creds={"username": rucio["RUCIO_USERNAME"], "password": rucio["RUCIO_PASSWORD"]},
         vo="def",
-        timeout=60,
+        timeout=timeout,
     )
 
 
@@ -407,7 +408,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     qos_class.approve(by=approver)
 
     # (a) baseline: a bare sequential rucio-clients loop, already logged in.
-    baseline_client = rucio_client(rucio, tmp / "baseline-tokens")
+    baseline_client = rucio_client(rucio, tmp / "baseline-tokens", timeout=args.timeout)
     baseline_client.whoami()
     log(f"(a) baseline: add_rse_attribute({KEY}={BASELINE_VALUE}) on {len(names)} RSEs, one after the other")
     load = {"a": os.getloadavg()[0]}
