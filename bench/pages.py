@@ -11,12 +11,14 @@ Everything it uses is its own and thrown away at the end, also on failure or Ctr
 production shares one between its web processes: it turns the table cache on; not with ``--no-table-cache``)
 and gunicorn, started with the repository's gunicorn.conf.py and production settings (DEBUG off) except for
 two things (``bench/settings.py``): no redirect to HTTPS on loopback, and one more URL, ``/bench/bare/``, a
-view that does no work.
+view that does no work. The reference, a plain Django view returning "hello" (``/bench/hello/``, no app, no
+middleware, no database: ``bench/hello_settings.py``), is served by a second gunicorn with the same settings.
 
 Logged in as a QoS admin (a session cookie, as a browser sends it), ``wrk`` (Debian's package; installed with
 apt-get when missing) keeps ``--connections`` requests in flight against each URL in turn, ``--duration``
-seconds each, ``--rounds`` times over (the bare view included in every round), and the script prints req/s,
-p50 and p99 latency for each, with the ratio of its req/s to the bare view's in the same run. Before the load,
+seconds each, ``--rounds`` times over (the bare view and the hello included in every round), and the script
+prints req/s, p50 and p99 latency for each, with the ratio of its req/s to the bare view's and to the plain
+Django hello's in the same run. Before the load,
 it fetches each URL twice in-process (the table cache empty, then filled) and prints how many SQL queries
 each made and the size of the answer. ``--smoke`` runs it on a tiny portal for one short round, as the test
 suite does (tests/test_benchmarks.py): every step and check, no meaningful rates.
@@ -60,8 +62,10 @@ from bench.push import (  # noqa: E402 - after the path: run as a script from an
     wait_for,
 )
 
+HELLO = ("plain Django hello", "/bench/hello/")
 BARE = ("bare Django view", "/bench/bare/")
 TARGETS = [
+    HELLO,
     BARE,
     ("dashboard", "/"),
     ("class list", "/qos/"),
@@ -146,7 +150,8 @@ def _stop_process(process: subprocess.Popen) -> None:
 
 
 def start_gunicorn(env: dict[str, str], log_path: Path, stack: contextlib.ExitStack) -> tuple[str, int]:
-    """gunicorn with the repository's gunicorn.conf.py; returns (base URL, its master's pid)."""
+    """gunicorn with the repository's gunicorn.conf.py; returns (base URL, its master's pid). The settings are
+    ``env``'s DJANGO_SETTINGS_MODULE: the portal's (bench.settings) or the plain hello's."""
     port = free_port()
     with log_path.open("w") as out:
         process = subprocess.Popen(
@@ -201,6 +206,8 @@ class Result:
     p99: list[float] = field(default_factory=list)
     errors: int = 0
     alone_ms: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    #: Served by the plain Django gunicorn (the hello), not the portal's.
+    reference: bool = False
 
     @property
     def rate(self) -> float:
@@ -343,9 +350,9 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     targets = TARGETS + (MORE_TARGETS if args.more else [])
     if args.only:
         wanted = {path.strip() for path in args.only.split(",")}
-        targets = [BARE, *(target for target in targets[1:] if target[1] in wanted)]
-    results = [Result(name, path) for name, path in targets]
-    for result in results:
+        targets = [HELLO, BARE, *(target for target in targets[2:] if target[1] in wanted)]
+    results = [Result(name, path, reference=(name, path) == HELLO) for name, path in targets]
+    for result in results[1:]:  # not the hello: another Django, with no database
         # Twice: the first request finds the table cache empty (cold), the second one filled (warm).
         for warm in (False, True):
             t = time.perf_counter()
@@ -362,10 +369,14 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     connection.close()  # gunicorn's workers have their own
 
     base, master = start_gunicorn(dict(os.environ), tmp / "gunicorn.log", stack)
+    hello_base, _ = start_gunicorn(
+        {**os.environ, "DJANGO_SETTINGS_MODULE": "bench.hello_settings"}, tmp / "gunicorn-hello.log", stack
+    )
     workers = os.environ.get("WEB_CONCURRENCY") or _gunicorn_default_workers()
     slots = int(workers) * int(os.environ.get("GUNICORN_THREADS", "2"))
     for result in results:
-        status, body = fetch(base, result.path, cookie)
+        status, body = fetch(hello_base if result.reference else base, result.path, cookie)
+        result.size = result.size or len(body)
         if status != 200:
             raise RuntimeError(f"{result.path} answered {status} through gunicorn:\n{body[:500]!r}")
     script = tmp / "report.lua"
@@ -374,7 +385,8 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     if args.warmup > 0:
         log(f"warming up: {args.warmup} s per URL")
         for result in results:
-            run_wrk(wrk, script, base + result.path, cookie, args.connections, args.warmup)
+            url = (hello_base if result.reference else base) + result.path
+            run_wrk(wrk, script, url, cookie, args.connections, args.warmup)
             drain(base, cookie, slots)
     load = {"start": os.getloadavg()}
     cpu_start = cpu_seconds(master)
@@ -385,7 +397,8 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         # should always come first (or last).
         shift = (number - 1) % len(results)
         for result in results[shift:] + results[:shift]:
-            report = run_wrk(wrk, script, base + result.path, cookie, args.connections, args.duration)
+            url = (hello_base if result.reference else base) + result.path
+            report = run_wrk(wrk, script, url, cookie, args.connections, args.duration)
             result.requests += report["requests"]
             result.seconds += report["duration_us"] / 1e6
             result.p50.append(report["p50_us"] / 1000)
@@ -396,24 +409,31 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     gunicorn_cpu = cpu_seconds(master) - cpu_start
     wall = time.monotonic() - started
 
-    bare = results[0]
-    if not bare.requests:
-        raise RuntimeError("the bare view answered no request under load: nothing to compare with")
+    hello, bare = results[0], results[1]
+    if not bare.requests or not hello.requests:
+        raise RuntimeError(
+            "the bare view or the hello answered no request under load: nothing to compare with"
+        )
     print()
     print(
         f"Pages of a large portal under load: {args.connections} concurrent connections, "
         f"{args.rounds} x {args.duration:g} s per URL"
     )
-    header = f"  {'target':<20} {'path':<24} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6} {'queries':>8} {'KB':>6}"
+    header = (
+        f"  {'target':<20} {'path':<24} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6} {'hello':>6} "
+        f"{'queries':>8} {'KB':>6}"
+    )
     print(header)
     for result in results:
         print(
             f"  {result.name:<20} {result.path:<24} {result.rate:>7.1f} {statistics.median(result.p50):>7.1f} "
-            f"{max(result.p99):>7.1f} {result.rate / bare.rate:>6.2f} {f'{result.queries[0]}/{result.queries[1]}':>8} "
+            f"{max(result.p99):>7.1f} {result.rate / bare.rate:>6.2f} {result.rate / hello.rate:>6.2f} "
+            f"{f'{result.queries[0]}/{result.queries[1]}':>8} "
             f"{result.size / 1024:>6.1f}" + (f"  ({result.errors} errors)" if result.errors else "")
         )
     print(
-        "  ratio: req/s over the bare view's req/s; p50: median of the rounds' medians; p99: the worst round's;"
+        "  ratio: req/s over the bare view's req/s; hello: over the plain Django hello's (no middleware);"
+        "\n  p50: median of the rounds' medians; p99: the worst round's;"
         "\n  queries: of one request in-process before the load, with the table cache empty / filled; KB: its size"
     )
     print("Environment")

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: push one QoS class onto N RSEs through the portal, against a bare sequential rucio-clients loop.
 
-    .venv/bin/python bench/push.py [--rses 1000] [--sqlite] [--postgres URL] [--smoke]
+    .venv/bin/python bench/push.py [--rses 1000] [--concurrency N] [--sqlite] [--postgres URL] [--smoke]
 
 Everything it uses is its own and thrown away at the end, also on failure or Ctrl-C: a fresh Rucio server
 (scripts/rucio-server, state under a temp dir, a free port), a Redis (a free port), a database (``qos_bench_<pid>``
@@ -13,12 +13,15 @@ In one run it measures
 
 (a) baseline: one ``rucio.client.Client`` calling ``add_rse_attribute(rse, "QOS", "BASELINE")`` for every RSE,
     one after the other;
+(c) the limit: the same client sending one ``import_data`` of ``QOS=IMPORT`` for every RSE, Rucio's own bulk
+    write, nothing else (no check, no read);
 (b) portal: ``RSE.objects.all().assign(SAFE, by=admin)`` committed -> Celery task(s) in the worker process ->
     every push DONE in the database (polled).
 
-Both really write (the portal's value differs from the baseline's); afterwards a separate rucio client checks
-that every RSE carries the portal's value. It prints both rates, their ratio (portal / baseline) and facts about
-the machine. Not a test: nothing here asserts a timing. See bench/README.md.
+Every path really writes (each value differs from the one before); afterwards a separate rucio client checks
+that every RSE carries the portal's value. It prints the rates, the portal's ratio to the loop and to the bare
+import, the Rucio server's CPU seconds (in all and per RSE) for each path and facts about the machine. Not a
+test: nothing here asserts a timing. See bench/README.md.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 RUCIO_SCRIPT = ROOT / "scripts" / "rucio-server"
 KEY = "QOS"
 BASELINE_VALUE = "BASELINE"
+IMPORT_VALUE = "IMPORT"
 PORTAL_LABEL = "SAFE"
 # Where the run's database is created: a libpq URL whose database name is replaced (a password may also come
 # from PGPASSWORD, which libpq and so Django's connections read).
@@ -251,8 +255,9 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
 # --------------------------------------------------------------------------------------------- rucio
 
 
-def rucio_client(rucio: dict[str, str], token_dir: Path):
-    """A plain rucio-clients Client with its own token cache (never the per-user default one)."""
+def rucio_client(rucio: dict[str, str], token_dir: Path, timeout: float = 60):
+    """A plain rucio-clients Client with its own token cache (never the per-user default one); ``timeout``:
+    seconds a request may take (the bare import of 10,000 RSEs takes minutes on a loaded machine)."""
     from rucio.client.client import Client
 
     cls = type("BenchClient", (Client,), {"TOKEN_PATH_PREFIX": f"{token_dir}/.rucio_"})
@@ -263,7 +268,7 @@ def rucio_client(rucio: dict[str, str], token_dir: Path):
         auth_type="userpass",
         creds={"username": rucio["RUCIO_USERNAME"], "password": rucio["RUCIO_PASSWORD"]},
         vo="def",
-        timeout=60,
+        timeout=timeout,
     )
 
 
@@ -403,7 +408,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     qos_class.approve(by=approver)
 
     # (a) baseline: a bare sequential rucio-clients loop, already logged in.
-    baseline_client = rucio_client(rucio, tmp / "baseline-tokens")
+    baseline_client = rucio_client(rucio, tmp / "baseline-tokens", timeout=args.timeout)
     baseline_client.whoami()
     log(f"(a) baseline: add_rse_attribute({KEY}={BASELINE_VALUE}) on {len(names)} RSEs, one after the other")
     load = {"a": os.getloadavg()[0]}
@@ -415,6 +420,17 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     baseline_seconds = time.perf_counter() - t0
     cpu["server a"] = cpu_seconds(server_pid) - cpu["server"]
     cpu["client a"] = cpu_seconds(os.getpid(), children=False) - cpu["client"]
+
+    # (c) the limit: one bare import of the same number of values, by the same client.
+    log(f"(c) bare import: one import_data of {KEY}={IMPORT_VALUE} on {len(names)} RSEs")
+    load["c"] = os.getloadavg()[0]
+    cpu.update(server=cpu_seconds(server_pid), client=cpu_seconds(os.getpid(), children=False))
+    payload = {"rses": {name: {"attributes": {KEY: IMPORT_VALUE}} for name in names}}
+    t0 = time.perf_counter()
+    baseline_client.import_data(payload)
+    import_seconds = time.perf_counter() - t0
+    cpu["server c"] = cpu_seconds(server_pid) - cpu["server"]
+    cpu["client c"] = cpu_seconds(os.getpid(), children=False) - cpu["client"]
     baseline_client.session.close()
 
     # (b) the portal: assign + commit -> Celery worker -> every push DONE.
@@ -462,24 +478,30 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     log(f"checked: all {len(names)} RSEs carry {KEY}={PORTAL_LABEL} in Rucio")
 
     baseline_rate = len(names) / baseline_seconds
+    import_rate = len(names) / import_seconds
     portal_rate = len(names) / portal_seconds
     rows = [
-        ("(a) baseline: sequential add_rse_attribute", baseline_seconds, baseline_rate),
-        ("(b) portal: assign -> Celery -> all pushes DONE", portal_seconds, portal_rate),
+        ("(a) baseline: sequential add_rse_attribute", baseline_seconds, baseline_rate, cpu["server a"]),
+        ("(c) limit: one bare import_data", import_seconds, import_rate, cpu["server c"]),
+        ("(b) portal: assign -> Celery -> all pushes DONE", portal_seconds, portal_rate, cpu["server b"]),
     ]
     print()
     print(f"Push of one attribute onto {len(names)} RSEs")
-    print(f"  {'path':<50} {'seconds':>8} {'RSEs/s':>8}")
-    for label, seconds, rate in rows:
-        print(f"  {label:<50} {seconds:>8.2f} {rate:>8.0f}")
+    print(f"  {'path':<50} {'seconds':>8} {'RSEs/s':>8} {'server CPU s':>13} {'ms/RSE':>7}")
+    for label, seconds, rate, server in rows:
+        print(
+            f"  {label:<50} {seconds:>8.2f} {rate:>8.0f} {server:>13.2f} {1000 * server / len(names):>7.2f}"
+        )
     print(f"  ratio portal / baseline: {portal_rate / baseline_rate:.2f}")
+    print(f"  ratio portal / bare import: {portal_rate / import_rate:.2f}")
     print(
         f"  portal detail: assign() and commit {assigned_seconds:.2f} s; {len(task_seconds)} Celery task(s) of "
         f"{', '.join(f'{seconds:.2f}' for seconds in task_seconds)} s in the worker; attempts {outcomes}"
     )
     print(
-        f"  CPU seconds: Rucio server {cpu['server a']:.2f} in (a), {cpu['server b']:.2f} in (b); "
-        f"client {cpu['client a']:.2f} in (a) (this process), Celery worker {cpu['worker b']:.2f} in (b)"
+        f"  CPU seconds: Rucio server {cpu['server a']:.2f} in (a), {cpu['server c']:.2f} in (c), "
+        f"{cpu['server b']:.2f} in (b); client {cpu['client a']:.2f} in (a), {cpu['client c']:.2f} in (c) "
+        f"(this process), Celery worker {cpu['worker b']:.2f} in (b)"
     )
     print(f"  setup: sync_rses imported {len(names)} RSEs in {sync_seconds:.2f} s")
     print("Environment")
@@ -489,7 +511,8 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         1,
         (
             "load average",
-            f"{load['a']:.1f} before (a), {load['b']:.1f} before (b), {load['end']:.1f} at the end",
+            f"{load['a']:.1f} before (a), {load['c']:.1f} before (c), {load['b']:.1f} before (b), "
+            f"{load['end']:.1f} at the end",
         ),
     )
     for label, value in facts:

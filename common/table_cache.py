@@ -24,6 +24,7 @@ as if nothing were cached.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import operator
@@ -257,6 +258,49 @@ def _permissions(user: Any) -> tuple[set[str], set[str]]:
         return set(backend.get_user_permissions(fresh)), set(backend.get_group_permissions(fresh))
 
     return cached("permissions", PERMISSION_SOURCES, load, vary=[user.pk])
+
+
+# The user of a session: the rows whose writes retire it (PERMISSION_TABLES are in every key anyway).
+USER_SOURCES = ("auth_user",)
+
+
+def cached_user(user_id: Any, load: Callable[[], Any]) -> Any:
+    """The user of a session from the table cache, instead of a query on every request; ``load``: the
+    authentication backend's own lookup (a user, or None when there is none or it may not log in), run when no
+    entry is kept or auth_user was written since (a deactivation, a new password: they show at once).
+
+    The entry holds no password hash: the user served has ``password`` as a deferred field (read from the
+    database should anything ask for it, and never written back by its ``save()``), and answers
+    ``get_session_auth_hash()``, the session's check, with the value computed when it was loaded. The key
+    varies with SECRET_KEY, which that value depends on.
+    """
+    if not enabled():
+        return load()
+
+    def compute() -> tuple[Any, str] | None:
+        user = load()
+        if user is None:
+            return None
+        session_hash = user.get_session_auth_hash()
+        user.__dict__.pop("password", None)  # deferred from now on
+        return user, session_hash
+
+    found = cached("user", USER_SOURCES, compute, vary=[user_id, _secret_tag()])
+    if found is None:
+        return None
+    user, session_hash = found
+    # An instance attribute, picklable, in front of the method that would read the password.
+    user.get_session_auth_hash = functools.partial(str, session_hash)
+    return user
+
+
+@functools.lru_cache(maxsize=4)
+def _tag_of(secret_key: str) -> str:
+    return hashlib.sha256(f"common.table_cache.cached_user:{secret_key}".encode()).hexdigest()[:16]
+
+
+def _secret_tag() -> str:
+    return _tag_of(settings.SECRET_KEY)
 
 
 class Lazy(SimpleLazyObject):

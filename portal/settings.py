@@ -365,12 +365,21 @@ if OIDC_OP_ISSUER and OIDC_RP_CLIENT_ID:
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if env("CACHE_URL"):
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env("CACHE_URL")}
+        # Django's, keeping one Redis client per connection pool instead of a new one per operation.
+        "default": {"BACKEND": "common.redis_cache.RedisCache", "LOCATION": env("CACHE_URL")}
     }
 # Parts of pages and API lists kept until a table they read is written (common/table_cache.py). Only with a
 # cache every web and worker process shares: on by default when CACHE_URL is set.
 TABLE_CACHE = env_bool("TABLE_CACHE", bool(env("CACHE_URL")))
 TABLE_CACHE_SECONDS = env_int("TABLE_CACHE_SECONDS", 600)
+# Sessions are read from the cache every web process shares, when there is one (CACHE_URL), instead of a query
+# on every request; written through to the database, where they survive a flush of the cache. Never from a
+# per-process cache: a logout in one process would leave the session alive in the others' caches.
+SESSION_ENGINE = (
+    "django.contrib.sessions.backends.cached_db"
+    if env("CACHE_URL")
+    else "django.contrib.sessions.backends.db"
+)
 
 # --- Celery ------------------------------------------------------------------------------------------------
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")

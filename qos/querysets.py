@@ -76,11 +76,13 @@ class RSEQuerySet(models.QuerySet):
         return {state: counts.get(state, 0) for state in SyncState.values}
 
     def record_rucio_attributes(
-        self, reported: Mapping[int, Mapping[str, Any]], *, pushed: bool = False
+        self, reported: Mapping[int, Mapping[str, Any]], *, pushed: bool = False, read: bool = True
     ) -> dict[int, Any]:
         """Store what Rucio reported of RSEs, ``{RSE pk: its attributes}``: the attributes, the value of the
         instance's key, the time they were read, and the sync state this leaves (see RSE.compute_sync_state).
-        ``pushed``: the portal has just written them, which is the time of its last push too.
+        ``pushed``: the portal has just written them, which is the time of its last push too. ``read=False``:
+        not read from Rucio but known (the values last read, with what the portal has just written), so the
+        time they were last read stays as it was.
 
         Returns the RSEs recorded by pk; one deleted meanwhile is skipped. Two queries per 500 RSEs, plus one
         UPDATE per RSE: each has attributes of its own, and Django's bulk_update (CASE WHEN ...) measured
@@ -97,16 +99,11 @@ class RSEQuerySet(models.QuerySet):
                 Push.objects.filter(rse__in=chunk).values("rse").annotate(newest=Max("pk")).values("newest")
             )
             latest.update((push.rse_id, push) for push in Push.objects.filter(pk__in=newest))
-        recorded = [
-            "rucio_attributes",
-            "rucio_value",
-            "last_read_at",
-            "missing_in_rucio",
-            "sync_state",
-            "updated_at",
-        ]
+        recorded = ["rucio_attributes", "rucio_value", "sync_state", "updated_at"]
         if pushed:
             recorded.append("last_pushed_at")
+        if read:
+            recorded += ["last_read_at", "missing_in_rucio"]
         from .choices import SyncState
 
         drifted = []
@@ -116,8 +113,9 @@ class RSEQuerySet(models.QuerySet):
             rse.rucio_value = rse.rucio_attributes.get(rse.instance.attribute_key)
             if pushed:
                 rse.last_pushed_at = now
-            rse.last_read_at = now
-            rse.missing_in_rucio = False
+            if read:
+                rse.last_read_at = now
+                rse.missing_in_rucio = False
             rse.sync_state = rse.compute_sync_state(latest.get(pk))
             rse.updated_at = now
             self.model.objects.filter(pk=pk).update(**{name: getattr(rse, name) for name in recorded})

@@ -168,9 +168,15 @@ def test_push_benchmark_smoke_run(tmp_path: Path) -> None:
 
     assert run.returncode == 0, run.describe()
     report_row(run, r"Push of one attribute onto 10 RSEs")
-    report_row(run, rf"  \(a\) baseline: sequential add_rse_attribute +{NUMBER} +{NUMBER}")
-    report_row(run, rf"  \(b\) portal: assign -> Celery -> all pushes DONE +{NUMBER} +{NUMBER}")
+    # seconds, RSEs/s, the Rucio server's CPU seconds in all and per RSE
+    for path in (
+        r"\(a\) baseline: sequential add_rse_attribute",
+        r"\(c\) limit: one bare import_data",
+        r"\(b\) portal: assign -> Celery -> all pushes DONE",
+    ):
+        report_row(run, rf"  {path} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}")
     report_row(run, rf"  ratio portal / baseline: {NUMBER}")
+    report_row(run, rf"  ratio portal / bare import: {NUMBER}")
     detail = report_row(run, r"  portal detail: .*; 1 Celery task\(s\) of .*; attempts (\{.*\})")
     assert detail.group(1) == "{'written': 10}", run.describe()
     # Read back through a client of its own, not the portal's records (the run fails otherwise).
@@ -181,6 +187,7 @@ def test_push_benchmark_smoke_run(tmp_path: Path) -> None:
 
 
 PAGES = [
+    ("plain Django hello", "/bench/hello/"),
     ("bare Django view", "/bench/bare/"),
     ("dashboard", "/"),
     ("class list", "/qos/"),
@@ -205,13 +212,17 @@ def test_pages_benchmark_smoke_run(tmp_path: Path) -> None:
     assert run.returncode == 0, run.describe()
     report_row(run, r"Pages of a large portal under load: 8 concurrent connections, 1 x 1 s per URL")
     for name, path in PAGES:
-        # req/s, p50 ms, p99 ms, ratio to the bare view, queries cold/warm, KB; no "(n errors)" after them.
+        # req/s, p50 ms, p99 ms, ratio to the bare view and to the hello, queries cold/warm, KB; no
+        # "(n errors)" after them.
         row = report_row(
             run,
-            rf"  {re.escape(name)} +{re.escape(path)} +{NUMBER} +{NUMBER} +{NUMBER} +({NUMBER}) +\d+/\d+ +{NUMBER}",
+            rf"  {re.escape(name)} +{re.escape(path)} +{NUMBER} +{NUMBER} +{NUMBER} +({NUMBER}) +({NUMBER})"
+            rf" +\d+/\d+ +{NUMBER}",
         )
         if path == "/bench/bare/":
             assert row.group(1) == "1.00", run.describe()
+        if path == "/bench/hello/":
+            assert row.group(2) == "1.00", run.describe()
     report_row(run, r"  portal +scale 0\.01, seed 1; generated in .*")
     report_row(run, r"  cache +Redis .* table cache on")
     assert f"dropped database qos_bench_pages_{run.pid}" in run.stderr, run.describe()

@@ -11,6 +11,8 @@ from django.contrib.auth.backends import ModelBackend
 from django.core.exceptions import SuspiciousOperation
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
+from common.table_cache import cached_user
+
 from . import provider
 from .models import IamIdentity
 
@@ -34,7 +36,8 @@ class LocalAccountBackend(ModelBackend):
     def get_user(self, user_id: Any):
         if not settings.LOCAL_LOGIN_ENABLED:
             return None
-        return super().get_user(user_id)
+        # From the table cache when it is on: the query every request made (bench/README.md, the bare view).
+        return cached_user(user_id, lambda: ModelBackend.get_user(self, user_id))
 
 
 class IamBackend(OIDCAuthenticationBackend):
@@ -174,7 +177,7 @@ class IamBackend(OIDCAuthenticationBackend):
         # The library's get_user ignores is_active; Django's checks it. And without IAM, no IAM session lasts.
         if not provider.is_configured():
             return None
-        return ModelBackend.get_user(self, user_id)
+        return cached_user(user_id, lambda: ModelBackend.get_user(self, user_id))
 
     def filter_users_by_claims(self, claims: dict[str, Any]):
         # Never used for logins (see get_or_create_user), and never by e-mail.

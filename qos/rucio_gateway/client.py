@@ -44,7 +44,7 @@ import shutil
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -347,8 +347,12 @@ class RucioGateway:
 
         self._call(f"delete attribute {key} from RSE {rse}", run, needs_admin=True)
 
-    def set_rse_attributes_bulk(self, values: Mapping[str, Mapping[str, str]]) -> None:
+    def set_rse_attributes_bulk(
+        self, values: Mapping[str, Mapping[str, str]], *, existing: Collection[str] | None = None
+    ) -> None:
         """Set attributes of many RSEs in one request: ``{"RSE_A": {"QOS": "SAFE"}, "RSE_B": {...}}``.
+
+        ``existing``: the RSE names the caller has just listed (list_rses), checked instead of listing again.
 
         Uses the import endpoint (``ImportClient.import_data({"rses": {...}})``); the server applies it in
         one database transaction, so either every value is set or none is. What the server's importer
@@ -378,8 +382,8 @@ class RucioGateway:
         names = ", ".join(sorted(values))
 
         def run(c: Client) -> None:
-            existing = {rse["rse"] for rse in c.list_rses()}
-            missing = sorted(set(values) - existing)
+            listed = set(existing) if existing is not None else {rse["rse"] for rse in c.list_rses()}
+            missing = sorted(set(values) - listed)
             if missing:
                 raise PermanentRucioError(
                     f"bulk set of RSE attributes: RSE(s) not found, nothing was changed: {', '.join(missing)}",

@@ -1,7 +1,9 @@
 """Make Rucio match the portal: send pushes, read RSEs and their attributes back.
 
-Idempotent: every push reads the RSE's current value first and only writes when it differs, so sending a push
-twice (a redelivered message, the sweeper) changes nothing more. Work is claimed with a conditional UPDATE and
+Idempotent: a push is written without reading Rucio first when the portal's record of the RSE (what its last
+sync or push read, and what it wrote since) says Rucio differs: the write sets the value whatever Rucio holds. It
+reads the RSE first when that record says there may be nothing to do (see _must_read), and then writes only
+when Rucio differs, so sending a push twice (a redelivered message, the sweeper) changes nothing more. Work is claimed with a conditional UPDATE and
 a claim token, so two workers never send the same push at the same time, nor two pushes of one RSE: an older
 value can never land after a newer one.
 """
@@ -29,8 +31,8 @@ from .client import PermanentRucioError, RucioError, RucioGateway, TransientRuci
 
 logger = logging.getLogger(__name__)
 
-# Above this many pushes for one instance, read their RSEs' attributes concurrently (one request each, several
-# at a time) and write with one import request (Rucio's import API), instead of one request after another.
+# Above this many values to set on one instance, write them with one import request (Rucio's import API), and
+# read the RSEs that must be read first (see _must_read) concurrently, instead of one request after another.
 BULK_THRESHOLD = 10
 # A push's wait after a fault is up to this fraction longer than retry_wait() says, at random: pushes given back
 # together by different senders then come back at different times. Never shorter: attempts_within() holds.
@@ -211,10 +213,13 @@ def _drop_superseded(pushes: list[Push], report: DeliveryReport) -> list[Push]:
 
 
 def _deliver_to_instance(instance: RucioInstance, pushes: list[Push], report: DeliveryReport) -> None:
+    """Send one instance's pushes: write what the portal knows to differ without reading it first; read first
+    only the RSEs of pushes that may have nothing to do (see _must_read)."""
     started = timezone.now()
+    to_read = [push for push in pushes if _must_read(push)]
     try:
         gateway = RucioGateway(instance.connection())
-        current = _read_current(gateway, pushes)
+        current = _read_current(gateway, to_read)
     except TransientRucioError as error:
         _give_back(pushes, started, str(error), report)
         return
@@ -223,66 +228,110 @@ def _deliver_to_instance(instance: RucioInstance, pushes: list[Push], report: De
             _fail(push, started, None, str(error), report)
         return
 
-    to_set = _settle_all_but_sets(gateway, pushes, current, started, report)
-    pending = [push for push in pushes if push.rse.name in to_set]
-    if len(pending) > BULK_THRESHOLD and _set_in_bulk(gateway, pending, to_set, current, started, report):
-        return
-    for push in pending:
-        before = current[push.rse.name].get(push.key)
-        _write_one(gateway, push, started, before, current[push.rse.name], report)
+    writes = _settle_read_ones(to_read, current, started, report)
+    writes += [
+        _Write(push, push.rse.rucio_attributes.get(push.key), dict(push.rse.rucio_attributes), read=False)
+        for push in pushes
+        if not _must_read(push)
+    ]
+    sets = [write for write in writes if write.push.operation == PushOperation.SET]
+    if len(sets) > BULK_THRESHOLD:
+        unsent = _set_in_bulk(gateway, sets, started, report)
+        writes = [write for write in writes if write.push.operation != PushOperation.SET] + unsent
+    for write in sorted(writes, key=lambda write: write.push.pk):
+        _write_one(gateway, write, started, report)
 
 
-def _settle_all_but_sets(
-    gateway: RucioGateway,
-    pushes: list[Push],
-    current: dict[str, dict[str, str]],
-    started,
-    report: DeliveryReport,
-) -> dict[str, dict[str, str]]:
-    """Settle every push but those that set a new value: fail those whose RSE Rucio does not have, record
-    those Rucio already matches, send the deletes. Returns the values still to set, ``{rse: {key: value}}``."""
-    to_set: dict[str, dict[str, str]] = {}
+@dataclass
+class _Write:
+    """A push still to write, with what Rucio holds before it: read now (``read``) or as the portal knows it
+    (the values last read, and what the portal has written since)."""
+
+    push: Push
+    before: str | None
+    attributes: dict[str, str]
+    read: bool
+
+    def after(self) -> dict[str, str]:
+        """The RSE's attributes once the push is written."""
+        if self.push.operation == PushOperation.SET:
+            return {**self.attributes, self.push.key: self.push.value}
+        return {key: value for key, value in self.attributes.items() if key != self.push.key}
+
+
+def _must_read(push: Push) -> bool:
+    """Whether to read the RSE's attributes before writing this push.
+
+    Not when the portal's record of the RSE (the values its last sync or push read, and what it has written
+    since) says that Rucio differs from the push: writing is idempotent, so the push is written without
+    asking, whatever Rucio holds now, which also repairs a change made in Rucio behind the portal's back.
+    Only when the portal has never read the RSE, has found it missing, or believes Rucio already holds the
+    push's value: then Rucio may have changed behind its back since, and only reading tells whether there is
+    anything to write (a push redelivered after its write, a reconcile, a class assigned back). Drift on RSEs
+    no push touches is found by the periodic sync (sync_rses), which reads every RSE.
+    """
+    rse = push.rse
+    if rse.last_read_at is None or rse.missing_in_rucio:
+        return True
+    return (rse.rucio_attributes.get(push.key) or None) == (push.value or None)
+
+
+def _settle_read_ones(
+    pushes: list[Push], current: dict[str, dict[str, str]], started, report: DeliveryReport
+) -> list[_Write]:
+    """Settle the pushes whose RSE was read first: fail those whose RSE Rucio does not have, record those
+    Rucio already matches. Returns the others, still to write."""
+    writes: list[_Write] = []
     unchanged: list[tuple[Push, str | None, dict[str, str]]] = []
     for push in pushes:
         attributes = current.get(push.rse.name)
         if attributes is None:
-            _fail(push, started, None, f"Rucio has no RSE named {push.rse.name}.", report)
+            _fail(push, started, None, _no_such_rse(push), report)
             continue
         before = attributes.get(push.key)
         if (before or None) == (push.value or None):
             unchanged.append((push, before, attributes))
-        elif push.operation == PushOperation.SET:
-            to_set[push.rse.name] = {push.key: push.value}
         else:
-            _write_one(gateway, push, started, before, attributes, report)
+            writes.append(_Write(push, before, attributes, read=True))
     _succeed(unchanged, started, AttemptOutcome.UNCHANGED, report)
-    return to_set
+    return writes
 
 
-def _set_in_bulk(
-    gateway: RucioGateway,
-    pending: list[Push],
-    to_set: dict[str, dict[str, str]],
-    current: dict[str, dict[str, str]],
-    started,
-    report: DeliveryReport,
-) -> bool:
-    """Set the values with one import request. False when Rucio refuses it: one bad RSE fails the whole
-    import, and the caller then sends one request each to find it."""
+def _no_such_rse(push: Push) -> str:
+    return f"Rucio has no RSE named {push.rse.name}."
+
+
+def _set_in_bulk(gateway: RucioGateway, sets: list[_Write], started, report: DeliveryReport) -> list[_Write]:
+    """Set the values with one request listing the RSEs (an import must never create one: those Rucio does
+    not have fail) and one import request. Returns the writes still to send one request each: every one not
+    yet settled when Rucio refuses the import (one bad RSE fails the whole import: one request each finds it).
+    """
     try:
-        gateway.set_rse_attributes_bulk(to_set)
+        existing = set(gateway.list_rses())
     except TransientRucioError as error:
-        _give_back(pending, started, str(error), report)
-        return True
+        _give_back([write.push for write in sets], started, str(error), report)
+        return []
+    except PermanentRucioError as error:
+        logger.warning("Listing RSEs before a bulk import refused (%s); pushing one RSE at a time.", error)
+        return sets
+    present = []
+    for write in sets:
+        if write.push.rse.name in existing:
+            present.append(write)
+        else:
+            _fail(write.push, started, write.before, _no_such_rse(write.push), report)
+    try:
+        gateway.set_rse_attributes_bulk(
+            {write.push.rse.name: {write.push.key: write.push.value} for write in present}, existing=existing
+        )
+    except TransientRucioError as error:
+        _give_back([write.push for write in present], started, str(error), report)
+        return []
     except PermanentRucioError as error:
         logger.warning("Bulk import refused (%s); pushing one RSE at a time.", error)
-        return False
-    written = [
-        (push, current[push.rse.name].get(push.key), {**current[push.rse.name], push.key: push.value})
-        for push in pending
-    ]
-    _succeed(written, started, AttemptOutcome.WRITTEN, report)
-    return True
+        return present
+    _succeed_writes(present, started, report)
+    return []
 
 
 def _read_current(gateway: RucioGateway, pushes: list[Push]) -> dict[str, dict[str, str]]:
@@ -300,32 +349,38 @@ def _read_current(gateway: RucioGateway, pushes: list[Push]) -> dict[str, dict[s
     return current
 
 
-def _write_one(
-    gateway: RucioGateway,
-    push: Push,
-    started,
-    before: str | None,
-    attributes: dict[str, str],
-    report: DeliveryReport,
-) -> None:
+def _write_one(gateway: RucioGateway, write: _Write, started, report: DeliveryReport) -> None:
+    push = write.push
     try:
         if push.operation == PushOperation.SET:
             gateway.set_rse_attribute(push.rse.name, push.key, push.value)
-            attributes = {**attributes, push.key: push.value}
         else:
             gateway.delete_rse_attribute(push.rse.name, push.key)
-            attributes = {key: value for key, value in attributes.items() if key != push.key}
     except TransientRucioError as error:
         _give_back([push], started, str(error), report)
         return
     except PermanentRucioError as error:
-        _fail(push, started, before, str(error), report)
+        message = _no_such_rse(push) if error.rucio_class == "RSENotFound" else str(error)
+        _fail(push, started, write.before, message, report)
         return
-    _succeed([(push, before, attributes)], started, AttemptOutcome.WRITTEN, report)
+    _succeed_writes([write], started, report)
+
+
+def _succeed_writes(writes: list[_Write], started, report: DeliveryReport) -> None:
+    """Record pushes just written: those whose RSE was read first with the time of that read, the others
+    with the RSE's last read time kept (see RSEQuerySet.record_rucio_attributes)."""
+    for read in (True, False):
+        done = [(write.push, write.before, write.after()) for write in writes if write.read == read]
+        _succeed(done, started, AttemptOutcome.WRITTEN, report, read=read)
 
 
 def _succeed(
-    done: list[tuple[Push, str | None, dict[str, str]]], started, outcome: str, report: DeliveryReport
+    done: list[tuple[Push, str | None, dict[str, str]]],
+    started,
+    outcome: str,
+    report: DeliveryReport,
+    *,
+    read: bool = True,
 ) -> None:
     """Record pushes that Rucio now matches, each ``(push, value before, the RSE's attributes now)``.
 
@@ -349,6 +404,7 @@ def _succeed(
         rses = RSE.objects.record_rucio_attributes(
             {push.rse_id: attributes for push, _, attributes in done},
             pushed=outcome == AttemptOutcome.WRITTEN,
+            read=read,
         )
     for push, _, _ in done:
         push.state = PushState.DONE

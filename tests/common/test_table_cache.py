@@ -261,3 +261,52 @@ def test_the_cached_actions_api_says_overdue_from_the_next_day_on(
     monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: tomorrow)
     monkeypatch.setattr(timezone, "now", lambda: noon)
     assert client.get("/api/v1/actions/").json()["results"][0]["is_overdue"] is True
+
+
+def user_queries(client, url: str) -> int:
+    """How many queries on auth_user one request of ``url`` makes."""
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return sum('FROM "auth_user"' in query["sql"] for query in queries)
+
+
+def test_the_user_of_a_session_comes_from_the_cache_until_the_user_is_written(cache_on, client_for, admin):
+    client = client_for(admin)
+    user_queries(client, "/qos/")
+    assert user_queries(client, "/qos/") == 0
+    admin.first_name = "Alice"
+    admin.save()
+    assert user_queries(client, "/qos/") > 0  # read again after the write (and the permissions), then kept
+    assert user_queries(client, "/qos/") == 0
+
+
+def test_a_user_deactivated_or_given_a_new_password_is_logged_out_at_the_next_request(
+    cache_on, client_for, admin, admin2
+):
+    first, second = client_for(admin), client_for(admin2)
+    for client in (first, second):
+        assert client.get("/qos/").status_code == 200
+    admin.is_active = False
+    admin.save()
+    admin2.set_password("a-new-password-9f1")
+    admin2.save()
+    for client in (first, second):
+        assert client.get("/qos/").status_code == 302  # to the login page
+
+
+def test_the_cache_holds_no_password_hash_and_the_cached_user_never_writes_one_back(cache_on, admin):
+    from portal.iam.backends import LocalAccountBackend
+
+    admin.set_password("the-password-4c2")
+    admin.save()
+    backend = LocalAccountBackend()
+    backend.get_user(admin.pk)
+    user = backend.get_user(admin.pk)  # from the cache
+    assert "password" in user.get_deferred_fields()
+    entry = table_cache.cache.get(table_cache.entry_key("user", [admin.pk, table_cache._secret_tag()]))
+    assert entry is not None and admin.password not in repr(entry[1][0].__dict__)
+    assert user.get_session_auth_hash() == admin.get_session_auth_hash()
+    user.first_name = "Changed"
+    user.save()
+    admin.refresh_from_db()
+    assert admin.first_name == "Changed" and admin.check_password("the-password-4c2")

@@ -142,7 +142,8 @@ SHOW = (
     "from django.conf import settings; "
     "print('refresh' if 'portal.iam.middleware.SessionRefresh' in settings.MIDDLEWARE else 'no-refresh'); "
     "print(settings.REST_FRAMEWORK['DEFAULT_AUTHENTICATION_CLASSES'][0]); "
-    "print(settings.CACHES['default']['BACKEND'])"
+    "print(settings.CACHES['default']['BACKEND']); "
+    "print(settings.SESSION_ENGINE)"
 )
 
 
@@ -177,7 +178,8 @@ def test_session_renewal_and_bearer_tokens_are_installed_only_when_iam_is_config
     assert with_iam.stdout.split() == [
         "refresh",
         "portal.iam.api.authentication.BearerTokenAuthentication",
-        "django.core.cache.backends.redis.RedisCache",  # shared by every worker
+        "common.redis_cache.RedisCache",  # shared by every worker
+        "django.contrib.sessions.backends.cached_db",  # sessions read from it
         "from-a-file",
     ], with_iam.stderr
     without = run_manage("shell", "-v", "0", "-c", SHOW, env=PRODUCTION_ENV)
@@ -185,4 +187,5 @@ def test_session_renewal_and_bearer_tokens_are_installed_only_when_iam_is_config
         "no-refresh",
         "common.api.authentication.SessionAuthentication",
         "django.core.cache.backends.locmem.LocMemCache",
+        "django.contrib.sessions.backends.db",  # never from a cache of each process alone
     ]

@@ -4,6 +4,8 @@ The sender runs in this process here (qos.rucio_gateway.sync.deliver); tests/qos
 Celery worker. Results are always checked through a separate rucio-clients session, not the portal's records.
 """
 
+import re
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
@@ -71,16 +73,82 @@ def test_assigning_an_approved_class_pushes_the_attribute(rses, approved_class, 
     assert (attempt.outcome, attempt.value_before) == ("written", None)
 
 
-def test_push_reads_first_and_does_not_write_an_unchanged_value(
+def attribute_requests(rucio_server, name: str) -> tuple[int, int]:
+    """How many reads and writes of one RSE's attributes Rucio has received so far, each by a request of its
+    own (not counting imports, which name their RSEs in the body only)."""
+    reads = rucio_server.requests_logged(rf'"GET /rses/{re.escape(name)}/attr/')
+    writes = rucio_server.requests_logged(rf'"(POST|PUT|DELETE) /rses/{re.escape(name)}/attr/')
+    return reads, writes
+
+
+def test_a_push_the_portal_knows_to_differ_is_written_without_reading_rucio_first(
     rses, approved_class, admin, rucio_admin_client, rucio_server
 ):
-    rucio_admin_client.add_rse_attribute(rses[0].name, "QOS", "SAFE")
+    last_read = RSE.objects.get(pk=rses[0].pk).last_read_at
     pushes = RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)
-    writes_before = rucio_server.access_log.read_text().count("POST /rses/")
+    reads, writes = attribute_requests(rucio_server, rses[0].name)
+    report = deliver([pushes[0].pk])
+    assert report.written == [pushes[0].pk]
+    assert attribute_requests(rucio_server, rses[0].name) == (reads, writes + 1)
+    rse = RSE.objects.get(pk=rses[0].pk)
+    assert (rse.rucio_value, rse.sync_state) == ("SAFE", "in_sync")
+    # Not read: the time of the last read stays the sync's; the RSE's other attributes stay as it read them.
+    assert rse.last_read_at == last_read
+    assert rse.rucio_attributes == {**rses[0].rucio_attributes, "QOS": "SAFE"}
+    assert rse.last_pushed_at is not None
+
+
+def test_a_push_the_portal_believes_done_reads_first_and_does_not_write_an_unchanged_value(
+    rses, approved_class, admin, rucio_admin_client, rucio_server, rucio_instance
+):
+    rucio_admin_client.add_rse_attribute(rses[0].name, "QOS", "SAFE")
+    sync_rses(rucio_instance)  # the portal has read SAFE: drifted, as it assigned nothing
+    pushes = RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)
+    reads, writes = attribute_requests(rucio_server, rses[0].name)
     report = deliver([pushes[0].pk])
     assert report.unchanged == [pushes[0].pk]
-    assert rucio_server.access_log.read_text().count("POST /rses/") == writes_before
+    assert attribute_requests(rucio_server, rses[0].name) == (reads + 1, writes)
     assert Push.objects.get().attempt_log.get().outcome == "unchanged"
+    assert RSE.objects.get(pk=rses[0].pk).sync_state == "in_sync"
+
+
+def test_a_value_changed_in_rucio_behind_the_portals_back_is_overwritten_by_a_push(
+    rses, approved_class, admin, rucio_admin_client
+):
+    rucio_admin_client.add_rse_attribute(rses[0].name, "QOS", "CHEAP")  # since the portal last read it
+    pushes = RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)
+    report = deliver([pushes[0].pk])
+    assert report.written == [pushes[0].pk]
+    assert qos_of(rucio_admin_client, rses[0].name) == "SAFE"
+    # What the portal knew before it wrote: Rucio's value before the push was not read.
+    assert pushes[0].attempt_log.get().value_before is None
+
+
+def test_a_value_changed_in_rucio_behind_the_portals_back_is_repaired_by_a_push_of_the_value_it_knows(
+    rses, approved_class, fast_class, admin, rucio_admin_client
+):
+    deliver([p.pk for p in RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)])
+    rucio_admin_client.add_rse_attribute(rses[0].name, "QOS", "CHEAP")  # not yet seen by a sync
+    # Assigned another class and back before either is sent: the portal believes Rucio already holds SAFE.
+    superseded = RSE.objects.filter(pk=rses[0].pk).assign(fast_class, by=admin)[0]
+    back = RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)[0]
+    report = deliver([superseded.pk, back.pk])
+    assert report.written == [back.pk]
+    assert Push.objects.get(pk=superseded.pk).state == "superseded"
+    assert qos_of(rucio_admin_client, rses[0].name) == "SAFE"
+    assert back.attempt_log.get().value_before == "CHEAP"  # read before writing
+    rse = RSE.objects.get(pk=rses[0].pk)
+    assert (rse.rucio_value, rse.sync_state) == ("SAFE", "in_sync")
+
+
+def test_a_change_in_rucio_after_a_push_written_unread_is_shown_as_drift_by_the_next_sync(
+    rses, approved_class, admin, rucio_admin_client, rucio_instance
+):
+    deliver([p.pk for p in RSE.objects.filter(pk=rses[0].pk).assign(approved_class, by=admin)])
+    rucio_admin_client.add_rse_attribute(rses[0].name, "QOS", "CHEAP")
+    sync_rses(rucio_instance)
+    rse = RSE.objects.get(pk=rses[0].pk)
+    assert (rse.rucio_value, rse.sync_state) == ("CHEAP", "drifted")
 
 
 def test_sending_a_push_twice_changes_nothing_more(rses, approved_class, admin, rucio_admin_client):
@@ -100,15 +168,34 @@ def test_unassigning_removes_the_attribute(rses, approved_class, admin, rucio_ad
     assert RSE.objects.get(pk=rses[0].pk).sync_state == "in_sync"
 
 
-def test_bulk_assignment_sets_many_rses_in_few_requests(
-    rucio_instance, make_rse, approved_class, admin, rucio_admin_client
+def test_bulk_assignment_sets_many_rses_in_two_requests_without_reading_them(
+    rucio_instance, make_rse, approved_class, admin, rucio_admin_client, rucio_server
 ):
     names = [make_rse() for _ in range(15)]
     sync_rses(rucio_instance)
     pushes = RSE.objects.filter(name__in=names).assign(approved_class, by=admin)
+    before = rucio_server.requests_logged(r'"[A-Z]+ /(rses|import)')
     report = deliver([push.pk for push in pushes])
     assert len(report.written) == 15
+    # One list of the RSEs (an import must not create one), one import; no read of an RSE's attributes.
+    assert rucio_server.requests_logged(r'"[A-Z]+ /(rses|import)') == before + 2
     assert {qos_of(rucio_admin_client, name) for name in names} == {"SAFE"}
+
+
+def test_a_bulk_push_fails_the_rses_rucio_no_longer_has_and_writes_the_others_without_creating_them(
+    rucio_instance, make_rse, approved_class, admin, rucio_admin_client
+):
+    names = [make_rse() for _ in range(12)]
+    sync_rses(rucio_instance)
+    rucio_admin_client.delete_rse(names[3])  # since the last sync
+    pushes = RSE.objects.filter(name__in=names).order_by("name").assign(approved_class, by=admin)
+    gone = next(push for push in pushes if push.rse.name == names[3])
+    report = deliver([push.pk for push in pushes])
+    assert (report.failed, len(report.written)) == ([gone.pk], 11)
+    gone.refresh_from_db()
+    assert (gone.state, gone.last_error) == ("failed", f"Rucio has no RSE named {names[3]}.")
+    assert names[3] not in {rse["rse"] for rse in rucio_admin_client.list_rses()}  # not brought back
+    assert {qos_of(rucio_admin_client, name) for name in names if name != names[3]} == {"SAFE"}
 
 
 def test_newer_push_supersedes_an_unsent_one(rses, approved_class, admin, admin2, rucio_admin_client):
