@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.validators import UniqueValidator
@@ -21,6 +22,11 @@ from qos.models import StorageQoSClass
 
 from .. import models
 from ..choices import ActionStatus
+
+# What renewing a person's calendar address (``rotate-calendar``) answers: the new address.
+CalendarAddressSerializer = inline_serializer(
+    "CalendarAddress", {"detail": serializers.CharField(), "calendar_url": serializers.URLField()}
+)
 
 
 class PersonBriefSerializer(serializers.ModelSerializer):
