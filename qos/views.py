@@ -444,7 +444,7 @@ def conformance_context(rse: RSE) -> dict:
 def rse_probe(request: HttpRequest, name: str) -> HttpResponse:
     """Queue a probe of the RSE (QoS admins)."""
     rse = get_object_or_404(RSE, name=name)
-    return _said_if_queued(request, tasks.queue_probe(rse), PROBE_QUEUED, rse.name, back_to=rse)
+    return _tell_if_queued(request, tasks.queue_probe(rse), PROBE_QUEUED, rse.name, back_to=rse)
 
 
 # What a "queue a background task" button says: (when queued, when the task queue did not take it), of {name}.
@@ -459,7 +459,7 @@ SYNC_QUEUED = (
 )
 
 
-def _said_if_queued(
+def _tell_if_queued(
     request: HttpRequest, queued: bool, said: tuple[str, str], name: str, back_to: Any
 ) -> HttpResponse:
     """Tell the user whether the background task they asked for (on ``name``) was queued, and go ``back_to``."""
@@ -580,7 +580,9 @@ def rse_adopt(request: HttpRequest, name: str) -> HttpResponse:
 @require_http_methods(["POST"])
 def instance_sync(request: HttpRequest, name: str) -> HttpResponse:
     instance = get_object_or_404(RucioInstance, name=name)
-    return _said_if_queued(request, tasks.queue_sync(instance), SYNC_QUEUED, instance.name, "qos:rse-list")
+    return _tell_if_queued(
+        request, tasks.queue_sync(instance), SYNC_QUEUED, instance.name, back_to="qos:rse-list"
+    )
 
 
 @permission_required("qos.view_push", raise_exception=True)
