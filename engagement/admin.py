@@ -2,24 +2,15 @@ from django.contrib import admin
 
 from common.admin import ReadOnlyAdmin
 
-from .models import (
-    ClassLink,
-    Contact,
-    Document,
-    EngagementRecord,
-    Experiment,
-    Requirement,
-    RequirementComment,
-    RequirementEvent,
-)
+from . import models
 
 
 class ContactInline(admin.TabularInline):
-    model = Contact
+    model = models.Contact
     extra = 0
 
 
-@admin.register(Experiment)
+@admin.register(models.Experiment)
 class ExperimentAdmin(admin.ModelAdmin):
     list_display = ["short_name", "name", "website"]
     search_fields = ["short_name", "name"]
@@ -27,7 +18,7 @@ class ExperimentAdmin(admin.ModelAdmin):
     inlines = [ContactInline]
 
 
-@admin.register(EngagementRecord)
+@admin.register(models.EngagementRecord)
 class EngagementRecordAdmin(admin.ModelAdmin):
     list_display = ["subject", "experiment", "kind", "date", "status"]
     list_filter = ["status", "kind", "experiment"]
@@ -35,14 +26,14 @@ class EngagementRecordAdmin(admin.ModelAdmin):
     search_fields = ["subject", "who"]
 
 
-@admin.register(Document)
+@admin.register(models.Document)
 class DocumentAdmin(ReadOnlyAdmin):
     list_display = ["title", "experiment", "status", "status_changed_at"]
     list_filter = ["status", "experiment"]
     list_select_related = ["experiment"]
 
 
-@admin.register(Requirement)
+@admin.register(models.Requirement)
 class RequirementAdmin(ReadOnlyAdmin):
     list_display = [
         "title",
@@ -58,19 +49,19 @@ class RequirementAdmin(ReadOnlyAdmin):
     search_fields = ["title"]
 
 
-@admin.register(RequirementEvent)
+@admin.register(models.RequirementEvent)
 class RequirementEventAdmin(ReadOnlyAdmin):
     list_display = ["requirement", "kind", "to_status", "author", "created_at"]
     list_select_related = ["requirement__experiment", "author"]
 
 
-@admin.register(ClassLink)
+@admin.register(models.ClassLink)
 class ClassLinkAdmin(ReadOnlyAdmin):
     list_display = ["requirement", "qos_class", "copies", "linked_by", "linked_at"]
     list_select_related = ["requirement__experiment", "qos_class", "linked_by"]
 
 
-@admin.register(RequirementComment)
+@admin.register(models.RequirementComment)
 class RequirementCommentAdmin(ReadOnlyAdmin):
     list_display = ["requirement", "author", "created_at"]
     list_select_related = ["requirement__experiment", "author"]

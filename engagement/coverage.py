@@ -283,26 +283,6 @@ class CoverageChange:
     arriving: tuple[str, ...]
 
     @property
-    def qos_class(self) -> StorageQoSClass:
-        return self.now.qos_class
-
-    @property
-    def wanted(self) -> int:
-        return self.now.wanted
-
-    @property
-    def before(self) -> int:
-        return self.now.available
-
-    @property
-    def after(self) -> int:
-        return self.then.available
-
-    @property
-    def was_covered(self) -> bool:
-        return not self.now.short
-
-    @property
     def breaks(self) -> bool:
         """Leaves a committed requirement short, or shorter than it was (of RSEs or of space)."""
         if not (self.requirement.is_committed and self.then.short):

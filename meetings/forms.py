@@ -18,27 +18,15 @@ from common.links import validate_https_link
 from engagement.models import Experiment
 from qos.models import StorageQoSClass
 
-from . import indico
+from . import indico, models
 from .choices import ActionStatus
-from .models import (
-    DEFAULT_MEETING_TIME_ZONE,
-    Action,
-    Meeting,
-    MeetingSeries,
-    MinutesSection,
-    Person,
-    Stream,
-    TimetableItem,
-    known_time_zones,
-    validate_meeting_year,
-)
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 TIME_INPUT = forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
 
 
 def time_zone_choices() -> list[tuple[str, str]]:
-    return [(name, name) for name in sorted(known_time_zones())]
+    return [(name, name) for name in sorted(models.known_time_zones())]
 
 
 def combine_local(date: datetime.date, time: datetime.time, zone_name: str) -> datetime.datetime:
@@ -48,16 +36,16 @@ def combine_local(date: datetime.date, time: datetime.time, zone_name: str) -> d
 
 
 class PersonChoiceField(forms.ModelMultipleChoiceField):
-    def label_from_instance(self, obj: Person) -> str:
+    def label_from_instance(self, obj: models.Person) -> str:
         return str(obj)
 
 
 class LocalStartMixin(forms.Form):
     """Date, time and time zone fields that together give ``starts_at`` in UTC."""
 
-    date = forms.DateField(widget=DATE_INPUT, validators=[validate_meeting_year])
+    date = forms.DateField(widget=DATE_INPUT, validators=[models.validate_meeting_year])
     time = forms.TimeField(widget=TIME_INPUT, help_text="On the meeting's own clock.")
-    time_zone = forms.ChoiceField(choices=time_zone_choices, initial=DEFAULT_MEETING_TIME_ZONE)
+    time_zone = forms.ChoiceField(choices=time_zone_choices, initial=models.DEFAULT_MEETING_TIME_ZONE)
 
     def local_start(self) -> datetime.datetime | None:
         data = self.cleaned_data
@@ -70,14 +58,14 @@ class MeetingForm(LocalStartMixin, forms.ModelForm):
     """Create or edit a meeting: when (on its own clock), where, and who attended."""
 
     attendees = PersonChoiceField(
-        queryset=Person.objects.all(), required=False, widget=forms.SelectMultiple(attrs={"size": 10})
+        queryset=models.Person.objects.all(), required=False, widget=forms.SelectMultiple(attrs={"size": 10})
     )
     indico_url = forms.URLField(
         required=False, label="Indico event", assume_scheme="https", validators=[validate_https_link]
     )
 
     class Meta:
-        model = Meeting
+        model = models.Meeting
         fields = ["series", "title", "duration_minutes", "location", "indico_url", "attendees"]
         labels = {"duration_minutes": "Duration (minutes)"}
 
@@ -90,7 +78,7 @@ class MeetingForm(LocalStartMixin, forms.ModelForm):
             self.initial.update(date=local.date(), time=local.time(), time_zone=self.instance.time_zone)
             self.fields["series"].disabled = True
         else:
-            series = MeetingSeries.objects.first()
+            series = models.MeetingSeries.objects.first()
             if series is not None:
                 self.initial.setdefault("series", series.pk)
                 self.initial.setdefault("time_zone", series.time_zone)
@@ -106,7 +94,7 @@ class MeetingForm(LocalStartMixin, forms.ModelForm):
             # A new meeting has no series until one is chosen: then "This field is required." says it all.
             series = data.get("series") or (self.instance.series if self.instance.series_id else None)
             if series is not None:
-                Meeting.objects.check_time_free(series, starts_at, other_than=self.instance)
+                models.Meeting.objects.check_time_free(series, starts_at, other_than=self.instance)
         return data
 
     def meeting_fields(self) -> dict[str, Any]:
@@ -124,10 +112,10 @@ class NextMeetingForm(LocalStartMixin, forms.Form):
 
 
 class MeetingSeriesForm(forms.ModelForm):
-    time_zone = forms.ChoiceField(choices=time_zone_choices, initial=DEFAULT_MEETING_TIME_ZONE)
+    time_zone = forms.ChoiceField(choices=time_zone_choices, initial=models.DEFAULT_MEETING_TIME_ZONE)
 
     class Meta:
-        model = MeetingSeries
+        model = models.MeetingSeries
         fields = ["name", "slug", "time_zone", "interval_days", "duration_minutes", "location", "description"]
         labels = {"interval_days": "Every (days)", "duration_minutes": "Duration (minutes)"}
         widgets = {"description": forms.Textarea(attrs={"rows": 3})}
@@ -136,18 +124,20 @@ class MeetingSeriesForm(forms.ModelForm):
 class ActionForm(forms.ModelForm):
     """Create or edit an action (coordinators). The note is kept in the action's log."""
 
-    owners = PersonChoiceField(queryset=Person.objects.all(), widget=forms.SelectMultiple(attrs={"size": 8}))
+    owners = PersonChoiceField(
+        queryset=models.Person.objects.all(), widget=forms.SelectMultiple(attrs={"size": 8})
+    )
     note = change_note("Why this change? Kept in the action's log.")
 
     class Meta:
-        model = Action
+        model = models.Action
         fields = ["text", "owners", "stream", "raised_at", "due_date", "qos_class", "experiment"]
         widgets = {"text": forms.Textarea(attrs={"rows": 3}), "due_date": DATE_INPUT}
         labels = {"raised_at": "Raised at meeting", "qos_class": "QoS class"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["raised_at"].queryset = Meeting.objects.select_related("series")
+        self.fields["raised_at"].queryset = models.Meeting.objects.select_related("series")
         self.fields["qos_class"].queryset = StorageQoSClass.objects.order_by("label")
         self.fields["experiment"].queryset = Experiment.objects.order_by("short_name")
         if not self.instance.pk:
@@ -161,13 +151,15 @@ class ActionUpdateForm(forms.Form):
     text = forms.CharField(
         label="Update", required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text="What happened?"
     )
-    meeting = forms.ModelChoiceField(queryset=Meeting.objects.all(), required=False, widget=forms.HiddenInput)
+    meeting = forms.ModelChoiceField(
+        queryset=models.Meeting.objects.all(), required=False, widget=forms.HiddenInput
+    )
 
-    def __init__(self, *args: Any, action: Action, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, action: models.Action, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {})
         kwargs["initial"].setdefault("status", action.status)
         super().__init__(*args, **kwargs)
-        allowed = {action.status, *Action.ALLOWED_STEPS[ActionStatus(action.status)]}
+        allowed = {action.status, *models.Action.ALLOWED_STEPS[ActionStatus(action.status)]}
         self.fields["status"].choices = [(v, label) for v, label in ActionStatus.choices if v in allowed]
         self.action = action
 
@@ -193,17 +185,21 @@ class MinutesForm(forms.Form):
     )
     action_owners = PersonChoiceField(
         label="Owners",
-        queryset=Person.objects.all(),
+        queryset=models.Person.objects.all(),
         required=False,
         widget=forms.SelectMultiple(attrs={"size": 6}),
     )
     action_section = forms.ChoiceField(label="Noted in section", required=False)
-    action_stream = forms.ModelChoiceField(label="Stream", queryset=Stream.objects.all(), required=False)
+    action_stream = forms.ModelChoiceField(
+        label="Stream", queryset=models.Stream.objects.all(), required=False
+    )
     action_due_date = forms.DateField(
         label="Due", required=False, widget=DATE_INPUT, help_text="Empty: the next meeting."
     )
 
-    def __init__(self, *args: Any, meeting: Meeting, sections: list[MinutesSection], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, meeting: models.Meeting, sections: list[models.MinutesSection], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.meeting = meeting
         self.sections = sections
@@ -218,7 +214,7 @@ class MinutesForm(forms.Form):
         self.fields["action_section"].choices = [("", "—")] + [(str(s.pk), s.title) for s in sections]
 
     @staticmethod
-    def section_field(section: MinutesSection) -> str:
+    def section_field(section: models.MinutesSection) -> str:
         return f"section_{section.pk}"
 
     def section_fields(self) -> list[forms.BoundField]:
@@ -234,11 +230,11 @@ class MinutesForm(forms.Form):
         if not self.cleaned_data.get("action_owners"):
             self.add_error("action_owners", "Give at least one owner.")
 
-    def chosen_section(self) -> MinutesSection | None:
+    def chosen_section(self) -> models.MinutesSection | None:
         chosen = self.cleaned_data.get("action_section")
         return next((s for s in self.sections if str(s.pk) == chosen), None)
 
-    def bodies(self, *, noting: Action | None = None) -> dict[int, str]:
+    def bodies(self, *, noting: models.Action | None = None) -> dict[int, str]:
         """The sections' Markdown as typed, by section id; an action raised from here (``noting``) is noted
         at the end of the section chosen for it."""
         bodies = {section.pk: self.cleaned_data[self.section_field(section)] for section in self.sections}
@@ -257,16 +253,16 @@ class TimetableItemForm(forms.ModelForm):
     start = forms.TimeField(required=False, widget=TIME_INPUT, help_text="Empty for sub-items.")
 
     class Meta:
-        model = TimetableItem
+        model = models.TimetableItem
         fields = ["position", "title", "start", "duration_minutes", "speaker", "stream", "parent"]
         labels = {"duration_minutes": "Minutes", "parent": "Part of", "position": "#"}
         # Their widths are in portal.css: the CSP refuses style attributes.
 
-    def __init__(self, *args: Any, meeting: Meeting, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, meeting: models.Meeting, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.meeting = meeting
         self.fields["parent"].queryset = meeting.timetable_items.filter(parent__isnull=True)
-        self.fields["speaker"].queryset = Person.objects.all()
+        self.fields["speaker"].queryset = models.Person.objects.all()
         if self.instance.starts_at:
             self.initial["start"] = self.instance.starts_at.astimezone(meeting.zone).time()
 
@@ -282,7 +278,7 @@ class TimetableItemForm(forms.ModelForm):
 
 
 class BaseTimetableFormSet(forms.BaseModelFormSet):
-    def __init__(self, *args: Any, meeting: Meeting, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, meeting: models.Meeting, **kwargs: Any) -> None:
         self.meeting = meeting
         super().__init__(*args, **kwargs)
 
@@ -292,7 +288,7 @@ class BaseTimetableFormSet(forms.BaseModelFormSet):
 
 # One empty row adds an item (another appears once it is saved): three made the editor mostly blanks.
 TimetableFormSet = forms.modelformset_factory(
-    TimetableItem, form=TimetableItemForm, formset=BaseTimetableFormSet, extra=1, can_delete=True
+    models.TimetableItem, form=TimetableItemForm, formset=BaseTimetableFormSet, extra=1, can_delete=True
 )
 
 
@@ -372,7 +368,7 @@ class PersonForm(forms.ModelForm):
     )
 
     class Meta:
-        model = Person
+        model = models.Person
         fields = ["name", "affiliation", "email", "user"]
 
 

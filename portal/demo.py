@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -11,8 +11,7 @@ from django.contrib.auth.models import Group
 from .choices import Role
 
 
-@dataclass(frozen=True)
-class DemoAccount:
+class DemoAccount(NamedTuple):
     username: str
     first_name: str
     last_name: str

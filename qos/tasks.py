@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from collections.abc import Callable
 
 from celery import shared_task
 from django.conf import settings
@@ -139,11 +140,17 @@ def sync_instance(self, instance_id: int) -> None:
 def queue_sync(instance: RucioInstance) -> bool:
     """Queue ``sync_instance`` for an instance. False (and a warning logged) when the broker cannot take it:
     the caller says so, and nothing is lost, since the periodic ``sync_all_instances`` runs again."""
+    return _queued(lambda: sync_instance.delay(instance.pk), "the sync of Rucio instance", instance.name)
+
+
+def _queued(send: Callable[[], object], what: str, name: str) -> bool:
+    """Send a task (``send``: its ``delay`` or ``apply_async``); False, and a warning logged naming ``what`` of
+    ``name``, when the broker cannot take it."""
     try:
-        sync_instance.delay(instance.pk)
+        send()
     except OperationalError as error:
         # What Celery raises when it cannot reach the broker after its publish retries.
-        logger.warning("Could not queue the sync of Rucio instance %s: %s", instance.name, error)
+        logger.warning("Could not queue %s %s: %s", what, name, error)
         return False
     return True
 
@@ -173,12 +180,11 @@ def probe_rse(rse_id: int) -> None:
 
 def queue_probe(rse: RSE) -> bool:
     """Queue a probe of ``rse`` on the probes queue; False (a warning logged) when the broker cannot take it."""
-    try:
-        probe_rse.apply_async(args=[rse.pk], queue=settings.QOS_PROBE_QUEUE or None)
-    except OperationalError as error:
-        logger.warning("Could not queue a probe of RSE %s: %s", rse.name, error)
-        return False
-    return True
+    return _queued(
+        lambda: probe_rse.apply_async(args=[rse.pk], queue=settings.QOS_PROBE_QUEUE or None),
+        "a probe of RSE",
+        rse.name,
+    )
 
 
 @shared_task(ignore_result=True)

@@ -1,5 +1,6 @@
 from collections import Counter
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -443,21 +444,30 @@ def conformance_context(rse: RSE) -> dict:
 def rse_probe(request: HttpRequest, name: str) -> HttpResponse:
     """Queue a probe of the RSE (QoS admins)."""
     rse = get_object_or_404(RSE, name=name)
-    _say_if_queued(
-        request,
-        tasks.queue_probe(rse),
-        f"Probe of {rse.name} queued: its verdict is updated when it has run.",
-        f"The probe of {rse.name} could not be queued: the task queue does not answer. Try again shortly.",
-    )
-    return redirect(rse)
+    return _tell_if_queued(request, tasks.queue_probe(rse), PROBE_QUEUED, rse.name, back_to=rse)
 
 
-def _say_if_queued(request: HttpRequest, queued: bool, success: str, failure: str) -> None:
-    """Tell the user whether the background task they asked for was queued."""
+# What a "queue a background task" button says: (when queued, when the task queue did not take it), of {name}.
+PROBE_QUEUED = (
+    "Probe of {name} queued: its verdict is updated when it has run.",
+    "The probe of {name} could not be queued: the task queue does not answer. Try again shortly.",
+)
+SYNC_QUEUED = (
+    "Sync of {name} queued: new RSEs appear and drift is checked.",
+    "The sync of {name} could not be queued: the task queue does not answer. Nothing was changed; try again "
+    "shortly (the periodic sync also runs by itself).",
+)
+
+
+def _tell_if_queued(
+    request: HttpRequest, queued: bool, said: tuple[str, str], name: str, back_to: Any
+) -> HttpResponse:
+    """Tell the user whether the background task they asked for (on ``name``) was queued, and go ``back_to``."""
     if queued:
-        messages.success(request, success)
+        messages.success(request, said[0].format(name=name))
     else:
-        messages.error(request, failure)
+        messages.error(request, said[1].format(name=name))
+    return redirect(back_to)
 
 
 @permission_required(PUSH, raise_exception=True)
@@ -570,14 +580,9 @@ def rse_adopt(request: HttpRequest, name: str) -> HttpResponse:
 @require_http_methods(["POST"])
 def instance_sync(request: HttpRequest, name: str) -> HttpResponse:
     instance = get_object_or_404(RucioInstance, name=name)
-    _say_if_queued(
-        request,
-        tasks.queue_sync(instance),
-        f"Sync of {instance.name} queued: new RSEs appear and drift is checked.",
-        f"The sync of {instance.name} could not be queued: the task queue does not answer. Nothing was "
-        "changed; try again shortly (the periodic sync also runs by itself).",
+    return _tell_if_queued(
+        request, tasks.queue_sync(instance), SYNC_QUEUED, instance.name, back_to="qos:rse-list"
     )
-    return redirect("qos:rse-list")
 
 
 @permission_required("qos.view_push", raise_exception=True)

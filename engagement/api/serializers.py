@@ -448,8 +448,8 @@ class CoverageChangeSerializer(serializers.Serializer):
     """A requirement's coverage in a linked class now and once RSEs have moved (``coverage.CoverageChange``)."""
 
     requirement = RequirementRefSerializer()
-    qos_class = serializers.CharField(source="qos_class.label")
-    copies = serializers.IntegerField(source="wanted")
+    qos_class = serializers.CharField(source="now.qos_class.label")
+    copies = serializers.IntegerField(source="now.wanted")
     leaving = serializers.ListField(
         child=serializers.CharField(), help_text="RSEs in sync that leave the class."
     )

@@ -11,6 +11,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.validators import UniqueValidator
@@ -19,18 +20,12 @@ from common.api.fields import UsernameField
 from engagement.models import Experiment
 from qos.models import StorageQoSClass
 
+from .. import models
 from ..choices import ActionStatus
-from ..models import (
-    Action,
-    ActionUpdate,
-    Meeting,
-    MeetingSeries,
-    MinutesSection,
-    Person,
-    Stream,
-    TimetableItem,
-    known_time_zones,
-    validate_meeting_year,
+
+# What renewing a person's calendar address (``rotate-calendar``) answers: the new address.
+CalendarAddressSerializer = inline_serializer(
+    "CalendarAddress", {"detail": serializers.CharField(), "calendar_url": serializers.URLField()}
 )
 
 
@@ -39,7 +34,7 @@ class PersonBriefSerializer(serializers.ModelSerializer):
     username = UsernameField(source="user.username")
 
     class Meta:
-        model = Person
+        model = models.Person
         fields = ["id", "name", "affiliation", "username"]
         read_only_fields = fields
 
@@ -56,13 +51,14 @@ class PersonSerializer(serializers.ModelSerializer):
         # An account belongs to one person (a unique column): say so, instead of failing on the database.
         validators=[
             UniqueValidator(
-                queryset=Person.objects.all(), message="This account is already linked to another person."
+                queryset=models.Person.objects.all(),
+                message="This account is already linked to another person.",
             )
         ],
     )
 
     class Meta:
-        model = Person
+        model = models.Person
         fields = ["id", "url", "name", "affiliation", "username"]
 
 
@@ -71,7 +67,7 @@ class StreamSerializer(serializers.ModelSerializer):
     leads = PersonBriefSerializer(many=True, read_only=True)
 
     class Meta:
-        model = Stream
+        model = models.Stream
         fields = ["url", "letter", "name", "description", "leads"]
         read_only_fields = fields
 
@@ -81,7 +77,7 @@ class TimetableItemSerializer(serializers.ModelSerializer):
     stream = serializers.SlugRelatedField(slug_field="letter", read_only=True, allow_null=True)
 
     class Meta:
-        model = TimetableItem
+        model = models.TimetableItem
         fields = [
             "id",
             "parent",
@@ -100,13 +96,13 @@ class MinutesSectionSerializer(serializers.ModelSerializer):
     stream = serializers.SlugRelatedField(slug_field="letter", read_only=True, allow_null=True)
 
     class Meta:
-        model = MinutesSection
+        model = models.MinutesSection
         fields = ["id", "position", "title", "stream", "body", "updated_at"]
         read_only_fields = ["id", "position", "title", "stream", "updated_at"]
 
 
 # Meetings of the task group start in MEETING_YEARS: the pages' rule (meetings/models.py), so that both agree.
-validate_meeting_start = validate_meeting_year
+validate_meeting_start = models.validate_meeting_year
 
 
 class MeetingSerializer(serializers.ModelSerializer):
@@ -114,11 +110,11 @@ class MeetingSerializer(serializers.ModelSerializer):
     the same instant on the meeting's own clock (``time_zone``)."""
 
     url = serializers.HyperlinkedIdentityField(view_name="meeting-detail")
-    series = serializers.SlugRelatedField(slug_field="slug", queryset=MeetingSeries.objects.all())
+    series = serializers.SlugRelatedField(slug_field="slug", queryset=models.MeetingSeries.objects.all())
     time_zone = serializers.ChoiceField(choices=[], required=False)
     local_start = serializers.SerializerMethodField()
     attendees = serializers.PrimaryKeyRelatedField(
-        many=True, queryset=Person.objects.all(), required=False, help_text="Person ids."
+        many=True, queryset=models.Person.objects.all(), required=False, help_text="Person ids."
     )
     timetable = TimetableItemSerializer(source="timetable_items", many=True, read_only=True)
     minutes = MinutesSectionSerializer(source="minutes_sections", many=True, read_only=True)
@@ -126,7 +122,7 @@ class MeetingSerializer(serializers.ModelSerializer):
     actions_reviewed = serializers.SerializerMethodField()
 
     class Meta:
-        model = Meeting
+        model = models.Meeting
         fields = [
             "id",
             "url",
@@ -150,17 +146,17 @@ class MeetingSerializer(serializers.ModelSerializer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["time_zone"].choices = sorted(known_time_zones())
+        self.fields["time_zone"].choices = sorted(models.known_time_zones())
 
-    def get_local_start(self, meeting: Meeting) -> str:
+    def get_local_start(self, meeting: models.Meeting) -> str:
         return meeting.local_start.isoformat()
 
-    def get_actions_reviewed(self, meeting: Meeting) -> list[int]:
+    def get_actions_reviewed(self, meeting: models.Meeting) -> list[int]:
         return [review.action_id for review in meeting.action_reviews.all()]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if (
-            isinstance(self.instance, Meeting)
+            isinstance(self.instance, models.Meeting)
             and attrs.get("series", self.instance.series) != self.instance.series
         ):
             raise ValidationError({"series": "A meeting cannot move to another series."})
@@ -170,13 +166,13 @@ class MeetingSerializer(serializers.ModelSerializer):
         starts_at = attrs.get("starts_at")
         if series is not None and starts_at is not None:
             try:
-                Meeting.objects.check_time_free(series, starts_at, other_than=self.instance)
+                models.Meeting.objects.check_time_free(series, starts_at, other_than=self.instance)
             except DjangoValidationError as error:
                 raise ValidationError({"starts_at": error.messages}) from error
         return attrs
 
-    def create(self, validated_data: dict[str, Any]) -> Meeting:
-        return Meeting.objects.create_with_agenda(by=self.context["request"].user, **validated_data)
+    def create(self, validated_data: dict[str, Any]) -> models.Meeting:
+        return models.Meeting.objects.create_with_agenda(by=self.context["request"].user, **validated_data)
 
 
 class NextMeetingSerializer(serializers.Serializer):
@@ -202,14 +198,14 @@ class ActionSerializer(serializers.ModelSerializer):
 
     url = serializers.HyperlinkedIdentityField(view_name="action-detail")
     owners = serializers.PrimaryKeyRelatedField(
-        many=True, queryset=Person.objects.all(), help_text="Person ids."
+        many=True, queryset=models.Person.objects.all(), help_text="Person ids."
     )
     owner_details = PersonBriefSerializer(source="owners", many=True, read_only=True)
     stream = serializers.SlugRelatedField(
-        slug_field="letter", queryset=Stream.objects.all(), allow_null=True, required=False
+        slug_field="letter", queryset=models.Stream.objects.all(), allow_null=True, required=False
     )
     raised_at = serializers.PrimaryKeyRelatedField(
-        queryset=Meeting.objects.all(), allow_null=True, required=False, help_text="Meeting id."
+        queryset=models.Meeting.objects.all(), allow_null=True, required=False, help_text="Meeting id."
     )
     qos_class = serializers.SlugRelatedField(
         slug_field="label", queryset=StorageQoSClass.objects.all(), allow_null=True, required=False
@@ -223,7 +219,7 @@ class ActionSerializer(serializers.ModelSerializer):
     )
 
     class Meta:
-        model = Action
+        model = models.Action
         fields = [
             "id",
             "url",
@@ -244,7 +240,7 @@ class ActionSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["status", "created_at", "updated_at", "closed_at"]
 
-    def create(self, validated_data: dict[str, Any]) -> Action:
+    def create(self, validated_data: dict[str, Any]) -> models.Action:
         validated_data.pop("note", None)
         user = self.context["request"].user
         meeting = validated_data.pop("raised_at", None)
@@ -252,9 +248,9 @@ class ActionSerializer(serializers.ModelSerializer):
         text = validated_data.pop("text")
         if meeting is not None:
             return meeting.raise_action(by=user, text=text, owners=owners, **validated_data)
-        return Action.objects.create_action(by=user, text=text, owners=owners, **validated_data)
+        return models.Action.objects.create_action(by=user, text=text, owners=owners, **validated_data)
 
-    def update(self, instance: Action, validated_data: dict[str, Any]) -> Action:
+    def update(self, instance: models.Action, validated_data: dict[str, Any]) -> models.Action:
         note = validated_data.pop("note", "")
         before = instance.snapshot()
         instance = super().update(instance, validated_data)
@@ -269,7 +265,7 @@ class ActionUpdateSerializer(serializers.ModelSerializer):
     new_status = serializers.ChoiceField(choices=ActionStatus.choices, allow_blank=True, read_only=True)
 
     class Meta:
-        model = ActionUpdate
+        model = models.ActionUpdate
         fields = ["id", "author", "created_at", "text", "old_status", "new_status", "changes", "meeting"]
         read_only_fields = fields
 
@@ -280,5 +276,8 @@ class ActionProgressSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=ActionStatus.choices, required=False)
     text = serializers.CharField(required=False, allow_blank=True, default="")
     meeting = serializers.PrimaryKeyRelatedField(
-        queryset=Meeting.objects.all(), required=False, allow_null=True, help_text="Where it was reported."
+        queryset=models.Meeting.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Where it was reported.",
     )

@@ -25,16 +25,13 @@ from .serializers import (
     ActionProgressSerializer,
     ActionSerializer,
     ActionUpdateSerializer,
+    CalendarAddressSerializer,
     MeetingSerializer,
     MinutesSectionSerializer,
     MinutesUpdateSerializer,
     NextMeetingSerializer,
     PersonSerializer,
     StreamSerializer,
-)
-
-CalendarAddressSerializer = inline_serializer(
-    "CalendarAddress", {"detail": serializers.CharField(), "calendar_url": serializers.URLField()}
 )
 
 

@@ -65,6 +65,18 @@ def queued_response(queued: bool, what: str) -> Response:
     return Response({"detail": f"{what[0].upper()}{what[1:]} queued."}, status=status.HTTP_202_ACCEPTED)
 
 
+def queued_schema(name: str) -> Any:
+    """The schema of an action that queues a background task and answers with ``queued_response``; ``name``
+    names its 202 body."""
+    return extend_schema(
+        request=None,
+        responses={
+            202: inline_serializer(name, {"detail": serializers.CharField()}),
+            503: OpenApiResponse(QueueUnavailableSerializer, description="The task queue does not answer"),
+        },
+    )
+
+
 REVIEW_NOT_VALID = OpenApiResponse(
     VALIDATION_ERROR,
     description='No `base_revision` (`{"base_revision": ["Give base_revision: ..."]}`), the revision reviewed, '
@@ -219,13 +231,7 @@ class RucioInstanceViewSet(
             )
         return super().http_method_not_allowed(request, *args, **kwargs)
 
-    @extend_schema(
-        request=None,
-        responses={
-            202: inline_serializer("SyncQueued", {"detail": serializers.CharField()}),
-            503: OpenApiResponse(QueueUnavailableSerializer, description="The task queue does not answer"),
-        },
-    )
+    @queued_schema("SyncQueued")
     @action(detail=True, methods=["post"])
     def sync(self, request, name=None):
         """Import the instance's RSEs and check every RSE for drift (in the background). 503 when the task
@@ -289,13 +295,7 @@ class RSEViewSet(
         }
         return Response(AssignmentPlanSerializer(plan).data)
 
-    @extend_schema(
-        request=None,
-        responses={
-            202: inline_serializer("ProbeQueued", {"detail": serializers.CharField()}),
-            503: OpenApiResponse(QueueUnavailableSerializer, description="The task queue does not answer"),
-        },
-    )
+    @queued_schema("ProbeQueued")
     @action(detail=True, methods=["post"])
     def probe(self, request, name=None):
         """Probe the RSE through Rucio now (in the background): write a small file, read it back, delete it,

@@ -318,11 +318,7 @@ class StorageQoSClass(models.Model):
     def approve(self, *, by: Any, comment: str = "", base_revision: int | None = None) -> None:
         """Approve the proposal (a new class, or a change to an approved one). Four-eyes: not by an author."""
         with transaction.atomic():
-            locked = self._lock(base_revision)
-            if not locked.awaits_approval:
-                raise IllegalTransition(
-                    f"Nothing awaits approval: this class is {locked.get_status_display().lower()}."
-                )
+            locked = self._lock_proposal(base_revision)
             authors = locked.proposal_authors()
             if by.pk in authors:
                 raise FourEyesViolation(
@@ -346,11 +342,7 @@ class StorageQoSClass(models.Model):
         if not reason or not reason.strip():
             raise ValidationError({"reason": "Say why the proposal is rejected."})
         with transaction.atomic():
-            locked = self._lock(base_revision)
-            if not locked.awaits_approval:
-                raise IllegalTransition(
-                    f"Nothing awaits approval: this class is {locked.get_status_display().lower()}."
-                )
+            locked = self._lock_proposal(base_revision)
             authors = locked.proposal_authors()
             if locked.pending_revision_id:
                 locked.pending_revision = None
@@ -411,6 +403,15 @@ class StorageQoSClass(models.Model):
             raise StaleRevision(
                 f"This class changed since you loaded it (you saw revision {base_revision}, it is now at "
                 f"revision {locked.revision}). Reload it, check the changes, and try again."
+            )
+        return locked
+
+    def _lock_proposal(self, base_revision: int | None) -> StorageQoSClass:
+        """``_lock``, for a decision on the proposal: refused when none awaits approval."""
+        locked = self._lock(base_revision)
+        if not locked.awaits_approval:
+            raise IllegalTransition(
+                f"Nothing awaits approval: this class is {locked.get_status_display().lower()}."
             )
         return locked
 

@@ -717,13 +717,18 @@ def test_an_already_short_requirement_is_named_when_it_gets_shorter(
 ):
     cern = make_rse("CERN-EOS", catalogue["SAFE"])
     (shorter,) = breaks_if_assigned([cern], catalogue["FAST"])
-    assert (shorter.qos_class.label, shorter.before, shorter.after, shorter.then.short_by) == (
+    assert (
+        shorter.now.qos_class.label,
+        shorter.now.available,
+        shorter.then.available,
+        shorter.then.short_by,
+    ) == (
         "SAFE",
         1,
         0,
         2,
     )
-    assert (shorter.was_covered, shorter.now.short_by) == (False, 1)
+    assert (shorter.now.short, shorter.now.short_by) == (True, 1)
     page = plan_page(client_for(admin), ["CERN-EOS"], "FAST")
     assert "(CERN-EOS leaves SAFE): <strong>short by 2</strong> (already short by 1 before)." in page
     assert requirements_broken_by({}) == []
