@@ -208,11 +208,13 @@ def test_moving_the_meetings_models_keeps_every_row_permission_and_role(empty_da
     _manage(ROOT, empty_database, "migrate", "--no-input", "-v0")
     after = _snapshot(ROOT, empty_database)
 
-    # Every row of every moved table, unchanged; people gain a calendar secret (meetings 0002), the last
-    # column, each their own.
-    secrets = [row.pop() for row in after["portal_person"]]
+    # Every row of every moved table, unchanged; people gain a calendar secret (meetings 0002), each their own,
+    # and an empty e-mail address (meetings 0004): the last two columns.
+    added = [(row.pop(-2), row.pop()) for row in after["portal_person"]]
+    secrets = [secret for secret, _ in added]
     assert len(set(secrets)) == len(secrets) == len(before["portal_person"])
     assert all(len(secret) == 32 for secret in secrets)
+    assert {email for _, email in added} == {""}
     for table in MOVED_TABLES:
         assert after[table] == before[table], table
     # The same content type rows (same ids), relabelled; nothing else touched.
