@@ -41,7 +41,7 @@ def test_a_qos_admin_first_sees_what_awaits_their_approval_not_what_they_wrote(c
     theirs = StorageQoSClass.objects.create_draft(by=admin2, **{**SAFE_CONTENT, "label": "FAST"})
     theirs.propose(by=admin2)
     page = client_for(admin).get("/").content.decode()
-    assert sections(page) == ["awaiting", "failed", "drifted", "gaps", "my-actions"]
+    assert sections(page) == ["awaiting", "failed", "drifted", "conformance", "gaps", "my-actions"]
     awaiting = part(page, "awaiting")
     assert "/qos/FAST/" in awaiting and "/qos/SAFE/" not in awaiting
     assert "1</span> class awaits your approval" in page
@@ -108,7 +108,15 @@ def test_a_member_sees_their_own_actions(client_for, member, coordinator):
 def test_someone_with_two_roles_sees_each_part_in_order(client_for, liaison_cta, experiments):
     liaison_cta.groups.add(Group.objects.get(name=Role.QOS_ADMIN))
     page = client_for(liaison_cta).get("/").content.decode()
-    assert sections(page) == ["awaiting", "failed", "drifted", "gaps", "my-requirements", "my-actions"]
+    assert sections(page) == [
+        "awaiting",
+        "failed",
+        "drifted",
+        "conformance",
+        "gaps",
+        "my-requirements",
+        "my-actions",
+    ]
     summary = part(page, "summary")
     assert summary.index("await your approval") < summary.index("of your experiments")
     assert summary.index("of your experiments") < summary.index("open actions of mine")

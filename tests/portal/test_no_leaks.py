@@ -240,6 +240,7 @@ POST_ONLY = {
     "qos:rse-reconcile",
     "qos:rse-adopt",
     "qos:instance-sync",
+    "qos:rse-probe",
     "engagement:requirement-comment",
     "engagement:requirement-link",
     "engagement:requirement-unlink",

@@ -117,9 +117,16 @@ JAVASCRIPT_URL = re.compile(r"javascript:", re.IGNORECASE)
 STYLE = re.compile(r"<style\b|\sstyle\s*=", re.IGNORECASE)
 
 
+MAIL_TEMPLATES = {"notifications/mail.html"}
+
+
 def test_no_template_has_inline_script_event_handler_javascript_url_or_inline_style():
     found = []
     for template in sorted((ROOT / "templates").rglob("*.html")):
+        if template.relative_to(ROOT / "templates").as_posix() in MAIL_TEMPLATES:
+            # A mail is no page of the site: no Content-Security-Policy applies to it, and mail clients drop
+            # style sheets, so its HTML carries its few styles inline.
+            continue
         text = template.read_text(encoding="utf-8")
         for name, pattern in [
             ("inline script", INLINE_SCRIPT),
@@ -251,7 +258,10 @@ def test_every_url_refuses_a_post_without_the_csrf_token_and_changes_nothing(
         response = csrf_checked_client.post(url, {"comment": "sneaky", "label": "EVIL", "status": "retired"})
         if response.status_code != 403 or "CSRF" not in refusal_reason(response):
             accepted[url] = response.status_code
-    assert accepted == {}
+    # The one exception, by design: a mail's one-click unsubscribe (RFC 8058) is a POST from the mail client,
+    # which has no CSRF token; its signed address is the credential, and a forged one is a 404 that changes
+    # nothing (tests/notifications/test_unsubscribe.py).
+    assert accepted == {"/notifications/unsubscribe/1/": 404}
     assert database_state() == before
 
 
