@@ -9,6 +9,9 @@ expression finds them; a pending, drifted or failed push, or an RSE Rucio no lon
 Each of those RSEs must also have *usable* space (free minus Rucio's MinFreeSpace, ``RSE.usable_bytes``) for
 one copy of the requirement's volume: a rule whose copies do not fit is stuck too. An RSE whose capacity Rucio
 did not report is neither counted as room nor as none: coverage that depends on it is *unknown*.
+With ``QOS_COVERAGE_COUNTS_CONFORMING_ONLY`` on, an RSE in sync counts only if its probes also find it
+delivering the class (conforming or degraded, ``qos.choices.DELIVERING_VERDICTS``): a violating,
+unreachable or never-probed one advertises a promise it does not keep.
 
 Coverage spans two apps (a requirement here, RSEs in ``qos``), so it has a module of its own, like
 ``matching.py``: the rule is written once in Python (:func:`fits`, to explain it on pages) and once in SQL
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db.models import (
     Count,
     DecimalField,
@@ -42,7 +46,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from common.templatetags.common_tags import bytes_si
-from qos.choices import CARRIED_STATUSES, SyncState
+from qos.choices import CARRIED_STATUSES, DELIVERING_VERDICTS, SyncState
 from qos.models import RSE, StorageQoSClass
 
 from .choices import COMMITTED_STATUSES
@@ -60,14 +64,29 @@ def volume_bytes(volume_tb: Decimal) -> int:
     return int(volume_tb * TB)
 
 
+def counts_conforming_only() -> bool:
+    """Whether coverage counts only the RSEs whose probes find them delivering their class
+    (``QOS_COVERAGE_COUNTS_CONFORMING_ONLY``); the pages say which way it counts."""
+    return settings.QOS_COVERAGE_COUNTS_CONFORMING_ONLY
+
+
 def rses_in_sync() -> QuerySet[RSE]:
     """RSEs whose class Rucio really advertises now: in sync, still listed by Rucio, and with a class whose
-    label the portal puts in Rucio (approved or deprecated; see ``RSE.desired_value``)."""
-    return RSE.objects.filter(
+    label the portal puts in Rucio (approved or deprecated; see ``RSE.desired_value``); with
+    ``QOS_COVERAGE_COUNTS_CONFORMING_ONLY``, also judged conforming or degraded by their probes (an RSE never
+    probed is unknown and does not count). The Python rule and its SQL twin both read their RSEs here, so the
+    setting moves both alike."""
+    rses = RSE.objects.filter(
         sync_state=SyncState.IN_SYNC,
         missing_in_rucio=False,
         qos_class__status__in=CARRIED_STATUSES,
     )
+    if counts_conforming_only():
+        # The verdict must be about the class the RSE advertises now: one about its former class says nothing.
+        rses = rses.filter(
+            conformance__verdict__in=DELIVERING_VERDICTS, conformance__qos_class_label=F("qos_class__label")
+        )
+    return rses
 
 
 def fits(usable: Iterable[int | None], wanted: int, volume: int) -> bool | None:
@@ -336,6 +355,19 @@ def _class_moves(leaving: Mapping[int, set[int]], arriving: Mapping[int, list[RS
     return moves
 
 
+def _counted_arrivals(arriving: Mapping[int, Iterable[RSE]]) -> dict[int, list[RSE]]:
+    """The arriving RSEs that will count once pushed, by class: those Rucio still lists. An RSE arriving in a
+    class has no verdict about it yet (a new class resets it to unknown): when coverage counts only conforming
+    RSEs, it counts once its probes confirm it, not on arrival."""
+    if counts_conforming_only():
+        return {}
+    return {
+        class_id: listed
+        for class_id, rses in arriving.items()
+        if (listed := [rse for rse in rses if not rse.missing_in_rucio])
+    }
+
+
 def coverage_changes(
     leaving: Mapping[int, Iterable[int]], arriving: Mapping[int, Iterable[RSE]] | None = None
 ) -> list[CoverageChange]:
@@ -345,18 +377,15 @@ def coverage_changes(
     ``leaving`` maps a class id to the ids of the RSEs that would stop advertising it; ``arriving`` a class id
     to the RSEs (loaded, with their capacity) that would advertise it once their push is done. Only RSEs in
     sync count, before as after: one that is pending or drifted does not place data now, so its leaving
-    changes nothing; an arriving one counts once Rucio holds the value, unless Rucio no longer lists it.
-    Two queries.
+    changes nothing; an arriving one counts once Rucio holds the value, unless Rucio no longer lists it (or,
+    with ``QOS_COVERAGE_COUNTS_CONFORMING_ONLY``, not before its probes confirm it delivers the class). Two
+    queries.
     """
     from .choices import ACTIVE_STATUSES
     from .models import ClassLink
 
     leaving = {class_id: set(ids) for class_id, ids in leaving.items() if ids}
-    arriving = {
-        class_id: listed
-        for class_id, rses in (arriving or {}).items()
-        if (listed := [rse for rse in rses if not rse.missing_in_rucio])
-    }
+    arriving = _counted_arrivals(arriving or {})
     if not (leaving or arriving):
         return []
     moves = _class_moves(leaving, arriving)

@@ -20,7 +20,7 @@ from common.errors import refusal_shown_on
 from common.refusals import refuse_without
 from qos.models import StorageQoSClass
 
-from .coverage import coverage_by_requirement, coverage_of_links, requirement_rows
+from .coverage import counts_conforming_only, coverage_by_requirement, coverage_of_links, requirement_rows
 from .filters import DocumentFilterSet, EngagementRecordFilterSet, RequirementFilterSet
 from .forms import (
     CommentForm,
@@ -168,7 +168,11 @@ def requirement_coverage(request: HttpRequest) -> HttpResponse:
     page = Paginator(at_risk, PAGE_SIZE).get_page(request.GET.get("page"))
     coverage = coverage_by_requirement(page.object_list)
     rows = [{"requirement": r, "coverage": coverage[r.pk]} for r in page.object_list]
-    return render(request, "engagement/requirement_coverage.html", {"page": page, "rows": rows})
+    return render(
+        request,
+        "engagement/requirement_coverage.html",
+        {"page": page, "rows": rows, "conforming_only": counts_conforming_only()},
+    )
 
 
 @require_http_methods(["GET", "POST"])
@@ -230,6 +234,7 @@ def _detail_context(request: HttpRequest, requirement: Requirement) -> dict[str,
         "links": links,
         "coverage": coverage,
         "coverage_short": [line for line in coverage if line.short],
+        "conforming_only": counts_conforming_only(),
         "coverage_at_risk": requirement.is_committed and any(line.short for line in coverage),
         "rules": suggest_rules(requirement.volume_tb, links),
         "is_gap": ApprovedClasses.cached().is_gap(requirement),

@@ -497,6 +497,9 @@ QOS_PROBE_RAW_DAYS = env_int("QOS_PROBE_RAW_DAYS", 30)
 # The Celery queue probes run on: a worker of their own (celery -A portal worker -Q probes) keeps them from
 # ever delaying pushes. Empty: the default queue.
 QOS_PROBE_QUEUE = env("QOS_PROBE_QUEUE", "probes")
+# Coverage of requirements counts an RSE only if it is in sync AND its probes find it delivering its class
+# (conforming or degraded; engagement/coverage.py). Off: every RSE in sync counts, whatever its verdict.
+QOS_COVERAGE_COUNTS_CONFORMING_ONLY = env_bool("QOS_COVERAGE_COUNTS_CONFORMING_ONLY", False)
 
 # --- Logging: to stderr, never with secrets (the Rucio gateway keeps them out of messages). -------------
 # Every line carries the request id (or the Celery task's); "json": one JSON object per line (common/logs.py).

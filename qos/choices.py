@@ -112,6 +112,9 @@ class Verdict(models.TextChoices):
 
 # Verdicts of RSEs that do not deliver their class: the dashboard lists them.
 FAILING_VERDICTS = (Verdict.VIOLATING, Verdict.UNREACHABLE)
+# Verdicts of RSEs that deliver their class, if not always to the letter: they count toward coverage when
+# QOS_COVERAGE_COUNTS_CONFORMING_ONLY is on. A degraded RSE still places data where a rule asks.
+DELIVERING_VERDICTS = (Verdict.CONFORMING, Verdict.DEGRADED)
 
 
 class ProbeFault(models.TextChoices):

@@ -282,10 +282,16 @@ def test_the_space_rule_in_sql_agrees_with_the_python_one(
         {"FAST": 3},
         {"SAFE": 2, "FAST": 1},
     ]
+    assert_sql_agrees_with_python(volumes, cases, liaison_cta, experiments["CTA"], admin, catalogue)
+
+
+def assert_sql_agrees_with_python(volumes, cases, liaison, experiment, admin, catalogue) -> None:
+    """Files and accepts a requirement per volume and linked classes, then checks that the SQL flag and the
+    dashboard's count agree with the coverage explained in Python, and that some are short and some not."""
     for v, volume in enumerate(volumes):
         for c, links in enumerate(cases):
             requirement = Requirement.objects.file(
-                by=liaison_cta, experiment=experiments["CTA"], **{**ARCHIVE_NEEDS, "title": f"V{v} C{c}"}
+                by=liaison, experiment=experiment, **{**ARCHIVE_NEEDS, "title": f"V{v} C{c}"}
             )
             Requirement.objects.filter(pk=requirement.pk).update(volume_tb=volume)
             accept(Requirement.objects.get(pk=requirement.pk), admin, links, catalogue)
