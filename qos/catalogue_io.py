@@ -573,7 +573,11 @@ def _write_assignments(rses: dict[str, RSE], report: ImportReport, pks: dict[str
     # The state follows from the value Rucio last reported and the latest push (one query per chunk).
     names = list(rses)
     changed = []
-    latest_push = Push.objects.filter(rse=OuterRef("pk")).order_by("-pk").values("state")[:1]
+    latest_push = (
+        Push.objects.filter(rse=OuterRef("pk"), key=OuterRef("instance__attribute_key"))
+        .order_by("-pk")
+        .values("state")[:1]
+    )
     for start in range(0, len(names), CHUNK):
         for rse in (
             RSE.objects.with_related()

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
-from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -96,7 +96,11 @@ class RSEQuerySet(models.QuerySet):
         for chunk in chunks(list(reported)):
             rses.update(self.select_related("instance", "qos_class").in_bulk(chunk))
             newest = (
-                Push.objects.filter(rse__in=chunk).values("rse").annotate(newest=Max("pk")).values("newest")
+                Push.objects.of_class_attribute()
+                .filter(rse__in=chunk)
+                .values("rse")
+                .annotate(newest=Max("pk"))
+                .values("newest")
             )
             latest.update((push.rse_id, push) for push in Push.objects.filter(pk__in=newest))
         recorded = ["rucio_attributes", "rucio_value", "sync_state", "updated_at"]
@@ -189,20 +193,35 @@ class RSEQuerySet(models.QuerySet):
 
 class PushQuerySet(models.QuerySet):
     def enqueue(
-        self, rse: Any, value: str | None, reason: str, *, by: Any = None, dispatch: bool = True
+        self,
+        rse: Any,
+        value: str | None,
+        reason: str,
+        *,
+        by: Any = None,
+        dispatch: bool = True,
+        key: str = "",
     ) -> Any:
-        """Write a push (outbox row) for one RSE; older unsent pushes of the RSE are superseded.
+        """Write a push (outbox row) for one RSE; older unsent pushes of the RSE (of the same attribute: see
+        enqueue_many) are superseded.
 
         The task that sends it is queued when the transaction commits: never before, so a worker can not see
         a push that a rollback is about to remove.
         """
-        (push,) = self.enqueue_many([rse], value, reason, by=by)
+        (push,) = self.enqueue_many([rse], value, reason, by=by, key=key)
         if dispatch:
             transaction.on_commit(lambda: send_after_commit([push.pk]))
         return push
 
-    def enqueue_many(self, rses: list[Any], value: str | None, reason: str, *, by: Any = None) -> list[Any]:
-        """Write one push per RSE (in the order given), superseding their older unsent pushes; sends nothing.
+    def enqueue_many(
+        self, rses: list[Any], value: str | None, reason: str, *, by: Any = None, key: str = ""
+    ) -> list[Any]:
+        """Write one push per RSE (in the order given), superseding their older unsent pushes of the same
+        attribute; sends nothing.
+
+        ``key``: the attribute, the RSEs' class attribute (``instance.attribute_key``) unless told; a push of
+        another one (the conformance write-back) neither supersedes nor is superseded by a push of the class,
+        and leaves the RSE's sync state (which is about its class) as it is.
 
         A few queries whatever the number of RSEs: one UPDATE, INSERT and UPDATE per chunk of RSEs.
         """
@@ -216,7 +235,11 @@ class PushQuerySet(models.QuerySet):
         with transaction.atomic():
             superseded = 0
             for chunk in chunks(pks):
-                superseded += self.filter(rse__in=chunk, state=PushState.QUEUED).update(
+                superseded += self.filter(
+                    Q(key=key) if key else Q(key=F("rse__instance__attribute_key")),
+                    rse__in=chunk,
+                    state=PushState.QUEUED,
+                ).update(
                     state=PushState.SUPERSEDED,
                     finished_at=now,
                     last_error="A newer push for this RSE was written.",
@@ -225,7 +248,7 @@ class PushQuerySet(models.QuerySet):
                 [
                     self.model(
                         rse=rse,
-                        key=rse.instance.attribute_key,
+                        key=key or rse.instance.attribute_key,
                         value=value,
                         operation=PushOperation.SET if value else PushOperation.DELETE,
                         reason=reason[:255],
@@ -235,8 +258,9 @@ class PushQuerySet(models.QuerySet):
                 ],
                 batch_size=CHUNK,
             )
-            for chunk in chunks(pks):
-                RSE.objects.filter(pk__in=chunk).update(sync_state=SyncState.PENDING)
+            if not key:
+                for chunk in chunks(pks):
+                    RSE.objects.filter(pk__in=chunk).update(sync_state=SyncState.PENDING)
             if superseded:
                 audit.log_on_commit(
                     "push.superseded",
@@ -246,9 +270,15 @@ class PushQuerySet(models.QuerySet):
                     push_count=superseded,
                 )
             audit.pushes_queued(pushes, by=by, reason=reason[:255])
-        for rse in rses:
-            rse.sync_state = SyncState.PENDING
+        if not key:
+            for rse in rses:
+                rse.sync_state = SyncState.PENDING
         return pushes
+
+    def of_class_attribute(self) -> PushQuerySet:
+        """Pushes of their RSE's class attribute (``instance.attribute_key``): the ones its sync state is
+        about, not a conformance write-back."""
+        return self.filter(key=F("rse__instance__attribute_key"))
 
     def unsent(self) -> PushQuerySet:
         from .choices import PushState
@@ -412,6 +442,8 @@ class ConformanceQuerySet(models.QuerySet):
                 probe=probe,
             )
             conformance.save()
+            if changed:
+                self._write_back(rse, conformance.verdict)
             if changed and conformance.verdict in FAILING_VERDICTS:
                 from .notices import rse_not_conforming
 
@@ -422,6 +454,21 @@ class ConformanceQuerySet(models.QuerySet):
                     finding="; ".join(conformance.reasons),
                 )
         return conformance, changed
+
+    @staticmethod
+    def _write_back(rse: Any, verdict: str) -> None:
+        """Push the new verdict to Rucio as the instance's conformance attribute, when it has one: ``true``
+        (conforming, degraded: it delivers), ``false`` (violating, unreachable), and the attribute removed
+        when unknown (a verdict about a former class must not vouch for a new one). Through the outbox, in the
+        transaction that records the verdict."""
+        from .choices import DELIVERING_VERDICTS, Verdict
+        from .models import Push
+
+        key = rse.instance.conformance_attribute
+        if not key:
+            return
+        value = None if verdict == Verdict.UNKNOWN else str(verdict in DELIVERING_VERDICTS).lower()
+        Push.objects.enqueue(rse, value, f"conformance verdict: {verdict}", key=key)
 
     def verdict_counts(self) -> dict[str, int]:
         """How many RSEs have each verdict, every verdict present; RSEs never judged count as unknown."""

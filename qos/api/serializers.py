@@ -124,7 +124,8 @@ class DiffRowSerializer(serializers.Serializer):
 
 class RucioInstanceSerializer(serializers.ModelSerializer):
     """A Rucio server. Where it connects and as whom is set in the deployment's environment (``<env_prefix>_*``
-    variables, credentials included): only ``attribute_key`` and ``enabled`` can be changed here."""
+    variables, credentials included): only ``attribute_key``, ``conformance_attribute`` and ``enabled`` can be
+    changed here."""
 
     # Each field set by the deployment, and the variable that sets it.
     DEPLOYMENT_FIELDS = {
@@ -150,6 +151,7 @@ class RucioInstanceSerializer(serializers.ModelSerializer):
             "account",
             "auth_type",
             "attribute_key",
+            "conformance_attribute",
             "ca_bundle",
             "env_prefix",
             "enabled",
@@ -181,6 +183,12 @@ class RucioInstanceSerializer(serializers.ModelSerializer):
         }
         if refused:
             raise ValidationError(refused)
+        key = attrs.get("attribute_key", getattr(self.instance, "attribute_key", "QOS"))
+        if attrs.get("conformance_attribute", getattr(self.instance, "conformance_attribute", "")) == key:
+            # The class's pushes and the verdict's would overwrite each other, and the sync state mean nothing.
+            raise ValidationError(
+                {"conformance_attribute": [f"Must differ from the class attribute ({key})."]}
+            )
         return attrs
 
     def _set_by_deployment(self, variable: str | None) -> str:

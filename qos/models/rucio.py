@@ -35,6 +35,10 @@ def is_rucio_prefix(prefix: str) -> bool:
     return prefix == "RUCIO" or prefix.startswith("RUCIO_")
 
 
+# What Rucio accepts as an RSE attribute's name (the class attribute, the conformance write-back's).
+ATTRIBUTE_NAME = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", "Letters, digits, '.', '-' and '_' only.")
+
+
 class RucioInstance(models.Model):
     """A Rucio server the portal reads RSEs from and pushes attributes to (ESCAPE testbed, WLCG DOMA, ...).
 
@@ -42,7 +46,7 @@ class RucioInstance(models.Model):
     environment variables with its ``env_prefix`` (``<PREFIX>_HOST``, ``<PREFIX>_AUTH_HOST``, ...; see
     :mod:`qos.rucio_config`), which also hold its credentials (``<PREFIX>_USERNAME``, ``<PREFIX>_PASSWORD``,
     ``<PREFIX>_CLIENT_CERT``, ``<PREFIX>_CLIENT_KEY``, ``<PREFIX>_TOKEN``, each also as ``..._FILE``).
-    Credentials are never stored here. Only ``attribute_key`` and ``enabled`` are the portal's to change.
+    Credentials are never stored here. Only ``attribute_key``, ``conformance_attribute`` and ``enabled`` are the portal's to change.
     """
 
     name = models.SlugField(max_length=64, unique=True, help_text="Short name, e.g. escape-testbed.")
@@ -53,10 +57,16 @@ class RucioInstance(models.Model):
     attribute_key = models.CharField(
         max_length=64,
         default="QOS",
-        validators=[
-            RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", "Letters, digits, '.', '-' and '_' only.")
-        ],
+        validators=[ATTRIBUTE_NAME],
         help_text="The RSE attribute that carries the class label, e.g. QOS.",
+    )
+    conformance_attribute = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        validators=[ATTRIBUTE_NAME],
+        help_text="An RSE attribute the portal sets to true or false when an RSE's conformance verdict "
+        "changes (e.g. QOS_OK), so a rule can ask for QOS=FAST&QOS_OK=true; empty: not written back.",
     )
     ca_bundle = models.CharField(
         max_length=500, blank=True, help_text="Path of a CA bundle; empty: system CAs."
@@ -221,9 +231,11 @@ class RSE(models.Model):
         )
 
     def compute_sync_state(self, latest_push: Push | object | None = LOOKUP) -> str:
-        """In sync, pending, drifted, failed or unknown; pass ``latest_push`` when it is already at hand."""
+        """In sync, pending, drifted, failed or unknown; pass ``latest_push`` (the latest push of the class
+        attribute, ``instance.attribute_key``: a conformance write-back says nothing of the class) when it is
+        already at hand."""
         if latest_push is LOOKUP:
-            latest_push = self.pushes.order_by("-pk").first()
+            latest_push = self.pushes.filter(key=self.instance.attribute_key).order_by("-pk").first()
         if latest_push is not None and latest_push.state in (PushState.QUEUED, PushState.SENDING):
             return SyncState.PENDING
         if latest_push is not None and latest_push.state == PushState.FAILED:

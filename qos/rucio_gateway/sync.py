@@ -171,7 +171,7 @@ def deliver(
     if not pushes:
         return report
     rse_ids = {push.rse_id for push in pushes}
-    pushes = _drop_superseded(pushes, report)
+    pushes = _one_per_rse(_drop_superseded(pushes, report))
     by_instance: dict[int, list[Push]] = defaultdict(list)
     for push in pushes:
         by_instance[push.rse.instance_id].append(push)
@@ -194,16 +194,37 @@ def _waiting(rse_ids: set[int]) -> list[int]:
     )
 
 
+def _one_per_rse(pushes: list[Push]) -> list[Push]:
+    """The oldest push of each RSE; the others (of another attribute: the class's and the conformance
+    write-back's) are given back unharmed and sent next (DeliveryReport.waiting). Each write is recorded with
+    the RSE's attributes as they stand after it, so two writes of one RSE computed from the same attributes
+    would record a stale value of the other's attribute."""
+    first: dict[int, Push] = {}
+    later: list[int] = []
+    for push in sorted(pushes, key=lambda push: push.pk):
+        if push.rse_id in first:
+            later.append(push.pk)
+        else:
+            first[push.rse_id] = push
+    if later:
+        Push.objects.filter(pk__in=later, state=PushState.SENDING).update(
+            state=PushState.QUEUED, claim_token="", claimed_at=None, attempts=F("attempts") - 1
+        )
+    return [push for push in pushes if first[push.rse_id] is push]
+
+
 def _drop_superseded(pushes: list[Push], report: DeliveryReport) -> list[Push]:
-    newest = dict(
-        Push.objects.filter(rse__in={push.rse_id for push in pushes})
-        .values("rse")
+    """Finish, unsent, the pushes a newer push of the same RSE and attribute follows."""
+    newest = {
+        (rse, key): pk
+        for rse, key, pk in Push.objects.filter(rse__in={push.rse_id for push in pushes})
+        .values("rse", "key")
         .annotate(newest=Max("pk"))
-        .values_list("rse", "newest")
-    )
+        .values_list("rse", "key", "newest")
+    }
     keep = []
     for push in pushes:
-        if newest.get(push.rse_id, push.pk) > push.pk:
+        if newest.get((push.rse_id, push.key), push.pk) > push.pk:
             _finish(push, PushState.SUPERSEDED, "A newer push for this RSE was written.")
             report.superseded.append(push.pk)
             audit.push_outcome(push, "superseded")
@@ -424,7 +445,9 @@ def _fail(push, started, before, error: str, report: DeliveryReport) -> None:
             error=error,
         )
         _finish(push, PushState.FAILED, error)
-        RSE.objects.filter(pk=push.rse_id).update(sync_state=SyncState.FAILED)
+        if push.key == push.rse.instance.attribute_key:
+            # The sync state is about the class: a failed conformance write-back leaves it (its push shows).
+            RSE.objects.filter(pk=push.rse_id).update(sync_state=SyncState.FAILED)
         notices.push_failed(push, error)
     report.failed.append(push.pk)
     audit.push_outcome(push, "failed", error=error, level=logging.WARNING)
