@@ -225,7 +225,8 @@ def _gauge(name: str, documentation: str, label: str, values: list[str], counts:
 
 
 def celery_queue_metrics() -> Iterator[Metric]:
-    """Messages waiting in the Celery queue in Redis; a broker that does not answer fails no scrape."""
+    """Messages waiting in each Celery queue in Redis (the default one and the probes'); a broker that does not
+    answer fails no scrape."""
     from kombu.transport.redis import Channel
 
     from portal.celery import app
@@ -233,17 +234,17 @@ def celery_queue_metrics() -> Iterator[Metric]:
     url = settings.CELERY_BROKER_URL or ""
     if settings.CELERY_TASK_ALWAYS_EAGER or not url.startswith(("redis://", "rediss://", "unix://")):
         return
-    queue = app.conf.task_default_queue
-    # kombu's Redis transport keeps one list per priority step: "celery", "celery\x06\x163", ...
-    keys = [queue if step == 0 else f"{queue}{Channel.sep}{step}" for step in Channel.priority_steps]
+    queues = list(dict.fromkeys([app.conf.task_default_queue, settings.QOS_PROBE_QUEUE]))
     up = GaugeMetricFamily("qos_celery_broker_up", "1 when the Celery broker (Redis) answered this scrape.")
     try:
         client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         try:
             pipeline = client.pipeline(transaction=False)
-            for key in keys:
-                pipeline.llen(key)
-            waiting = sum(pipeline.execute())
+            for queue in queues:
+                # kombu's Redis transport keeps one list per priority step: "celery", "celery\x06\x163", ...
+                for step in Channel.priority_steps:
+                    pipeline.llen(queue if step == 0 else f"{queue}{Channel.sep}{step}")
+            lengths = pipeline.execute()
         finally:
             client.close()
     except redis.RedisError as error:
@@ -255,9 +256,11 @@ def celery_queue_metrics() -> Iterator[Metric]:
     up.add_metric([], 1)
     yield up
     length = GaugeMetricFamily(
-        "qos_celery_queue_length", "Task messages waiting in the Celery queue in Redis.", labels=["queue"]
+        "qos_celery_queue_length", "Task messages waiting in each Celery queue in Redis.", labels=["queue"]
     )
-    length.add_metric([queue], waiting)
+    steps = len(Channel.priority_steps)
+    for index, queue in enumerate(queues):
+        length.add_metric([queue], sum(lengths[index * steps : (index + 1) * steps]))
     yield length
 
 

@@ -4,8 +4,6 @@ from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from notifications.api.views import PreferencesView
-
 from . import metrics, views
 from .api.urls import urlpatterns as api_urlpatterns
 from .iam import views as iam_views
@@ -43,8 +41,6 @@ urlpatterns = [
     path("", include("portal.iam.urls")),  # /account/
     # The signed one-click unsubscribe links of mails, which work without a login (notifications/).
     path("", include("notifications.urls")),
-    # My notification preferences (notifications/), beside /api/v1/me/.
-    path("api/v1/me/notifications/", PreferencesView.as_view(), name="me-notifications"),
     path("api/v1/", include(api_urlpatterns)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # DRF views opt out of LoginRequiredMiddleware; the docs page is for people, so send them to log in.

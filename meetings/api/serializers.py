@@ -59,7 +59,21 @@ class PersonSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = models.Person
-        fields = ["id", "url", "name", "affiliation", "username"]
+        fields = ["id", "url", "name", "affiliation", "username", "email"]
+        extra_kwargs = {
+            "email": {
+                "help_text": "Where reminders of their actions go if they have no account (else their "
+                "account's). Shown only to those who may change people, as on the person's edit page."
+            }
+        }
+
+    def to_representation(self, instance: models.Person) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        # An address is for reminders, not a directory: those who may edit people see it, the others do not.
+        request = self.context.get("request")
+        if request is None or not request.user.has_perm("meetings.change_person"):
+            data.pop("email", None)
+        return data
 
 
 class StreamSerializer(serializers.ModelSerializer):

@@ -56,6 +56,33 @@ def test_people_carry_the_username_of_their_account(api_for, member, coordinator
     assert "username" in unknown.json()
 
 
+def test_only_those_who_may_change_people_see_and_set_their_address(api_for, member, coordinator):
+    person = person_for(member, "Marek Szuba")
+    coordinating = api_for(coordinator)
+    changed = coordinating.patch(
+        f"/api/v1/people/{person.pk}/", {"email": "marek@example.org"}, format="json"
+    )
+    assert changed.status_code == 200, changed.json()
+    assert changed.json()["email"] == "marek@example.org"
+    person.refresh_from_db()
+    assert person.email == "marek@example.org"
+    assert coordinating.get(f"/api/v1/people/{person.pk}/").json()["email"] == "marek@example.org"
+
+    bad = coordinating.patch(f"/api/v1/people/{person.pk}/", {"email": "not an address"}, format="json")
+    assert bad.status_code == 400
+    assert "email" in bad.json()
+    person.refresh_from_db()
+    assert person.email == "marek@example.org"
+
+    as_member = api_for(member)
+    assert "email" not in as_member.get(f"/api/v1/people/{person.pk}/").json()
+    assert all("email" not in row for row in as_member.get("/api/v1/people/").json()["results"])
+    refused = as_member.patch(f"/api/v1/people/{person.pk}/", {"email": "x@example.org"}, format="json")
+    assert refused.status_code == 403
+    person.refresh_from_db()
+    assert person.email == "marek@example.org"
+
+
 def test_member_cannot_create_people(api_for, member):
     assert api_for(member).post("/api/v1/people/", {"name": "X"}).status_code == 403
     assert not Person.objects.exists()

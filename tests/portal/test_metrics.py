@@ -241,19 +241,22 @@ def test_request_latencies_are_counted_by_view_method_and_status(
 
 
 @pytest.mark.django_db
-def test_celery_queue_length_is_read_from_redis(metrics_token, private_redis, settings):
+def test_celery_queue_length_is_read_from_redis_for_each_queue(metrics_token, private_redis, settings):
     # A database of its own on the session's Redis: no worker consumes from it.
     settings.CELERY_BROKER_URL = private_redis.url.rsplit("/", 1)[0] + "/7"
     broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    broker.delete("celery", "celery\x06\x163")
+    lists = ("celery", "celery\x06\x163", settings.QOS_PROBE_QUEUE)
+    broker.delete(*lists)
     broker.rpush("celery", "m1", "m2", "m3")
     broker.rpush("celery\x06\x163", "m4")  # kombu's list for priority 3
+    broker.rpush(settings.QOS_PROBE_QUEUE, "p1", "p2")  # the probes' worker's queue
     try:
         values = samples(scrape())
     finally:
-        broker.delete("celery", "celery\x06\x163")
+        broker.delete(*lists)
     assert values[("qos_celery_broker_up", ())] == 1
     assert values[("qos_celery_queue_length", (("queue", "celery"),))] == 4
+    assert values[("qos_celery_queue_length", (("queue", settings.QOS_PROBE_QUEUE),))] == 2
 
 
 @pytest.mark.django_db
