@@ -1,4 +1,5 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -190,6 +191,14 @@ class RucioInstanceSerializer(serializers.ModelSerializer):
                 {"conformance_attribute": [f"Must differ from the class attribute ({key})."]}
             )
         return attrs
+
+    def update(self, instance: RucioInstance, validated_data: dict) -> RucioInstance:
+        # A new conformance attribute is brought to every RSE at once (RucioInstance.change_conformance_attribute).
+        key = validated_data.pop("conformance_attribute", instance.conformance_attribute)
+        with transaction.atomic():
+            instance = super().update(instance, validated_data)
+            instance.change_conformance_attribute(key, by=self.context["request"].user)
+        return instance
 
     def _set_by_deployment(self, variable: str | None) -> str:
         prefix = self.instance.env_prefix

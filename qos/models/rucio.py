@@ -148,6 +148,57 @@ class RucioInstance(models.Model):
             token_dir=getattr(settings, "RUCIO_TOKEN_DIR", None),
         )
 
+    def change_conformance_attribute(self, key: str, *, by: Any = None) -> list[Push]:
+        """Write the RSEs' conformance verdicts back as attribute ``key`` from now on ('' stops it), and bring
+        Rucio in line at once rather than at each RSE's next change of verdict: every RSE gets ``key`` set to
+        its verdict (removed where unknown), and the former attribute is removed from the RSEs that carry it or
+        are about to, so that a renamed or switched-off write-back leaves nothing vouching behind.
+
+        One transaction; the pushes (returned) are sent after it commits. Only what the portal does not
+        already know Rucio to hold is pushed.
+        """
+        from django.db import transaction
+
+        from ..choices import DELIVERING_VERDICTS, Verdict
+        from ..querysets import dispatch_after_commit
+
+        old = self.conformance_attribute
+        pushes: list[Push] = []
+        with transaction.atomic():
+            self.conformance_attribute = key
+            self.save(update_fields=["conformance_attribute"])
+            if key == old:
+                return []
+            rses = list(self.rses.select_related("instance", "conformance").order_by("pk"))
+            if old:
+                about_to = set(
+                    Push.objects.unsent().filter(rse__instance=self, key=old).values_list("rse", flat=True)
+                )
+                stale = [rse for rse in rses if old in rse.rucio_attributes or rse.pk in about_to]
+                pushes += Push.objects.enqueue_many(
+                    stale,
+                    None,
+                    f"conformance write-back moved from {old} to {key or 'nothing'}",
+                    by=by,
+                    key=old,
+                )
+            if key:
+                wanted: dict[str | None, list[RSE]] = {"true": [], "false": [], None: []}
+                for rse in rses:
+                    verdict = getattr(getattr(rse, "conformance", None), "verdict", Verdict.UNKNOWN)
+                    value = (
+                        None if verdict == Verdict.UNKNOWN else str(verdict in DELIVERING_VERDICTS).lower()
+                    )
+                    held = rse.rucio_attributes.get(key)
+                    if (str(held).lower() if held is not None else None) != value:
+                        wanted[value].append(rse)
+                for value, group in wanted.items():
+                    pushes += Push.objects.enqueue_many(
+                        group, value, f"conformance write-back turned on as {key}", by=by, key=key
+                    )
+            dispatch_after_commit(pushes)
+        return pushes
+
 
 LOOKUP = object()
 

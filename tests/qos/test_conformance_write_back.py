@@ -154,3 +154,54 @@ def test_the_api_turns_the_write_back_on_for_an_instance_and_refuses_the_class_a
     assert response.json()["conformance_attribute"] == "QOS_OK"
     rucio_instance.refresh_from_db()
     assert rucio_instance.conformance_attribute == "QOS_OK"
+
+
+def test_turning_the_write_back_on_brings_every_rse_in_line_at_once(
+    api_for, admin, rse_in_sync, make_rse, rucio_instance, rucio_admin_client
+):
+    # Judged while the write-back was off: nothing pushed then.
+    assert judge(rse_in_sync, ok=False)
+    name = make_rse("NEVERJUDGED")
+    sync_rses(rucio_instance)
+    never_judged = RSE.objects.get(name=name)  # unknown, and Rucio holds no QOS_OK: nothing to push
+    url = f"/api/v1/rucio-instances/{rse_in_sync.instance.name}/"
+    response = api_for(admin).patch(url, {"conformance_attribute": "QOS_OK"}, format="json")
+    assert response.status_code == 200, response.content
+    (push,) = conformance_pushes(rse_in_sync)
+    assert (push.value, push.requested_by) == ("false", admin)
+    assert not Push.objects.filter(rse=never_judged).exists()
+    deliver([push.pk])
+    assert rucio_admin_client.list_rse_attributes(rse_in_sync.name).get("QOS_OK") is False
+
+    # Renamed: the new attribute is set and the old one removed, so nothing stale vouches for the RSE.
+    response = api_for(admin).patch(url, {"conformance_attribute": "QOS_CONFORMS"}, format="json")
+    assert response.status_code == 200, response.content
+    pushes = {p.key: p for p in Push.objects.filter(rse=rse_in_sync, state="queued")}
+    assert (pushes["QOS_OK"].operation, pushes["QOS_CONFORMS"].value) == ("delete", "false")
+    deliver([pushes["QOS_OK"].pk])
+    deliver([pushes["QOS_CONFORMS"].pk])
+    attributes = rucio_admin_client.list_rse_attributes(rse_in_sync.name)
+    assert "QOS_OK" not in attributes
+    assert attributes.get("QOS_CONFORMS") is False
+
+    # Off: removed everywhere; the class attribute is untouched.
+    response = api_for(admin).patch(url, {"conformance_attribute": ""}, format="json")
+    assert response.status_code == 200, response.content
+    (removal,) = Push.objects.filter(rse=rse_in_sync, state="queued")
+    assert (removal.key, removal.operation) == ("QOS_CONFORMS", "delete")
+    deliver([removal.pk])
+    attributes = rucio_admin_client.list_rse_attributes(rse_in_sync.name)
+    assert "QOS_CONFORMS" not in attributes
+    assert attributes.get("QOS") == "SAFE"
+    assert RSE.objects.get(pk=rse_in_sync.pk).sync_state == "in_sync"
+
+
+def test_setting_the_same_attribute_again_pushes_nothing(api_for, admin, rse_in_sync):
+    rse = write_back_on(rse_in_sync)
+    assert judge(rse, ok=False)
+    before = Push.objects.count()
+    response = api_for(admin).patch(
+        f"/api/v1/rucio-instances/{rse.instance.name}/", {"conformance_attribute": "QOS_OK"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    assert Push.objects.count() == before
