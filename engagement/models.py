@@ -25,6 +25,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from common.errors import DomainError
+from common.links import validate_https_link
 from common.models import Immutable, optional_count, optional_link, user_link
 from qos.choices import AccessLatency, ClassStatus, StorageMedia
 from qos.models import StorageQoSClass, durability_field
@@ -110,7 +111,8 @@ class Experiment(models.Model):
     )
     name = models.CharField(max_length=200, help_text="Full name, e.g. Cherenkov Telescope Array.")
     description = models.TextField(blank=True, help_text="Markdown.")
-    website = models.URLField(blank=True)
+    # https only, like every link a user stores (common/links.py).
+    website = models.URLField(blank=True, validators=[validate_https_link])
     liaisons = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="liaison_experiments"
     )
@@ -838,7 +840,8 @@ class Document(ExperimentItem, StatusBadge, RemembersLoadedValues):
 
     experiment = models.ForeignKey(Experiment, on_delete=models.CASCADE, related_name="documents")
     title = models.CharField(max_length=200)
-    link = models.URLField(blank=True, max_length=500)
+    # https only, like every link a user stores (common/links.py).
+    link = models.URLField(blank=True, max_length=500, validators=[validate_https_link])
     owner = user_link(help_text="Who runs it through the experiment.")
     status = models.CharField(max_length=20, choices=DocumentStatus.choices, default=DocumentStatus.DRAFT)
     # The colour each status is shown in (StatusBadge).

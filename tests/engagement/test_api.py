@@ -210,3 +210,14 @@ def test_the_schema_documents_the_engagement_routes(api_for, member):
         "/api/v1/contacts/",
     ):
         assert path in schema
+
+
+def test_the_api_refuses_a_document_link_that_is_not_https(api_for, liaison_cta, experiments):
+    response = api_for(liaison_cta).post(
+        "/api/v1/documents/",
+        {"experiment": "CTA", "title": "Plan", "link": "http://x.example/plan"},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "https" in response.json()["link"][0]
+    assert not Document.objects.exists()

@@ -323,3 +323,34 @@ def test_a_step_that_does_not_apply_is_flagged_before_it_is_tried(client_for, ad
     gap_requirement.take("accept", by=admin)
     page = client_for(admin).get(f"/requirements/{gap_requirement.pk}/review/").content.decode()
     assert "This requirement is accepted: “Start the review” does not apply to it now." in page
+
+
+def test_experiment_and_document_links_are_https_only(client_for, coordinator, liaison_cta, experiments):
+    response = client_for(coordinator).post(
+        "/experiments/CTA/edit/", {"name": "CTA", "website": "http://www.cta-observatory.org"}
+    )
+    assert response.status_code == 200
+    assert "https address" in response.content.decode()
+    assert response.context["form"]["website"].value() == "http://www.cta-observatory.org"
+    experiments["CTA"].refresh_from_db()
+    assert experiments["CTA"].website == ""
+
+    liaison = client_for(liaison_cta)
+    response = liaison.post(
+        "/experiments/CTA/documents/new/",
+        {"title": "QoS note", "status": "draft", "link": "http://x.example/n"},
+    )
+    assert response.status_code == 200
+    assert "https address" in response.content.decode()
+    assert not Document.objects.exists()
+
+
+def test_a_plain_http_link_stored_before_the_rule_is_shown_as_text(client_for, member, experiments):
+    cta = experiments["CTA"]
+    Experiment.objects.filter(pk=cta.pk).update(website="http://www.cta-observatory.org")
+    Document.objects.create(experiment=cta, title="Old note", link="javascript:alert(1)")
+    page = client_for(member).get("/experiments/CTA/").content.decode()
+    assert "http://www.cta-observatory.org" in page
+    assert 'href="http://www.cta-observatory.org"' not in page
+    assert "Old note" in page
+    assert 'href="javascript:' not in page
