@@ -5,7 +5,7 @@ from django import forms
 from common.forms import change_note
 
 from .choices import ASSIGNABLE_STATUSES
-from .models import CONTENT_FIELDS, RSE, StorageQoSClass
+from .models import CONTENT_FIELDS, RSE, RucioInstance, StorageQoSClass
 from .rse_expressions import MAX_LENGTH as MAX_EXPRESSION_LENGTH
 
 
@@ -146,3 +146,28 @@ class RSEExpressionForm(forms.Form):
             self.fields["instance"].widget = forms.Select(choices=[(name, name) for name in instances])
         else:
             self.fields["instance"].widget = forms.HiddenInput()
+
+
+class RucioInstanceForm(forms.ModelForm):
+    """What the portal may change of a Rucio instance: the rest is the deployment's environment."""
+
+    class Meta:
+        model = RucioInstance
+        fields = ["attribute_key", "conformance_attribute", "enabled"]
+        help_texts = {
+            "attribute_key": "The RSE attribute that carries the class label, e.g. QOS. Changing it writes "
+            "nothing to Rucio: RSEs that do not carry their class under the new key show as drifted, to "
+            "reconcile.",
+            "conformance_attribute": "Set to true or false on every RSE by its conformance verdict, e.g. "
+            "QOS_OK, so a rule can ask for QOS=FAST&QOS_OK=true; empty: not written back. Changing it pushes "
+            "it to every RSE now and removes the former one.",
+            "enabled": "A disabled instance is not synced, periodically or on demand.",
+        }
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        key = cleaned.get("attribute_key")
+        if key and cleaned.get("conformance_attribute") == key:
+            # The class's pushes and the verdict's would overwrite each other.
+            self.add_error("conformance_attribute", f"Must differ from the class attribute ({key}).")
+        return cleaned

@@ -26,6 +26,7 @@ urlpatterns = [
     path("rses/<str:name>/adopt/", views.rse_adopt, name="rse-adopt"),
     path("rses/<str:name>/probe/", views.rse_probe, name="rse-probe"),
     path("pushes/", views.push_list, name="push-list"),
+    path("rucio/<slug:name>/", views.instance_detail, name="instance-detail"),
     path("rucio/<slug:name>/sync/", views.instance_sync, name="instance-sync"),
     path("<label:label>/history/", views.class_history, name="class-history"),
     path("<label:label>/<slug:action>/", views.class_transition, name="class-transition"),

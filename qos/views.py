@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -27,6 +28,7 @@ from .forms import (
     CompareForm,
     RejectForm,
     RSEExpressionForm,
+    RucioInstanceForm,
     StorageQoSClassForm,
     TransitionForm,
     label_input,
@@ -576,13 +578,53 @@ def rse_adopt(request: HttpRequest, name: str) -> HttpResponse:
     )
 
 
+CHANGE_INSTANCE = "qos.change_rucioinstance"
+
+
+@permission_required(VIEW_RSE, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def instance_detail(request: HttpRequest, name: str) -> HttpResponse:
+    """A Rucio instance: where it connects (the deployment's), its RSEs, and what QoS admins may change."""
+    instance = get_object_or_404(RucioInstance, name=name)
+    can_change = request.user.has_perm(CHANGE_INSTANCE)
+    if request.method == "POST" and not can_change:
+        raise PermissionDenied("Only QoS admins change a Rucio instance's attributes.")
+    form = RucioInstanceForm(request.POST or None, instance=RucioInstance.objects.get(pk=instance.pk))
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            instance.enabled = form.cleaned_data["enabled"]
+            instance.save(update_fields=["enabled"])
+            instance.change_attribute_key(form.cleaned_data["attribute_key"])
+            pushes = instance.change_conformance_attribute(
+                form.cleaned_data["conformance_attribute"], by=request.user
+            )
+        said = f"{instance.name} saved."
+        if pushes:
+            said += f" {len(pushes)} push{pluralize(len(pushes), 'es')} of the conformance attribute queued."
+        messages.success(request, said)
+        return redirect(instance)
+    counts = RSE.objects.filter(instance=instance).state_counts()
+    states = [(state, SyncState(state).label, counts[state]) for state in counts]
+    return render(
+        request,
+        "qos/instance_detail.html",
+        {
+            "instance": instance,
+            "form": form if can_change else None,
+            "can_push": request.user.has_perm(PUSH),
+            "states": states,
+            "rse_count": sum(counts.values()),
+        },
+    )
+
+
 @permission_required(PUSH, raise_exception=True)
 @require_http_methods(["POST"])
 def instance_sync(request: HttpRequest, name: str) -> HttpResponse:
     instance = get_object_or_404(RucioInstance, name=name)
-    return _tell_if_queued(
-        request, tasks.queue_sync(instance), SYNC_QUEUED, instance.name, back_to="qos:rse-list"
-    )
+    # Back to the page the button was on: the RSE list or the instance's page.
+    back_to = same_site_target(request, request.POST.get("next"), reverse("qos:rse-list"))
+    return _tell_if_queued(request, tasks.queue_sync(instance), SYNC_QUEUED, instance.name, back_to=back_to)
 
 
 @permission_required("qos.view_push", raise_exception=True)

@@ -194,10 +194,13 @@ class RucioInstanceSerializer(serializers.ModelSerializer):
 
     def update(self, instance: RucioInstance, validated_data: dict) -> RucioInstance:
         # A new conformance attribute is brought to every RSE at once (RucioInstance.change_conformance_attribute).
-        key = validated_data.pop("conformance_attribute", instance.conformance_attribute)
+        # A new class attribute is read again from what the portal knows (RucioInstance.change_attribute_key).
+        attribute_key = validated_data.pop("attribute_key", instance.attribute_key)
+        conformance_attribute = validated_data.pop("conformance_attribute", instance.conformance_attribute)
         with transaction.atomic():
             instance = super().update(instance, validated_data)
-            instance.change_conformance_attribute(key, by=self.context["request"].user)
+            instance.change_attribute_key(attribute_key)
+            instance.change_conformance_attribute(conformance_attribute, by=self.context["request"].user)
         return instance
 
     def _set_by_deployment(self, variable: str | None) -> str:

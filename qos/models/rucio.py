@@ -92,6 +92,9 @@ class RucioInstance(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def get_absolute_url(self) -> str:
+        return reverse("qos:instance-detail", args=[self.name])
+
     def connection(self) -> RucioConnection:
         """Connection settings for the Rucio gateway, read from the environment now, secrets included.
 
@@ -147,6 +150,28 @@ class RucioInstance(models.Model):
             ca_cert=configured.ca_bundle,
             token_dir=getattr(settings, "RUCIO_TOKEN_DIR", None),
         )
+
+    def change_attribute_key(self, key: str) -> None:
+        """Carry the classes in attribute ``key`` from now on. Nothing is written to Rucio, and the former
+        attribute stays where it is (replication rules may still ask for it): each RSE's value in Rucio and
+        sync state are read again at once from the attributes the portal last read, so an RSE whose class
+        Rucio does not hold under the new key shows as drifted now, for the QoS admins to reconcile, and not
+        only after the next sync."""
+        from django.db import transaction
+
+        with transaction.atomic():
+            changed = key != self.attribute_key
+            self.attribute_key = key
+            self.save(update_fields=["attribute_key"])
+            if changed:
+                RSE.objects.filter(instance=self).record_rucio_attributes(
+                    dict(
+                        self.rses.filter(last_read_at__isnull=False, missing_in_rucio=False).values_list(
+                            "pk", "rucio_attributes"
+                        )
+                    ),
+                    read=False,
+                )
 
     def change_conformance_attribute(self, key: str, *, by: Any = None) -> list[Push]:
         """Write the RSEs' conformance verdicts back as attribute ``key`` from now on ('' stops it), and bring

@@ -109,7 +109,7 @@ def role_pages(role: str) -> list[str]:
     meeting = Meeting.objects.order_by("pk").first()
     action = Action.objects.order_by("pk").first()
     return {
-        "admin": ["/qos/SAFE/edit/", "/qos/new/"],
+        "admin": ["/qos/SAFE/edit/", "/qos/new/", "/qos/rucio/escape/"],
         "liaison_cta": ["/requirements/new/", f"/requirements/{requirement.pk}/edit/"],
         "coordinator": [f"/meetings/{meeting.pk}/minutes/", "/actions/new/", f"/actions/{action.pk}/edit/"],
         "member": [],

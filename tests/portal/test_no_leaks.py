@@ -292,6 +292,7 @@ def page_arguments(site: Site, name: str) -> dict[str, Any]:
         "meetings:series-calendar": {"slug": k["series"].slug},
         "meetings:calendar-feed": {"token": site.feed_token},
         "qos:instance-sync": {"name": k["instance"].name},
+        "qos:instance-detail": {"name": k["instance"].name},
         "qos:class-transition": {"label": k["qos_class"].label, "action": "propose"},
         "engagement:requirement-transition": {"pk": k["requirement"].pk, "action": "withdraw"},
         "engagement:requirement-unlink": {"pk": k["requirement"].pk, "label": k["qos_class"].label},
