@@ -37,6 +37,9 @@ def cache_on(settings):
         }
     }
     settings.TABLE_CACHE = True
+    # Sessions in that cache, as production keeps them with CACHE_URL: whole pages are served from it too
+    # (common/page_cache.py), so every test here also holds them to what it checks of the cached parts.
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 
 def queries_of(client, url: str) -> tuple[int, bytes]:
