@@ -121,6 +121,7 @@ class PageCacheMiddleware:
             "page",
             [
                 session.session_key,
+                table_cache.secret_tag(),  # the session's password hash holds only under this SECRET_KEY
                 request.get_full_path(),
                 request.build_absolute_uri("/"),
                 request.headers.get("Accept", ""),
@@ -168,6 +169,7 @@ def _still_holds(entry: dict[str, Any], data: dict[str, Any], current: dict[str,
         entry["versions"] == current
         and str(data.get(SESSION_KEY)) == entry["user_id"]
         and data.get(BACKEND_SESSION_KEY) == entry["backend"]
+        and entry["backend"] in settings.AUTHENTICATION_BACKENDS
         and constant_time_compare(str(data.get(HASH_SESSION_KEY, "")), entry["session_hash"])
         and (entry["until"] is None or timezone.now().timestamp() < entry["until"])
     )
@@ -191,21 +193,8 @@ def _keep(
     request: HttpRequest, response: HttpResponseBase, key: str, current: dict[str, str], data: dict[str, Any]
 ) -> None:
     user = getattr(request, "user", None)
-    if (
-        response.status_code != 200
-        or response.streaming
-        or response.cookies
-        or any(response.has_header(name) for name in _NOT_KEPT_WITH)
-        or request.session.modified
-        or _showed_messages(request)
-        or table_cache.wrote_uncommitted()
-        or user is None
-        or not user.is_authenticated
-        or str(user.pk) != str(data.get(SESSION_KEY))
-    ):
-        return
     session_hash = str(data.get(HASH_SESSION_KEY, ""))
-    if not constant_time_compare(user.get_session_auth_hash(), session_hash):
+    if not _may_keep(request, response) or not _same_user(user, data, session_hash):
         return
     kept_user = copy.copy(getattr(user, "_wrapped", user))
     for name in ("password", "get_session_auth_hash", "_perm_cache", "_user_perm_cache", "_group_perm_cache"):
@@ -221,6 +210,30 @@ def _keep(
         "body": _without_tokens(response.content, request.META.get("CSRF_COOKIE")),
     }
     table_cache.store(key, entry)
+
+
+def _may_keep(request: HttpRequest, response: HttpResponseBase) -> bool:
+    """Whether the answer is the same for the next request of this session: a plain 200 of a request that
+    changed nothing."""
+    return not (
+        response.status_code != 200
+        or response.streaming
+        or response.cookies
+        or any(response.has_header(name) for name in _NOT_KEPT_WITH)
+        or request.session.modified
+        or _showed_messages(request)
+        or table_cache.wrote_uncommitted()
+    )
+
+
+def _same_user(user: Any, data: dict[str, Any], session_hash: str) -> bool:
+    """Whether the answer was made for the user the session names, with the session's password hash."""
+    return (
+        user is not None
+        and user.is_authenticated
+        and str(user.pk) == str(data.get(SESSION_KEY))
+        and constant_time_compare(user.get_session_auth_hash(), session_hash)
+    )
 
 
 def _showed_messages(request: HttpRequest) -> bool:

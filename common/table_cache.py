@@ -298,7 +298,7 @@ def cached_user(user_id: Any, load: Callable[[], Any]) -> Any:
         user.__dict__.pop("password", None)  # deferred from now on
         return user, session_hash
 
-    found = cached("user", USER_SOURCES, compute, vary=[user_id, _secret_tag()])
+    found = cached("user", USER_SOURCES, compute, vary=[user_id, secret_tag()])
     if found is None:
         return None
     user, session_hash = found
@@ -312,7 +312,8 @@ def _tag_of(secret_key: str) -> str:
     return hashlib.sha256(f"common.table_cache.cached_user:{secret_key}".encode()).hexdigest()[:16]
 
 
-def _secret_tag() -> str:
+def secret_tag() -> str:
+    """A tag of SECRET_KEY, for the keys of what is valid only under it (sessions' password hashes)."""
     return _tag_of(settings.SECRET_KEY)
 
 

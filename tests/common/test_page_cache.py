@@ -173,3 +173,11 @@ def test_nothing_is_kept_without_sessions_in_the_cache(settings, cache_on, clien
     client.get("/qos/")
     assert client.get("/qos/").templates != []
     assert not any(":table-cache:page:" in key for key in cache._cache)
+
+
+def test_a_new_secret_key_logs_the_session_out_as_without_the_cache(settings, cache_on, client_for, admin):
+    client = client_for(admin)
+    client.get("/qos/")
+    assert client.get("/qos/").templates == []
+    settings.SECRET_KEY = "another-secret-key-" + "x" * 40  # the session's password hash no longer holds
+    assert client.get("/qos/").status_code == 302

@@ -306,7 +306,7 @@ def test_the_cache_holds_no_password_hash_and_the_cached_user_never_writes_one_b
     backend.get_user(admin.pk)
     user = backend.get_user(admin.pk)  # from the cache
     assert "password" in user.get_deferred_fields()
-    entry = table_cache.cache.get(table_cache.entry_key("user", [admin.pk, table_cache._secret_tag()]))
+    entry = table_cache.cache.get(table_cache.entry_key("user", [admin.pk, table_cache.secret_tag()]))
     assert entry is not None and admin.password not in repr(entry[1][0].__dict__)
     assert user.get_session_auth_hash() == admin.get_session_auth_hash()
     user.first_name = "Changed"
