@@ -14,8 +14,8 @@ two things (``bench/settings.py``): no redirect to HTTPS on loopback, and one mo
 view that does no work. The reference, a plain Django view returning "hello" (``/bench/hello/``, no app, no
 middleware, no database: ``bench/hello_settings.py``), is served by a second gunicorn with the same settings.
 
-Logged in as a QoS admin (a session cookie, as a browser sends it), ``wrk`` (Debian's package; installed with
-apt-get when missing) keeps ``--connections`` requests in flight against each URL in turn, ``--duration``
+Logged in as a QoS admin (the session and CSRF cookies, as a browser sends them), ``wrk`` (Debian's package;
+installed with apt-get when missing) keeps ``--connections`` requests in flight against each URL in turn, ``--duration``
 seconds each, ``--rounds`` times over (the bare view and the hello included in every round), and the script
 prints req/s, p50 and p99 latency for each, with the ratio of its req/s to the bare view's and to the plain
 Django hello's in the same run. Before the load,
@@ -366,6 +366,11 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
             f"{result.path}: {result.size / 1024:.0f} KB; cold {result.queries[0]} queries, "
             f"{result.alone_ms[0]:.0f} ms; warm {result.queries[1]} queries, {result.alone_ms[1]:.0f} ms"
         )
+    # As a browser sends them once it has loaded a page: the session and the CSRF cookie. Without the latter,
+    # every page carrying a form (the header's log-out) makes a new CSRF secret and sets the cookie again.
+    csrf = client.cookies.get(settings.CSRF_COOKIE_NAME)
+    if csrf is not None:
+        cookie += f"; {settings.CSRF_COOKIE_NAME}={csrf.value}"
     connection.close()  # gunicorn's workers have their own
 
     base, master = start_gunicorn(dict(os.environ), tmp / "gunicorn.log", stack)

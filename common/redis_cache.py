@@ -3,7 +3,8 @@
 Django's ``RedisCacheClient.get_client()`` builds a ``redis.Redis`` around its connection pool on each call:
 with its ~170 response callbacks that is the costliest part of a cache lookup in CPU (bench/README.md, the
 profile of the bare view). A ``redis.Redis`` is safe to share between threads (each command takes a connection
-from the pool), so one per pool is kept and used again. Everything else is Django's.
+from the pool), so one per pool is kept and used again. Keys are not checked for memcached (Django warns of
+keys memcached would refuse, walking every character). Everything else is Django's.
 """
 
 from __future__ import annotations
@@ -32,8 +33,14 @@ class ReusingRedisCacheClient(RedisCacheClient):
 
 
 class RedisCache(DjangoRedisCache):
-    """``django.core.cache.backends.redis.RedisCache`` with :class:`ReusingRedisCacheClient`."""
+    """``django.core.cache.backends.redis.RedisCache`` with :class:`ReusingRedisCacheClient`, and no check of
+    keys for memcached."""
 
     def __init__(self, server: Any, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = ReusingRedisCacheClient
+
+    def validate_key(self, key: str) -> None:
+        # Django's walks every character of every key for what memcached would refuse (it only warns): Redis
+        # takes any key, and a page served whole reads some thirty at once (common/page_cache.py).
+        return None

@@ -64,7 +64,7 @@ def enabled() -> bool:
 VERSION_PREFIX = "table-version:"
 
 
-def _version_key(table: str) -> str:
+def version_key(table: str) -> str:
     return f"{VERSION_PREFIX}{table}"
 
 
@@ -73,7 +73,7 @@ def _new_version() -> str:
     return f"{time.time_ns():x}{secrets.token_hex(4)}"
 
 
-def _read(keys: list[str]) -> dict[str, Any]:
+def read(keys: list[str]) -> dict[str, Any]:
     """The values of ``keys`` (one round trip); a table version missing (new, or lost) is made first."""
     found = cache.get_many(keys)
     missing = [key for key in keys if key not in found and key.startswith(VERSION_PREFIX)]
@@ -90,7 +90,7 @@ def bump(tables: Iterable[str]) -> None:
         return  # the cache itself writing to a database (a database cache backend) changes nothing here
     _local.bumping = True
     try:
-        cache.set_many({_version_key(table): _new_version() for table in tables}, timeout=None)
+        cache.set_many({version_key(table): _new_version() for table in tables}, timeout=None)
     except Exception as error:  # the cache is down: then nothing is served from it either
         logger.warning("Could not give tables %s new versions: %s", sorted(tables), type(error).__name__)
     finally:
@@ -116,12 +116,12 @@ def cached(
     again). An entry holds the versions of its tables read *before* it was computed, and is served only while
     they are still the current ones: one round trip to the cache reads both.
     """
-    if not enabled() or _wrote_uncommitted():
+    if not enabled() or wrote_uncommitted():
         return compute()
     key = entry_key(name, vary)
-    version_keys = {_version_key(table): table for table in sorted({*tables, *PERMISSION_TABLES, EVERYTHING})}
+    version_keys = {version_key(table): table for table in sorted({*tables, *PERMISSION_TABLES, EVERYTHING})}
     try:
-        found = _read([key, *version_keys])
+        found = read([key, *version_keys])
     except Exception as error:
         logger.warning("Table cache unavailable (%s): computing %s", type(error).__name__, name)
         return compute()
@@ -130,11 +130,16 @@ def cached(
     if entry is not None and entry[0] == current and (fresh is None or fresh(entry[1])):
         return entry[1]
     value = compute()
-    try:
-        cache.set(key, (current, value), timeout=settings.TABLE_CACHE_SECONDS)
-    except Exception as error:
-        logger.warning("Could not store %s in the table cache: %s", name, type(error).__name__)
+    store(key, (current, value))
     return value
+
+
+def store(key: str, value: Any) -> None:
+    """Keep ``value`` (which holds the versions it was computed from) for ``TABLE_CACHE_SECONDS`` at most."""
+    try:
+        cache.set(key, value, timeout=settings.TABLE_CACHE_SECONDS)
+    except Exception as error:
+        logger.warning("Could not store %s in the table cache: %s", key, type(error).__name__)
 
 
 # --- seeing every write ----------------------------------------------------------------------------------
@@ -158,7 +163,7 @@ def _on_execute(execute: Callable, sql: str, params: Any, many: bool, context: d
     return result
 
 
-def _wrote_uncommitted() -> bool:
+def wrote_uncommitted() -> bool:
     """Whether this thread's transaction has written something it has not committed yet. Then nothing is read
     from the cache (an entry made elsewhere lacks those writes) and nothing is stored in it (the writes may
     still be rolled back, and a rollback gives no table a new version)."""
@@ -239,12 +244,20 @@ class PermissionCacheMiddleware:
 
     def __call__(self, request: Any) -> Any:
         user = getattr(request, "user", None)
-        if enabled() and user is not None and user.is_authenticated and not hasattr(user, "_perm_cache"):
-            both = SimpleLazyObject(lambda: _permissions(user))
-            user._user_perm_cache = SimpleLazyObject(lambda: both[0])
-            user._group_perm_cache = SimpleLazyObject(lambda: both[1])
-            user._perm_cache = SimpleLazyObject(lambda: both[0] | both[1])
+        if enabled() and user is not None:
+            # Lazily: a page served whole from the cache (common/page_cache.py) never loads the user.
+            request.user = SimpleLazyObject(lambda: _with_permissions(user))
         return self.get_response(request)
+
+
+def _with_permissions(user: Any) -> Any:
+    user = getattr(user, "_wrapped", user) if user.is_authenticated else user  # evaluates a lazy user
+    if user.is_authenticated and not hasattr(user, "_perm_cache"):
+        both = SimpleLazyObject(lambda: _permissions(user))
+        user._user_perm_cache = SimpleLazyObject(lambda: both[0])
+        user._group_perm_cache = SimpleLazyObject(lambda: both[1])
+        user._perm_cache = SimpleLazyObject(lambda: both[0] | both[1])
+    return user
 
 
 def _permissions(user: Any) -> tuple[set[str], set[str]]:
@@ -285,7 +298,7 @@ def cached_user(user_id: Any, load: Callable[[], Any]) -> Any:
         user.__dict__.pop("password", None)  # deferred from now on
         return user, session_hash
 
-    found = cached("user", USER_SOURCES, compute, vary=[user_id, _secret_tag()])
+    found = cached("user", USER_SOURCES, compute, vary=[user_id, secret_tag()])
     if found is None:
         return None
     user, session_hash = found
@@ -299,7 +312,8 @@ def _tag_of(secret_key: str) -> str:
     return hashlib.sha256(f"common.table_cache.cached_user:{secret_key}".encode()).hexdigest()[:16]
 
 
-def _secret_tag() -> str:
+def secret_tag() -> str:
+    """A tag of SECRET_KEY, for the keys of what is valid only under it (sessions' password hashes)."""
     return _tag_of(settings.SECRET_KEY)
 
 

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from common import uploads
 from common.errors import refusal_shown_on
 from common.links import is_https_link, same_site_target
+from common.page_cache import page_cache
 
 from . import exports, indico
 from .choices import OPEN_ACTION_STATUSES, ActionStatus
@@ -468,6 +469,11 @@ BOARD_COLUMNS = [ActionStatus.OPEN, ActionStatus.IN_PROGRESS, ActionStatus.DONE,
 BOARD_PAGE_SIZE = 100
 
 
+# What the board shows: the actions, their owners and streams.
+BOARD_TABLES = "portal_action portal_action_owners portal_person portal_stream"
+
+
+@page_cache(BOARD_TABLES)
 @permission_required(VIEW_ACTION, raise_exception=True)
 def action_list(request: HttpRequest) -> HttpResponse:
     """The actions board: one row per stream, one column per status. Open ones only unless asked."""
@@ -515,6 +521,7 @@ def action_list(request: HttpRequest) -> HttpResponse:
             # Lazy: the board is rendered from the table cache until an action changes ({% tablecache %}).
             "board": SimpleLazyObject(board),
             "today": timezone.localdate(),
+            "tables": BOARD_TABLES,
         },
     )
 

@@ -104,6 +104,9 @@ MIDDLEWARE = [
     "common.cache_control.PrivateCacheControlMiddleware",
     # Permissions from the table cache, when it is on (common/table_cache.py; TABLE_CACHE below).
     "common.table_cache.PermissionCacheMiddleware",
+    # Whole answers of the main pages and API lists from the table cache, checked in one read of it (session,
+    # table versions, the answer) before the login check and the view run (common/page_cache.py).
+    "common.page_cache.PageCacheMiddleware",
     # Every page needs a login except those marked @login_not_required (login, health). DRF's views opt out
     # and answer 401/403 in JSON themselves, which is what a script with a bearer token needs.
     "django.contrib.auth.middleware.LoginRequiredMiddleware",

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
+from common.page_cache import page_cache
 from common.table_cache import Lazy
 from engagement.coverage import count_at_risk, requirement_rows
 from engagement.matching import ApprovedClasses
@@ -185,7 +186,17 @@ def summary(parts: list[str], counts: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
+# Every table the dashboard shows: its part is kept until one is written, and the whole page with it.
+DASHBOARD_TABLES = (
+    "qos_storageqosclass qos_storageqosclassrevision qos_rse qos_rucioinstance qos_conformance "
+    "engagement_requirement engagement_classlink engagement_experiment engagement_experiment_liaisons "
+    "portal_action portal_action_owners portal_person portal_stream portal_meeting portal_meetingseries "
+    "portal_timetableitem"
+)
+
+
 # Like every page with data: a logged-in user with no role gets 403 (README, "Roles").
+@page_cache(DASHBOARD_TABLES)
 @permission_required("qos.view_storageqosclass", raise_exception=True)
 def dashboard(request: HttpRequest) -> HttpResponse:
     # Everything is lazy (Lazy: computed once, when the template first asks): the tiles and lists are rendered
@@ -251,6 +262,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             # Everyone's part: their own open actions.
             "my_open_actions": my_open_actions,
             "today": timezone.localdate(),
+            "tables": DASHBOARD_TABLES,
         },
     )
 

@@ -17,6 +17,7 @@ from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_http_methods
 
 from common.links import same_site_target
+from common.page_cache import page_cache
 from common.refusals import refuse_without
 from common.table_cache import Lazy
 
@@ -65,6 +66,11 @@ APPROVE = APPROVE_PERMISSION
 PROBES_PLOTTED, DAYS_PLOTTED, PROBES_LISTED = 200, 90, 10
 
 
+# What the catalogue shows: the classes and how many RSEs carry each.
+CLASS_LIST_TABLES = "qos_storageqosclass qos_rse"
+
+
+@page_cache(CLASS_LIST_TABLES)
 @permission_required(VIEW, raise_exception=True)
 def class_list(request: HttpRequest) -> HttpResponse:
     # Lazy: the page is rendered from the table cache until a class changes ({% tablecache %}), and then
@@ -73,7 +79,9 @@ def class_list(request: HttpRequest) -> HttpResponse:
         lambda: StorageQoSClassFilterSet(request.GET, queryset=StorageQoSClass.objects.with_rse_counts())
     )
     page = SimpleLazyObject(lambda: Paginator(filterset.qs, 50).get_page(request.GET.get("page")))
-    return render(request, "qos/class_list.html", {"filter": filterset, "page": page})
+    return render(
+        request, "qos/class_list.html", {"filter": filterset, "page": page, "tables": CLASS_LIST_TABLES}
+    )
 
 
 @permission_required(VIEW, raise_exception=True)
@@ -340,6 +348,11 @@ PUSH = "qos.push_rse"
 VIEW_RSE = "qos.view_rse"
 
 
+# What the RSE list shows: the RSEs, their instances, classes and verdicts.
+RSE_LIST_TABLES = "qos_rse qos_rucioinstance qos_storageqosclass qos_conformance"
+
+
+@page_cache(RSE_LIST_TABLES)
 @permission_required(VIEW_RSE, raise_exception=True)
 def rse_list(request: HttpRequest) -> HttpResponse:
     by_label = Lazy(too_many_classes_to_list)
@@ -372,6 +385,7 @@ def rse_list(request: HttpRequest) -> HttpResponse:
             # "Assign to RSEs" on a class's page: its label, chosen in the assign menu (?assign=SAFE).
             "assign_label": request.GET.get("assign", "").strip()[:64],
             "instances": Lazy(lambda: list(RucioInstance.objects.values_list("name", flat=True))),
+            "tables": RSE_LIST_TABLES,
         },
     )
 

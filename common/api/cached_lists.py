@@ -41,7 +41,7 @@ class TableCachedListMixin:
             until = self.cache_valid_until(page.object_list if page is not None else [])
             return renderer.render(data, request.accepted_media_type, self.get_renderer_context()), until  # type: ignore[attr-defined]
 
-        body, _until = table_cache.cached(
+        body, until = table_cache.cached(
             f"api:{self.basename}",  # type: ignore[attr-defined]
             self.cache_tables,
             render,
@@ -54,4 +54,5 @@ class TableCachedListMixin:
             ],
             fresh=lambda value: value[1] is None or timezone.now().timestamp() < value[1],
         )
+        request._request.page_cache_until = until  # the whole answer is kept no longer (common/page_cache.py)
         return HttpResponse(body, content_type=renderer.media_type)

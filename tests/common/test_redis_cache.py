@@ -3,6 +3,7 @@ the sessions read from it (SESSION_ENGINE cached_db when CACHE_URL is set)."""
 
 import threading
 import uuid
+import warnings
 
 import pytest
 from django.contrib.auth import SESSION_KEY
@@ -64,3 +65,12 @@ def test_a_session_read_from_the_shared_cache_ends_at_logout(redis_cache, settin
     client.post("/accounts/logout/")
     assert redis_cache.get(f"django.contrib.sessions.cached_db{key}") is None
     assert client.get("/qos/").status_code == 302  # to the login page
+
+
+def test_keys_are_not_held_to_memcacheds_rules(redis_cache):
+    # Django's backends warn of a key memcached would refuse (spaces, over 250 characters): Redis takes it.
+    key = "a key with spaces " + "x" * 300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        redis_cache.set(key, "kept", timeout=60)
+        assert redis_cache.get_many([key]) == {key: "kept"}

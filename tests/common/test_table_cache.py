@@ -37,6 +37,9 @@ def cache_on(settings):
         }
     }
     settings.TABLE_CACHE = True
+    # Sessions in that cache, as production keeps them with CACHE_URL: whole pages are served from it too
+    # (common/page_cache.py), so every test here also holds them to what it checks of the cached parts.
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 
 def queries_of(client, url: str) -> tuple[int, bytes]:
@@ -303,7 +306,7 @@ def test_the_cache_holds_no_password_hash_and_the_cached_user_never_writes_one_b
     backend.get_user(admin.pk)
     user = backend.get_user(admin.pk)  # from the cache
     assert "password" in user.get_deferred_fields()
-    entry = table_cache.cache.get(table_cache.entry_key("user", [admin.pk, table_cache._secret_tag()]))
+    entry = table_cache.cache.get(table_cache.entry_key("user", [admin.pk, table_cache.secret_tag()]))
     assert entry is not None and admin.password not in repr(entry[1][0].__dict__)
     assert user.get_session_auth_hash() == admin.get_session_auth_hash()
     user.first_name = "Changed"

@@ -479,6 +479,7 @@ def test_with_the_table_cache_on_no_persona_is_served_what_was_cached_for_anothe
     """Cached pages and API lists (common/table_cache.py) are first filled as the coordinator, who sees the
     member's calendar address and their own e-mail; the CTA liaison and the outsider then crawl the same."""
     settings.TABLE_CACHE = True
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"  # whole pages too (page_cache.py)
     schema = client_of(site, "member").get("/api/schema/", {"format": "json"}).json()
     urls = page_urls(site)
     api = api_urls(site, schema)
@@ -490,6 +491,7 @@ def test_with_the_table_cache_on_no_persona_is_served_what_was_cached_for_anothe
     # The cache was really used (the tests' cache is Django's per-process memory cache).
     assert any(":table-cache:tpl:portal-dashboard:" in key for key in cache._cache)
     assert any(":table-cache:api:qos-class:" in key for key in cache._cache)
+    assert any(":table-cache:page:" in key for key in cache._cache)
 
 
 def test_the_crawl_finds_a_leak_when_there_is_one(site):
