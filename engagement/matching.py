@@ -428,6 +428,10 @@ class ApprovedClasses:
         """Labels of the classes that fit, in label order."""
         return [self.labels[index] for index in _members(self.fitting(requirement))]
 
+    def fitting_count(self, requirement: Any) -> int:
+        """How many classes fit."""
+        return self.fitting(requirement).bit_count()
+
     def closest_label(self, requirement: Any) -> str | None:
         """The class missing the fewest needs (the first in label order among them), as ``requirement_gaps``
         picks it from ``match_all()``; None without approved classes."""

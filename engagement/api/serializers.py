@@ -157,6 +157,10 @@ class ClassCoverageSerializer(serializers.Serializer):
         return [{"name": name, "usable_bytes": usable} for name, usable in line.space]
 
 
+# How many labels of fitting classes a row of a requirement list names (matching_classes).
+MATCHING_CLASSES_IN_LISTS = 20
+
+
 class RequirementSerializer(serializers.ModelSerializer):
     """A requirement, the approved classes that fit it, those linked by hand, and whether it is a gap.
 
@@ -167,7 +171,12 @@ class RequirementSerializer(serializers.ModelSerializer):
     url = serializers.HyperlinkedIdentityField(view_name="requirement-detail")
     experiment = experiment_field()
     filed_by = UsernameField()
-    matching_classes = serializers.SerializerMethodField(help_text="Labels of approved classes that fit.")
+    matching_classes = serializers.SerializerMethodField(
+        help_text=f"Labels of approved classes that fit, in label order. In a list, the first "
+        f"{MATCHING_CLASSES_IN_LISTS} only (how many there are: matching_class_count); the requirement's own "
+        "record lists them all."
+    )
+    matching_class_count = serializers.SerializerMethodField(help_text="How many approved classes fit.")
     linked_classes = ClassLinkSerializer(source="links", many=True, read_only=True)
     is_gap = serializers.SerializerMethodField()
     coverage_at_risk = serializers.BooleanField(
@@ -188,6 +197,7 @@ class RequirementSerializer(serializers.ModelSerializer):
             "status",
             "filed_by",
             "matching_classes",
+            "matching_class_count",
             "linked_classes",
             "is_gap",
             "coverage_at_risk",
@@ -222,7 +232,13 @@ class RequirementSerializer(serializers.ModelSerializer):
         return self.context["approved_index"]
 
     def get_matching_classes(self, requirement: Requirement) -> list[str]:
-        return self._index().fitting_labels(requirement)
+        labels = self._index().fitting_labels(requirement)
+        # A list row names a few: a requirement may fit thousands of classes, and a page of 50 rows listing
+        # them all ran to 800 KB on a large catalogue.
+        return labels[:MATCHING_CLASSES_IN_LISTS] if self.context.get("in_list") else labels
+
+    def get_matching_class_count(self, requirement: Requirement) -> int:
+        return self._index().fitting_count(requirement)
 
     def get_is_gap(self, requirement: Requirement) -> bool:
         return self._index().is_gap(requirement)

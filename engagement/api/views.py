@@ -114,6 +114,10 @@ class RequirementViewSet(TableCachedListMixin, WritableViewSet):
             return RequirementDetailSerializer
         return super().get_serializer_class()
 
+    def get_serializer_context(self) -> dict[str, Any]:
+        # A list's rows name a few of the classes that fit (RequirementSerializer.get_matching_classes).
+        return {**super().get_serializer_context(), "in_list": self.action == "list"}
+
     def _detail(self, requirement: Requirement) -> Response:
         fresh = self.get_queryset().get(pk=requirement.pk)
         return Response(RequirementDetailSerializer(fresh, context=self.get_serializer_context()).data)

@@ -221,3 +221,22 @@ def test_the_api_refuses_a_document_link_that_is_not_https(api_for, liaison_cta,
     assert response.status_code == 400
     assert "https" in response.json()["link"][0]
     assert not Document.objects.exists()
+
+
+def test_a_list_row_names_the_first_twenty_fitting_classes_and_the_record_all_of_them(
+    api_for, member, catalogue, cta_requirement
+):
+    from engagement.api.serializers import MATCHING_CLASSES_IN_LISTS
+    from qos.models import StorageQoSClass
+
+    safe = {key: value for key, value in catalogue["SAFE"].head_content().items() if key != "label"}
+    StorageQoSClass.objects.bulk_create(
+        StorageQoSClass(**safe, label=f"SAFE-{i:02d}", status="approved", revision=1) for i in range(30)
+    )
+    client = api_for(member)
+    (row,) = client.get(URL).json()["results"]
+    record = client.get(f"{URL}{cta_requirement.pk}/").json()
+    assert record["matching_class_count"] == row["matching_class_count"] == 31
+    assert len(record["matching_classes"]) == 31
+    assert row["matching_classes"] == record["matching_classes"][:MATCHING_CLASSES_IN_LISTS]
+    assert row["matching_classes"][:2] == ["SAFE", "SAFE-00"]
