@@ -37,14 +37,20 @@ logger = logging.getLogger(__name__)
 # read the RSEs that must be read first (see _must_read) concurrently, instead of one request after another.
 BULK_THRESHOLD = 10
 # A bulk set is sent as imports of at most this many RSEs: each request, and the server's transaction applying
-# it, stays bounded however many pushes one task carries (see qos.querysets.PUSHES_PER_TASK).
-IMPORT_CHUNK = 500
+# it, stays bounded however many pushes one task carries (see qos.querysets.PUSHES_PER_TASK), about 1.5 s on the
+# bench's Rucio, far below a request's timeout. Not fewer: every import also lists all the server's RSEs at its
+# end (rucio.core.importer.import_rses), which made imports of 500 cost 1.5 ms of server CPU per RSE against
+# 1.25 ms for 1,000 or more (bench/README.md).
+IMPORT_CHUNK = 1000
 # How long one listing of an instance's RSEs serves the imports of a task (seconds). An import restores an RSE
 # deleted in Rucio since the listing, so this bounds that window (with the import's own duration); listing
 # 10,000 RSEs costs the server about 1.4 s of CPU, which one listing per import paid 20 times over.
 LISTING_MAX_AGE_SECONDS = 15.0
 # Pushes written one request each between two renewals of the sender's claim lease.
 RENEW_EVERY_WRITES = 100
+# A bulk set renews its claim lease before an import once this fraction of PUSH_CLAIM_LEASE_SECONDS has passed
+# since the claim or the last renewal: an UPDATE of every push still held, not worth making before each import.
+RENEW_AFTER_LEASE_FRACTION = 0.25
 # A push's wait after a fault is up to this fraction longer than retry_wait() says, at random: pushes given back
 # together by different senders then come back at different times. Never shorter: attempts_within() holds.
 RETRY_JITTER = 0.25
@@ -345,14 +351,15 @@ def _set_in_bulk(gateway: RucioGateway, sets: list[_Write], started, report: Del
 
     One listing serves the imports that start within LISTING_MAX_AGE_SECONDS of it. Each import runs in a
     thread with a client of its own while this thread records the one before (the database work stays here),
-    and only one import of a task is in flight at a time. Before each import the task's claim lease is
-    renewed, so a task of thousands of pushes never loses them to another sender's claim.
+    and only one import of a task is in flight at a time. Before an import the task's claim lease is renewed
+    once a quarter of it has passed, so a task of thousands of pushes never loses them to another sender's claim.
     """
     if not sets:
         return []
     lister = _Listing(gateway)
     unsent: list[_Write] = []
     token = sets[0].push.claim_token
+    renewed = time.monotonic()  # the claim, shortly before
     chunked = chunks(sets, IMPORT_CHUNK)
     with (
         ThreadPoolExecutor(1, thread_name_prefix="rucio-import") as pool,
@@ -373,12 +380,7 @@ def _set_in_bulk(gateway: RucioGateway, sets: list[_Write], started, report: Del
                 )
                 _settle_import(flying, started, report, unsent)
                 return unsent + rest
-            present = []
-            for write in chunk:
-                if write.push.rse.name in existing:
-                    present.append(write)
-                else:
-                    _fail(write.push, started, write.before, _no_such_rse(write.push), report)
+            present = _present(chunk, existing, started, report)
             # Wait for the import in flight (one at a time); a transient fault there stops the rest too.
             fault = flying[0].exception() if flying is not None else None
             if isinstance(fault, TransientRucioError):
@@ -386,7 +388,7 @@ def _set_in_bulk(gateway: RucioGateway, sets: list[_Write], started, report: Del
                 later = [write.push for write in rest[len(chunk) :]]
                 _give_back([write.push for write in present] + later, started, str(fault), report)
                 return unsent
-            _renew_lease(token)
+            renewed = _renew_lease_if_due(token, renewed)
             submitted = None
             if present:
                 values = {write.push.rse.name: {write.push.key: write.push.value} for write in present}
@@ -433,6 +435,26 @@ class _Listing:
             self.at = time.monotonic()
             self.listed = set(self.gateway.list_rses())
         return self.listed
+
+
+def _present(writes: list[_Write], existing: set[str], started, report: DeliveryReport) -> list[_Write]:
+    """The writes whose RSE Rucio has (``existing``); the others fail, never to be created by an import."""
+    present = []
+    for write in writes:
+        if write.push.rse.name in existing:
+            present.append(write)
+        else:
+            _fail(write.push, started, write.before, _no_such_rse(write.push), report)
+    return present
+
+
+def _renew_lease_if_due(token: str, renewed: float) -> float:
+    """Renew the claim lease once RENEW_AFTER_LEASE_FRACTION of it has passed since ``renewed`` (a
+    time.monotonic()); returns the time of the last renewal."""
+    if time.monotonic() - renewed < settings.PUSH_CLAIM_LEASE_SECONDS * RENEW_AFTER_LEASE_FRACTION:
+        return renewed
+    _renew_lease(token)
+    return time.monotonic()
 
 
 def _renew_lease(token: str) -> None:

@@ -91,7 +91,7 @@ def test_a_sender_keeps_its_claim_through_many_imports(fifteen, approved_class, 
     pushes = assign(fifteen, approved_class, admin)
     ids = [push.pk for push in pushes]
     real_renew = sync._renew_lease
-    taken_by_another = []
+    taken_by_another, renewed = [], []
 
     def renew_late(token):
         # As if the imports before had taken longer than the lease: without the renewal these pushes would
@@ -99,11 +99,14 @@ def test_a_sender_keeps_its_claim_through_many_imports(fifteen, approved_class, 
         expired = timezone.now() - timedelta(seconds=settings.PUSH_CLAIM_LEASE_SECONDS + 1)
         Push.objects.filter(claim_token=token, state="sending").update(claimed_at=expired)
         real_renew(token)
+        renewed.append(token)
         taken_by_another.extend(push.pk for push in claim(ids, token="another-sender"))
 
     monkeypatch.setattr(sync, "_renew_lease", renew_late)
+    monkeypatch.setattr(sync, "RENEW_AFTER_LEASE_FRACTION", 0.0)  # before every import
     report = deliver(ids)
     assert len(report.written) == 15
+    assert len(renewed) == 3
     assert taken_by_another == []
     assert set(Push.objects.filter(pk__in=ids).values_list("state", "attempts")) == {("done", 1)}
 
