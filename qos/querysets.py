@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, timedelta
 from typing import Any
@@ -85,7 +86,7 @@ class RSEQuerySet(models.QuerySet):
         time they were last read stays as it was.
 
         Returns the RSEs recorded by pk; one deleted meanwhile is skipped. Three queries per 500 RSEs on
-        PostgreSQL (one ``UPDATE ... FROM (VALUES ...)`` writes them all); elsewhere one UPDATE per RSE: each
+        PostgreSQL (one ``UPDATE ... FROM unnest(arrays)`` writes them all); elsewhere one UPDATE per RSE: each
         has attributes of its own, and Django's bulk_update (CASE WHEN ...) measured slower than that.
         """
         from .models import Push
@@ -142,26 +143,29 @@ class RSEQuerySet(models.QuerySet):
             return
         fields = [self.model._meta.get_field(name) for name in ["id", *names]]
         quote = connection.ops.quote_name
-        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        params = [
-            field.get_db_prep_save(getattr(rse, field.attname), connection)
-            for rse in rses
-            for field in fields
-        ]
-        # Each value cast to its column's type: a VALUES list types its columns from its rows, and a NULL
-        # or a JSON text there has none of its own.
+        # One array per column, unnested into rows: a statement with a parameter per value took psycopg longer
+        # to parse (2 s for 5,000 RSEs) than PostgreSQL to run. JSON goes as text, cast back.
+        arrays, sources = [], []
+        for field in fields:
+            values = [getattr(rse, field.attname) for rse in rses]
+            if isinstance(field, models.JSONField):
+                arrays.append([json.dumps(value, cls=field.encoder) for value in values])
+                sources.append(("%s::text[]", "jsonb"))
+            else:
+                arrays.append(values)
+                sources.append((f"%s::{field.cast_db_type(connection)}[]", field.cast_db_type(connection)))
+        columns = [quote(field.column) for field in fields]
         assignments = ", ".join(
-            f"{quote(field.column)} = v.{quote(field.column)}::{field.cast_db_type(connection)}"
-            for field in fields[1:]
+            f"{column} = v.{column}::{cast}"
+            for column, (_, cast) in zip(columns[1:], sources[1:], strict=True)
         )
-        table, pk = quote(self.model._meta.db_table), quote(fields[0].column)
-        columns = ", ".join(quote(field.column) for field in fields)
+        table = quote(self.model._meta.db_table)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"UPDATE {table} SET {assignments} "  # noqa: S608 - names from the model, values as parameters
-                f"FROM (VALUES {', '.join([row] * len(rses))}) AS v({columns}) "
-                f"WHERE {table}.{pk} = v.{pk}::{fields[0].cast_db_type(connection)}",
-                params,
+                f"FROM unnest({', '.join(array for array, _ in sources)}) AS v({', '.join(columns)}) "
+                f"WHERE {table}.{columns[0]} = v.{columns[0]}",
+                arrays,
             )
 
     def plan(self, qos_class: Any | None) -> list[dict[str, Any]]:
