@@ -36,12 +36,14 @@ logger = logging.getLogger(__name__)
 # Above this many values to set on one instance, write them with one import request (Rucio's import API), and
 # read the RSEs that must be read first (see _must_read) concurrently, instead of one request after another.
 BULK_THRESHOLD = 10
-# A bulk set is sent as imports of at most this many RSEs: each request, and the server's transaction applying
-# it, stays bounded however many pushes one task carries (see qos.querysets.PUSHES_PER_TASK), about 1.5 s on the
-# bench's Rucio, far below a request's timeout. Not fewer: every import also lists all the server's RSEs at its
-# end (rucio.core.importer.import_rses), which made imports of 500 cost 1.5 ms of server CPU per RSE against
-# 1.25 ms for 1,000 or more (bench/README.md).
-IMPORT_CHUNK = 1000
+# A bulk set is sent as imports of a fifth of the server's RSEs, at least IMPORT_CHUNK_MIN and at most
+# IMPORT_CHUNK RSEs (see _import_size). Every import also lists all the server's RSEs at its end
+# (rucio.core.importer.import_rses): about 0.2 s of server CPU at 10,000 RSEs, so imports there must be large
+# (500 a time cost 1.5 ms of server CPU per RSE, 1,000 or more 1.25); with few RSEs that is cheap, and small
+# imports let the recording of each overlap the next. At most IMPORT_CHUNK: each request, and the server's
+# transaction applying it, stays bounded (2,000 RSEs: about 3 s on the bench's Rucio, far below a timeout).
+IMPORT_CHUNK = 2000
+IMPORT_CHUNK_MIN = 100
 # How long one listing of an instance's RSEs serves the imports of a task (seconds). An import restores an RSE
 # deleted in Rucio since the listing, so this bounds that window (with the import's own duration); listing
 # 10,000 RSEs costs the server about 1.4 s of CPU, which one listing per import paid 20 times over.
@@ -345,7 +347,7 @@ def _no_such_rse(push: Push) -> str:
 
 
 def _set_in_bulk(gateway: RucioGateway, sets: list[_Write], started, report: DeliveryReport) -> list[_Write]:
-    """Set the values with imports of at most IMPORT_CHUNK RSEs, after listing the RSEs (an import must never
+    """Set the values with imports of up to IMPORT_CHUNK RSEs (see _import_size), after listing the RSEs (an import must never
     create or restore one: those Rucio does not have fail). Returns the writes still to send one request
     each: those of an import Rucio refused (one bad RSE fails a whole import: one request each finds it).
 
@@ -357,10 +359,26 @@ def _set_in_bulk(gateway: RucioGateway, sets: list[_Write], started, report: Del
     if not sets:
         return []
     lister = _Listing(gateway)
+    try:
+        size = _import_size(len(lister.names()))
+    except TransientRucioError as error:
+        _give_back([write.push for write in sets], started, str(error), report)
+        return []
+    except PermanentRucioError as error:
+        logger.warning("Listing RSEs before a bulk import refused (%s); pushing one RSE at a time.", error)
+        return sets
+    return _import_in_chunks(lister, chunks(sets, size), started, report)
+
+
+def _import_in_chunks(
+    lister: _Listing, chunked: list[list[_Write]], started, report: DeliveryReport
+) -> list[_Write]:
+    """The imports of _set_in_bulk, one chunk each, the listing taken again when too old; returns the writes
+    still to send one request each."""
+    gateway = lister.gateway
     unsent: list[_Write] = []
-    token = sets[0].push.claim_token
+    token = chunked[0][0].push.claim_token
     renewed = time.monotonic()  # the claim, shortly before
-    chunked = chunks(sets, IMPORT_CHUNK)
     with (
         ThreadPoolExecutor(1, thread_name_prefix="rucio-import") as pool,
         RucioGateway(gateway.conn) as importer,
@@ -401,6 +419,11 @@ def _set_in_bulk(gateway: RucioGateway, sets: list[_Write], started, report: Del
             flying = submitted
         _settle_import(flying, started, report, unsent)
     return unsent
+
+
+def _import_size(rses_on_server: int) -> int:
+    """How many RSEs one import carries, on a server of ``rses_on_server`` RSEs (see IMPORT_CHUNK)."""
+    return min(max(rses_on_server // 5, IMPORT_CHUNK_MIN), IMPORT_CHUNK)
 
 
 def _settle_import(

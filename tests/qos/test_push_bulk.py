@@ -77,7 +77,8 @@ def test_an_rse_deleted_in_rucio_after_the_listing_is_not_brought_back_once_the_
     pushes = assign(fifteen, approved_class, admin)
     lists = rucio_server.requests_logged(LISTS)
     report = deliver([push.pk for push in pushes])
-    assert rucio_server.requests_logged(LISTS) == lists + 3
+    # One to size the imports, then, every listing being too old at once, one before each of the three.
+    assert rucio_server.requests_logged(LISTS) == lists + 4
     (gone,) = deleted
     failed = next(push for push in pushes if push.rse.name == gone)
     assert (report.failed, len(report.written)) == ([failed.pk], 14)
@@ -177,3 +178,14 @@ def test_recording_many_rses_in_one_statement_stores_what_one_update_each_stores
         RSE.objects.filter(name__startswith="T0").order_by("name").values_list("sync_state", "rucio_value")
     )
     assert list(states) == [("in_sync", "SAFE"), ("drifted", "OTHER"), ("drifted", None)]
+
+
+def test_imports_are_larger_on_a_server_of_many_rses_and_bounded():
+    # Each import also lists all the server's RSEs: a fifth of them a time, within the bounds.
+    assert [sync._import_size(rses) for rses in (10, 1_000, 5_000, 10_000, 100_000)] == [
+        sync.IMPORT_CHUNK_MIN,
+        200,
+        1_000,
+        sync.IMPORT_CHUNK,
+        sync.IMPORT_CHUNK,
+    ]
