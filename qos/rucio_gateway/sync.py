@@ -38,12 +38,12 @@ logger = logging.getLogger(__name__)
 BULK_THRESHOLD = 10
 # A bulk set is sent as imports of a fifth of the server's RSEs, at least IMPORT_CHUNK_MIN and at most
 # IMPORT_CHUNK RSEs (see _import_size). Every import also lists all the server's RSEs at its end
-# (rucio.core.importer.import_rses): about 0.2 s of server CPU at 10,000 RSEs, so imports there must be large
-# (500 a time cost 1.5 ms of server CPU per RSE, 1,000 or more 1.25); with few RSEs that is cheap, and small
-# imports let the recording of each overlap the next. At most IMPORT_CHUNK: each request, and the server's
-# transaction applying it, stays bounded (2,000 RSEs: about 3 s on the bench's Rucio, far below a timeout).
+# (rucio.core.importer.import_rses), about 0.2 s of server CPU at 10,000 RSEs, and costs a request and a
+# transaction: imports of 500 cost 1.5 ms of server CPU per RSE there, of 1,000 or more 1.25, and at 1,000 RSEs
+# imports of 200 made the push slower than one of 1,000 (bench/README.md). At most IMPORT_CHUNK: each request,
+# and the server's transaction applying it, stays bounded (2,000 RSEs: about 3 s on the bench's Rucio).
 IMPORT_CHUNK = 2000
-IMPORT_CHUNK_MIN = 100
+IMPORT_CHUNK_MIN = 1000
 # How long one listing of an instance's RSEs serves the imports of a task (seconds). An import restores an RSE
 # deleted in Rucio since the listing, so this bounds that window (with the import's own duration); listing
 # 10,000 RSEs costs the server about 1.4 s of CPU, which one listing per import paid 20 times over.
@@ -60,6 +60,8 @@ RETRY_JITTER = 0.25
 # RSE_LOCKS. A claim holds at most that many locks (PostgreSQL's lock table is small: a claim of every push
 # waiting, push_pending's, would fill it otherwise); RSEs sharing one merely wait for each other's claim.
 RSE_LOCK_SPACE = 0x71707368
+# The first key of the advisory lock that lets one import at a time go to an instance ("qimp"; see _ImportTurn).
+IMPORT_LOCK_SPACE = 0x71696D70
 RSE_LOCKS = 256
 # Usage sources whose figures are the RSE's capacity, the first present wins: what the site reports of its
 # storage, else Rucio's own count of its replicas (which knows no free space).
@@ -347,14 +349,16 @@ def _no_such_rse(push: Push) -> str:
 
 
 def _set_in_bulk(gateway: RucioGateway, sets: list[_Write], started, report: DeliveryReport) -> list[_Write]:
-    """Set the values with imports of up to IMPORT_CHUNK RSEs (see _import_size), after listing the RSEs (an import must never
-    create or restore one: those Rucio does not have fail). Returns the writes still to send one request
-    each: those of an import Rucio refused (one bad RSE fails a whole import: one request each finds it).
+    """Set the values with imports of up to IMPORT_CHUNK RSEs (see _import_size), after listing the RSEs (an
+    import must never create or restore one: those Rucio does not have fail). Returns the writes still to send
+    one request each: those of an import Rucio refused (one bad RSE fails a whole import: one request each
+    finds it).
 
     One listing serves the imports that start within LISTING_MAX_AGE_SECONDS of it. Each import runs in a
-    thread with a client of its own while this thread records the one before (the database work stays here),
-    and only one import of a task is in flight at a time. Before an import the task's claim lease is renewed
-    once a quarter of it has passed, so a task of thousands of pushes never loses them to another sender's claim.
+    thread with a client of its own while this thread records the one before (the database work stays here);
+    one import is in flight per instance at a time, whichever sender sends it (_ImportTurn). Before an import
+    the task's claim lease is renewed once a quarter of it has passed, so a task of thousands of pushes never
+    loses them to another sender's claim.
     """
     if not sets:
         return []
@@ -379,9 +383,11 @@ def _import_in_chunks(
     unsent: list[_Write] = []
     token = chunked[0][0].push.claim_token
     renewed = time.monotonic()  # the claim, shortly before
+    turn = _ImportTurn(chunked[0][0].push.rse.instance_id)
     with (
         ThreadPoolExecutor(1, thread_name_prefix="rucio-import") as pool,
         RucioGateway(gateway.conn) as importer,
+        turn,
     ):
         flying: tuple[Future, list[_Write]] | None = None
         for number, chunk in enumerate(chunked):
@@ -401,6 +407,7 @@ def _import_in_chunks(
             present = _present(chunk, existing, started, report)
             # Wait for the import in flight (one at a time); a transient fault there stops the rest too.
             fault = flying[0].exception() if flying is not None else None
+            turn.release()
             if isinstance(fault, TransientRucioError):
                 _settle_import(flying, started, report, unsent)
                 later = [write.push for write in rest[len(chunk) :]]
@@ -408,6 +415,11 @@ def _import_in_chunks(
                 return unsent
             renewed = _renew_lease_if_due(token, renewed)
             submitted = None
+            if present and not turn.take(wait=False):
+                # Another sender's import to this instance is in flight: record ours while waiting for it.
+                _settle_import(flying, started, report, unsent)
+                flying = None
+                turn.take(wait=True)
             if present:
                 values = {write.push.rse.name: {write.push.key: write.push.value} for write in present}
                 submitted = (
@@ -419,6 +431,45 @@ def _import_in_chunks(
             flying = submitted
         _settle_import(flying, started, report, unsent)
     return unsent
+
+
+class _ImportTurn:
+    """One import in flight per Rucio instance, whichever sender sends it: a PostgreSQL advisory lock on the
+    instance, held by the sender's connection from before an import is sent until it has landed.
+
+    Rucio's importer applies an import in one transaction and lists every RSE of the server at its end: two at
+    once gain nothing on a busy server, and a Rucio on SQLite (the bench's) refuses the second one (a transient
+    fault: 15 s lost). A sender waiting for its turn records its own import meanwhile. Not on SQLite (the
+    portal's), which has one writer at a time anyway.
+    """
+
+    def __init__(self, instance_id: int) -> None:
+        self.instance_id = instance_id
+        self.held = False
+
+    def take(self, *, wait: bool) -> bool:
+        """Take the turn; without ``wait``, only if free. True when this sender holds it."""
+        if connection.vendor != "postgresql" or self.held:
+            return True
+        taken = self._lock("pg_advisory_lock" if wait else "pg_try_advisory_lock")  # the first says nothing
+        self.held = wait or bool(taken)
+        return self.held
+
+    def release(self) -> None:
+        if self.held:
+            self._lock("pg_advisory_unlock")
+            self.held = False
+
+    def _lock(self, function: str) -> object:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {function}(%s, %s)", [IMPORT_LOCK_SPACE, self.instance_id])
+            return cursor.fetchone()[0]
+
+    def __enter__(self) -> _ImportTurn:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
 
 
 def _import_size(rses_on_server: int) -> int:

@@ -182,10 +182,60 @@ def test_recording_many_rses_in_one_statement_stores_what_one_update_each_stores
 
 def test_imports_are_larger_on_a_server_of_many_rses_and_bounded():
     # Each import also lists all the server's RSEs: a fifth of them a time, within the bounds.
-    assert [sync._import_size(rses) for rses in (10, 1_000, 5_000, 10_000, 100_000)] == [
+    assert [sync._import_size(rses) for rses in (10, 1_000, 5_000, 7_500, 10_000, 100_000)] == [
         sync.IMPORT_CHUNK_MIN,
-        200,
-        1_000,
+        sync.IMPORT_CHUNK_MIN,
+        sync.IMPORT_CHUNK_MIN,
+        1_500,
         sync.IMPORT_CHUNK,
         sync.IMPORT_CHUNK,
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sender_waits_while_another_senders_import_to_the_instance_is_in_flight(
+    fifteen, rucio_instance, approved_class, admin, rucio_admin_client, rucio_server
+):
+    import threading
+
+    from django.db import connection, connections
+
+    pushes = assign(fifteen, approved_class, admin)
+    imports = rucio_server.requests_logged(IMPORTS)
+    key = [sync.IMPORT_LOCK_SPACE, rucio_instance.pk]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", key)  # another sender's import in flight
+    reports = []
+
+    def sender():
+        try:
+            reports.append(deliver([push.pk for push in pushes]))
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=sender)
+    thread.start()
+    try:
+
+        def waiting_for_its_turn():
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                    "AND classid = %s AND objid = %s",
+                    key,
+                )
+                return cursor.fetchone()[0] == 1
+
+        for _ in range(600):
+            if waiting_for_its_turn():
+                break
+            thread.join(0.05)
+        assert waiting_for_its_turn()
+        assert rucio_server.requests_logged(IMPORTS) == imports  # nothing sent meanwhile
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", key)
+        thread.join(60)
+    assert len(reports[0].written) == 15
+    assert rucio_server.requests_logged(IMPORTS) == imports + 3
+    assert {qos_of(rucio_admin_client, name) for name in fifteen} == {"SAFE"}
