@@ -54,7 +54,8 @@ PORTAL_LABEL = "SAFE"
 # Where the run's database is created: a libpq URL whose database name is replaced (a password may also come
 # from PGPASSWORD, which libpq and so Django's connections read).
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
-SMOKE_SIZES = {"rses": 10, "timeout": 120}
+# Above the sender's BULK_THRESHOLD (10), so that the smoke run takes the bulk path (listing, import, recording).
+SMOKE_SIZES = {"rses": 20, "timeout": 120}
 
 
 def log(message: str) -> None:

@@ -46,7 +46,7 @@ IMPORT_CHUNK = 2000
 IMPORT_CHUNK_MIN = 1000
 # How long one listing of an instance's RSEs serves the imports of a task (seconds). An import restores an RSE
 # deleted in Rucio since the listing, so this bounds that window (with the import's own duration); listing
-# 10,000 RSEs costs the server about 1.4 s of CPU, which one listing per import paid 20 times over.
+# 10,000 RSEs costs the server about 0.4 s of CPU, which a listing per import of 500 paid 20 times over.
 LISTING_MAX_AGE_SECONDS = 15.0
 # Pushes written one request each between two renewals of the sender's claim lease.
 RENEW_EVERY_WRITES = 100
@@ -743,7 +743,7 @@ def read_capacities(
 ) -> dict[str, dict[str, object]]:
     """The capacity of each of these RSEs as ``capacity_*`` field values (see read_capacity): above
     BULK_THRESHOLD RSEs ``workers`` threads at a time, each with a client of its own (two requests per RSE, one
-    after the other, took 14 of the 21 minutes of a sync of 10,000 RSEs).
+    after the other, took most of the 21 minutes of a sync of 10,000 RSEs).
 
     A permanent fault (the RSE was deleted meanwhile, ...) leaves that RSE's capacity unknown, with the reason.
     After a transient one (the server down or overloaded) the rest are not asked, and are unknown for the same
