@@ -200,6 +200,8 @@ def test_a_sender_waits_while_another_senders_import_to_the_instance_is_in_fligh
 
     from django.db import connection, connections
 
+    if connection.vendor != "postgresql":
+        pytest.skip("the turn is a PostgreSQL advisory lock; SQLite lets one writer in at a time anyway")
     pushes = assign(fifteen, approved_class, admin)
     imports = rucio_server.requests_logged(IMPORTS)
     key = [sync.IMPORT_LOCK_SPACE, rucio_instance.pk]
