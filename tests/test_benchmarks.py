@@ -167,7 +167,7 @@ def test_push_benchmark_smoke_run(tmp_path: Path) -> None:
     )
 
     assert run.returncode == 0, run.describe()
-    report_row(run, r"Push of one attribute onto 10 RSEs")
+    report_row(run, r"Push of one attribute onto 20 RSEs")
     # seconds, RSEs/s, the Rucio server's CPU seconds in all and per RSE
     for path in (
         r"\(a\) baseline: sequential add_rse_attribute",
@@ -177,10 +177,15 @@ def test_push_benchmark_smoke_run(tmp_path: Path) -> None:
         report_row(run, rf"  {path} +{NUMBER} +{NUMBER} +{NUMBER} +{NUMBER}")
     report_row(run, rf"  ratio portal / baseline: {NUMBER}")
     report_row(run, rf"  ratio portal / bare import: {NUMBER}")
-    detail = report_row(run, r"  portal detail: .*; 1 Celery task\(s\) of .*; attempts (\{.*\})")
-    assert detail.group(1) == "{'written': 10}", run.describe()
+    detail = report_row(
+        run,
+        rf"  portal detail: .*; first task received by the worker {NUMBER} s after the start; "
+        r"1 Celery task\(s\) of .*; attempts (\{.*\})",
+    )
+    # 20 RSEs: more than the sender's BULK_THRESHOLD, so the bulk path (listing, import, recording) ran.
+    assert detail.group(1) == "{'written': 20}", run.describe()
     # Read back through a client of its own, not the portal's records (the run fails otherwise).
-    assert "checked: all 10 RSEs carry QOS=SAFE in Rucio" in run.stderr, run.describe()
+    assert "checked: all 20 RSEs carry QOS=SAFE in Rucio" in run.stderr, run.describe()
     if postgres:
         report_row(run, rf"  database +PostgreSQL .*, qos_bench_{run.pid}\)")
         assert f"dropped database qos_bench_{run.pid}" in run.stderr, run.describe()

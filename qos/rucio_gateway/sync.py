@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -34,6 +36,23 @@ logger = logging.getLogger(__name__)
 # Above this many values to set on one instance, write them with one import request (Rucio's import API), and
 # read the RSEs that must be read first (see _must_read) concurrently, instead of one request after another.
 BULK_THRESHOLD = 10
+# A bulk set is sent as imports of a fifth of the server's RSEs, at least IMPORT_CHUNK_MIN and at most
+# IMPORT_CHUNK RSEs (see _import_size). Every import also lists all the server's RSEs at its end
+# (rucio.core.importer.import_rses), about 0.2 s of server CPU at 10,000 RSEs, and costs a request and a
+# transaction: imports of 500 cost 1.5 ms of server CPU per RSE there, of 1,000 or more 1.25, and at 1,000 RSEs
+# imports of 200 made the push slower than one of 1,000 (bench/README.md). At most IMPORT_CHUNK: each request,
+# and the server's transaction applying it, stays bounded (2,000 RSEs: about 3 s on the bench's Rucio).
+IMPORT_CHUNK = 2000
+IMPORT_CHUNK_MIN = 1000
+# How long one listing of an instance's RSEs serves the imports of a task (seconds). An import restores an RSE
+# deleted in Rucio since the listing, so this bounds that window (with the import's own duration); listing
+# 10,000 RSEs costs the server about 0.4 s of CPU, which a listing per import of 500 paid 20 times over.
+LISTING_MAX_AGE_SECONDS = 15.0
+# Pushes written one request each between two renewals of the sender's claim lease.
+RENEW_EVERY_WRITES = 100
+# A bulk set renews its claim lease before an import once this fraction of PUSH_CLAIM_LEASE_SECONDS has passed
+# since the claim or the last renewal: an UPDATE of every push still held, not worth making before each import.
+RENEW_AFTER_LEASE_FRACTION = 0.25
 # A push's wait after a fault is up to this fraction longer than retry_wait() says, at random: pushes given back
 # together by different senders then come back at different times. Never shorter: attempts_within() holds.
 RETRY_JITTER = 0.25
@@ -41,10 +60,14 @@ RETRY_JITTER = 0.25
 # RSE_LOCKS. A claim holds at most that many locks (PostgreSQL's lock table is small: a claim of every push
 # waiting, push_pending's, would fill it otherwise); RSEs sharing one merely wait for each other's claim.
 RSE_LOCK_SPACE = 0x71707368
+# The first key of the advisory lock that lets one import at a time go to an instance ("qimp"; see _ImportTurn).
+IMPORT_LOCK_SPACE = 0x71696D70
 RSE_LOCKS = 256
 # Usage sources whose figures are the RSE's capacity, the first present wins: what the site reports of its
 # storage, else Rucio's own count of its replicas (which knows no free space).
 CAPACITY_SOURCES = ("storage", "rucio")
+# Threads reading RSEs' capacities at once in a sync (see read_capacities).
+CAPACITY_READERS = 8
 CAPACITY_FIELDS = [
     "capacity_total_bytes",
     "capacity_used_bytes",
@@ -259,8 +282,11 @@ def _deliver_to_instance(instance: RucioInstance, pushes: list[Push], report: De
     if len(sets) > BULK_THRESHOLD:
         unsent = _set_in_bulk(gateway, sets, started, report)
         writes = [write for write in writes if write.push.operation != PushOperation.SET] + unsent
-    for write in sorted(writes, key=lambda write: write.push.pk):
+    for number, write in enumerate(sorted(writes, key=lambda write: write.push.pk), start=1):
         _write_one(gateway, write, started, report)
+        if number % RENEW_EVERY_WRITES == 0:
+            # One request each: thousands of them can outlast the claim lease.
+            _renew_lease(write.push.claim_token)
 
 
 @dataclass
@@ -323,36 +349,192 @@ def _no_such_rse(push: Push) -> str:
 
 
 def _set_in_bulk(gateway: RucioGateway, sets: list[_Write], started, report: DeliveryReport) -> list[_Write]:
-    """Set the values with one request listing the RSEs (an import must never create one: those Rucio does
-    not have fail) and one import request. Returns the writes still to send one request each: every one not
-    yet settled when Rucio refuses the import (one bad RSE fails the whole import: one request each finds it).
+    """Set the values with imports of up to IMPORT_CHUNK RSEs (see _import_size), after listing the RSEs (an
+    import must never create or restore one: those Rucio does not have fail). Returns the writes still to send
+    one request each: those of an import Rucio refused (one bad RSE fails a whole import: one request each
+    finds it).
+
+    One listing serves the imports that start within LISTING_MAX_AGE_SECONDS of it. Each import runs in a
+    thread with a client of its own while this thread records the one before (the database work stays here);
+    one import is in flight per instance at a time, whichever sender sends it (_ImportTurn). Before an import
+    the task's claim lease is renewed once a quarter of it has passed, so a task of thousands of pushes never
+    loses them to another sender's claim.
     """
+    if not sets:
+        return []
+    lister = _Listing(gateway)
     try:
-        existing = set(gateway.list_rses())
+        size = _import_size(len(lister.names()))
     except TransientRucioError as error:
         _give_back([write.push for write in sets], started, str(error), report)
         return []
     except PermanentRucioError as error:
         logger.warning("Listing RSEs before a bulk import refused (%s); pushing one RSE at a time.", error)
         return sets
+    return _import_in_chunks(lister, chunks(sets, size), started, report)
+
+
+def _import_in_chunks(
+    lister: _Listing, chunked: list[list[_Write]], started, report: DeliveryReport
+) -> list[_Write]:
+    """The imports of _set_in_bulk, one chunk each, the listing taken again when too old; returns the writes
+    still to send one request each."""
+    gateway = lister.gateway
+    unsent: list[_Write] = []
+    token = chunked[0][0].push.claim_token
+    renewed = time.monotonic()  # the claim, shortly before
+    turn = _ImportTurn(chunked[0][0].push.rse.instance_id)
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="rucio-import") as pool,
+        RucioGateway(gateway.conn) as importer,
+        turn,
+    ):
+        flying: tuple[Future, list[_Write]] | None = None
+        for number, chunk in enumerate(chunked):
+            rest = [write for later in chunked[number:] for write in later]
+            try:
+                existing = lister.names()
+            except TransientRucioError as error:
+                _settle_import(flying, started, report, unsent)
+                _give_back([write.push for write in rest], started, str(error), report)
+                return unsent
+            except PermanentRucioError as error:
+                logger.warning(
+                    "Listing RSEs before a bulk import refused (%s); pushing one RSE at a time.", error
+                )
+                _settle_import(flying, started, report, unsent)
+                return unsent + rest
+            present = _present(chunk, existing, started, report)
+            # Wait for the import in flight (one at a time); a transient fault there stops the rest too.
+            fault = flying[0].exception() if flying is not None else None
+            turn.release()
+            if isinstance(fault, TransientRucioError):
+                _settle_import(flying, started, report, unsent)
+                later = [write.push for write in rest[len(chunk) :]]
+                _give_back([write.push for write in present] + later, started, str(fault), report)
+                return unsent
+            renewed = _renew_lease_if_due(token, renewed)
+            submitted = None
+            if present and not turn.take(wait=False):
+                # Another sender's import to this instance is in flight: record ours while waiting for it.
+                _settle_import(flying, started, report, unsent)
+                flying = None
+                turn.take(wait=True)
+            if present:
+                values = {write.push.rse.name: {write.push.key: write.push.value} for write in present}
+                submitted = (
+                    pool.submit(importer.set_rse_attributes_bulk, values, existing=existing),
+                    present,
+                )
+            # Recorded while the next import is in flight.
+            _settle_import(flying, started, report, unsent)
+            flying = submitted
+        _settle_import(flying, started, report, unsent)
+    return unsent
+
+
+class _ImportTurn:
+    """One import in flight per Rucio instance, whichever sender sends it: a PostgreSQL advisory lock on the
+    instance, held by the sender's connection from before an import is sent until it has landed.
+
+    Rucio's importer applies an import in one transaction and lists every RSE of the server at its end: two at
+    once gain nothing on a busy server, and a Rucio on SQLite (the bench's) refuses the second one (a transient
+    fault: 15 s lost). A sender waiting for its turn records its own import meanwhile. Not on SQLite (the
+    portal's), which has one writer at a time anyway.
+    """
+
+    def __init__(self, instance_id: int) -> None:
+        self.instance_id = instance_id
+        self.held = False
+
+    def take(self, *, wait: bool) -> bool:
+        """Take the turn; without ``wait``, only if free. True when this sender holds it."""
+        if connection.vendor != "postgresql" or self.held:
+            return True
+        taken = self._lock("pg_advisory_lock" if wait else "pg_try_advisory_lock")  # the first says nothing
+        self.held = wait or bool(taken)
+        return self.held
+
+    def release(self) -> None:
+        if self.held:
+            self._lock("pg_advisory_unlock")
+            self.held = False
+
+    def _lock(self, function: str) -> object:
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {function}(%s, %s)", [IMPORT_LOCK_SPACE, self.instance_id])
+            return cursor.fetchone()[0]
+
+    def __enter__(self) -> _ImportTurn:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+def _import_size(rses_on_server: int) -> int:
+    """How many RSEs one import carries, on a server of ``rses_on_server`` RSEs (see IMPORT_CHUNK)."""
+    return min(max(rses_on_server // 5, IMPORT_CHUNK_MIN), IMPORT_CHUNK)
+
+
+def _settle_import(
+    flying: tuple[Future, list[_Write]] | None, started, report: DeliveryReport, unsent: list[_Write]
+) -> None:
+    """Record an import once it has finished: its writes done, given back (a transient fault) or, when Rucio
+    refused it, added to ``unsent`` to be sent one request each."""
+    if flying is None:
+        return
+    future, writes = flying
+    try:
+        future.result()
+    except TransientRucioError as error:
+        _give_back([write.push for write in writes], started, str(error), report)
+    except PermanentRucioError as error:
+        logger.warning("Bulk import refused (%s); pushing one RSE at a time.", error)
+        unsent.extend(writes)
+    else:
+        _succeed_writes(writes, started, report)
+
+
+class _Listing:
+    """The names of the instance's RSEs, listed again once older than LISTING_MAX_AGE_SECONDS."""
+
+    def __init__(self, gateway: RucioGateway) -> None:
+        self.gateway = gateway
+        self.listed: set[str] = set()
+        self.at: float | None = None
+
+    def names(self) -> set[str]:
+        if self.at is None or time.monotonic() - self.at > LISTING_MAX_AGE_SECONDS:
+            self.at = time.monotonic()
+            self.listed = set(self.gateway.list_rses())
+        return self.listed
+
+
+def _present(writes: list[_Write], existing: set[str], started, report: DeliveryReport) -> list[_Write]:
+    """The writes whose RSE Rucio has (``existing``); the others fail, never to be created by an import."""
     present = []
-    for write in sets:
+    for write in writes:
         if write.push.rse.name in existing:
             present.append(write)
         else:
             _fail(write.push, started, write.before, _no_such_rse(write.push), report)
-    try:
-        gateway.set_rse_attributes_bulk(
-            {write.push.rse.name: {write.push.key: write.push.value} for write in present}, existing=existing
-        )
-    except TransientRucioError as error:
-        _give_back([write.push for write in present], started, str(error), report)
-        return []
-    except PermanentRucioError as error:
-        logger.warning("Bulk import refused (%s); pushing one RSE at a time.", error)
-        return present
-    _succeed_writes(present, started, report)
-    return []
+    return present
+
+
+def _renew_lease_if_due(token: str, renewed: float) -> float:
+    """Renew the claim lease once RENEW_AFTER_LEASE_FRACTION of it has passed since ``renewed`` (a
+    time.monotonic()); returns the time of the last renewal."""
+    if time.monotonic() - renewed < settings.PUSH_CLAIM_LEASE_SECONDS * RENEW_AFTER_LEASE_FRACTION:
+        return renewed
+    _renew_lease(token)
+    return time.monotonic()
+
+
+def _renew_lease(token: str) -> None:
+    """Keep the pushes this sender still holds under ``token`` its own for another PUSH_CLAIM_LEASE_SECONDS."""
+    if token:
+        Push.objects.filter(claim_token=token, state=PushState.SENDING).update(claimed_at=timezone.now())
 
 
 def _read_current(gateway: RucioGateway, pushes: list[Push]) -> dict[str, dict[str, str]]:
@@ -556,27 +738,47 @@ def sync_rses(instance: RucioInstance) -> RSESyncReport:
     return report
 
 
-def read_capacities(gateway: RucioGateway, names: list[str]) -> dict[str, dict[str, object]]:
-    """The capacity of each of these RSEs as ``capacity_*`` field values (see read_capacity), one after another.
+def read_capacities(
+    gateway: RucioGateway, names: list[str], *, workers: int = CAPACITY_READERS
+) -> dict[str, dict[str, object]]:
+    """The capacity of each of these RSEs as ``capacity_*`` field values (see read_capacity): above
+    BULK_THRESHOLD RSEs ``workers`` threads at a time, each with a client of its own (two requests per RSE, one
+    after the other, took most of the 21 minutes of a sync of 10,000 RSEs).
 
     A permanent fault (the RSE was deleted meanwhile, ...) leaves that RSE's capacity unknown, with the reason.
     After a transient one (the server down or overloaded) the rest are not asked, and are unknown for the same
     reason: a sync of hundreds of RSEs would otherwise wait out every timeout, and load a struggling server.
     """
-    capacities: dict[str, dict[str, object]] = {}
-    fault: TransientRucioError | None = None
-    for name in names:
-        if fault is not None:
-            capacities[name] = _unknown_capacity(f"Not read, after an earlier fault: {fault}")
-            continue
-        try:
-            capacities[name] = read_capacity(gateway, name)
-        except RucioError as error:
-            logger.warning("Capacity of RSE %s unknown: %s", name, error)
-            capacities[name] = _unknown_capacity(str(error))
-            if isinstance(error, TransientRucioError):
-                fault = error
-    return capacities
+    faults: list[TransientRucioError] = []
+
+    def read(group: list[str], reader: RucioGateway) -> dict[str, dict[str, object]]:
+        capacities: dict[str, dict[str, object]] = {}
+        for name in group:
+            if faults:
+                capacities[name] = _unknown_capacity(f"Not read, after an earlier fault: {faults[0]}")
+                continue
+            try:
+                capacities[name] = read_capacity(reader, name)
+            except RucioError as error:
+                logger.warning("Capacity of RSE %s unknown: %s", name, error)
+                capacities[name] = _unknown_capacity(str(error))
+                if isinstance(error, TransientRucioError):
+                    faults.append(error)
+        return capacities
+
+    if workers <= 1 or len(names) <= BULK_THRESHOLD:
+        return read(names, gateway)
+    groups = [names[start::workers] for start in range(workers)]
+    readers = [RucioGateway(gateway.conn) for _ in groups]
+    try:
+        with ThreadPoolExecutor(len(groups), thread_name_prefix="rucio-capacity") as pool:
+            found: dict[str, dict[str, object]] = {}
+            for capacities in pool.map(read, groups, readers):
+                found.update(capacities)
+    finally:
+        for reader in readers:
+            reader.close()
+    return {name: found[name] for name in names}
 
 
 def read_capacity(gateway: RucioGateway, rse: str) -> dict[str, object]:

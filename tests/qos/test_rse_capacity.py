@@ -11,7 +11,7 @@ from django.utils import timezone
 from common.templatetags.common_tags import bytes_si
 from qos.models import RSE, RucioInstance
 from qos.rucio_gateway import RucioGateway, TransientRucioError
-from qos.rucio_gateway.sync import read_capacities, sync_rses
+from qos.rucio_gateway.sync import BULK_THRESHOLD, read_capacities, sync_rses
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +37,25 @@ def test_the_sync_reads_usage_from_storage_and_subtracts_min_free_space(
     assert rse.usable_bytes == 40 * TB
     assert rse.capacity_read_at >= before
     assert rse.capacity_error == ""
+
+
+def test_a_sync_of_many_rses_reads_their_capacities_several_at_a_time_each_its_own(
+    rucio_instance, make_rse, rucio_admin_client
+):
+    # Above BULK_THRESHOLD RSEs the capacities are read by several threads, each with a client of its own.
+    names = [make_rse() for _ in range(BULK_THRESHOLD + 6)]
+    for number, name in enumerate(names, start=1):
+        rucio_admin_client.set_rse_usage(name, "storage", used=number * TB, free=2 * number * TB)
+        rucio_admin_client.set_rse_limits(name, "MinFreeSpace", number)
+    sync_rses(rucio_instance)
+    for number, name in enumerate(names, start=1):
+        rse = RSE.objects.get(name=name)
+        assert (rse.capacity_used_bytes, rse.capacity_free_bytes, rse.capacity_min_free_bytes) == (
+            number * TB,
+            2 * number * TB,
+            number,
+        )
+        assert (rse.capacity_source, rse.capacity_error) == ("storage", "")
 
 
 def test_without_a_storage_report_rucios_own_count_is_read_and_free_space_is_unknown(
