@@ -138,14 +138,8 @@ def claim(
     Never a push of an RSE whose other push someone is sending now: two writes of one RSE in flight could land
     in either order. Whoever finishes that one sends the next (DeliveryReport.waiting).
     """
-    token = token or str(uuid.uuid4())
-    _take(push_ids, token=token, reclaim=reclaim, waited_or_not=waited_or_not)
-    return _claimed(token)
-
-
-def _take(push_ids: list[int], *, token: str, reclaim: Sequence[str], waited_or_not: bool) -> int:
-    """The claim's conditional UPDATE (see claim()): how many pushes it took under ``token``."""
     now = timezone.now()
+    token = token or str(uuid.uuid4())
     lease_expired = now - timedelta(seconds=settings.PUSH_CLAIM_LEASE_SECONDS)
     queued = Q(state=PushState.QUEUED)
     if not waited_or_not:
@@ -159,17 +153,11 @@ def _take(push_ids: list[int], *, token: str, reclaim: Sequence[str], waited_or_
         sent_by_another = sent_by_another.exclude(claim_token__in=list(reclaim))
     with transaction.atomic():
         _lock_rses(Push.objects.filter(pk__in=push_ids).values_list("rse_id", flat=True))
-        return (
-            Push.objects.filter(pk__in=push_ids)
-            .filter(free)
-            .filter(~Exists(sent_by_another))
-            .update(state=PushState.SENDING, claimed_at=now, claim_token=token, attempts=F("attempts") + 1)
+        Push.objects.filter(pk__in=push_ids).filter(free).filter(~Exists(sent_by_another)).update(
+            state=PushState.SENDING, claimed_at=now, claim_token=token, attempts=F("attempts") + 1
         )
-
-
-def _claimed(token: str) -> list[Push]:
-    """The pushes held under ``token``, with their RSEs, instances and requesters (for the audit lines)."""
     return list(
+        # requested_by: the audit lines say who asked for each push.
         Push.objects.filter(claim_token=token, state=PushState.SENDING).select_related(
             "rse__instance", "requested_by"
         )
@@ -202,20 +190,16 @@ def deliver(
     ``token`` names this attempt's claim (a fresh one if empty); ``reclaim`` and ``waited_or_not``: see claim().
     """
     report = DeliveryReport()
-    token = token or str(uuid.uuid4())
-    taken = _take(push_ids, token=token, reclaim=reclaim, waited_or_not=waited_or_not)
-    if not taken:
+    pushes = claim(push_ids, token=token, reclaim=reclaim, waited_or_not=waited_or_not)
+    if not pushes:
         return report
-    # Sent now, answered while the claimed pushes load (0.3-1 s for 5,000): a bulk set lists first.
-    listings = _list_early(token) if taken > BULK_THRESHOLD else {}
-    pushes = _claimed(token)
     rse_ids = {push.rse_id for push in pushes}
     pushes = _one_per_rse(_drop_superseded(pushes, report))
     by_instance: dict[int, list[Push]] = defaultdict(list)
     for push in pushes:
         by_instance[push.rse.instance_id].append(push)
-    for instance_id, group in by_instance.items():
-        _deliver_to_instance(group[0].rse.instance, group, report, listings.get(instance_id))
+    for group in by_instance.values():
+        _deliver_to_instance(group[0].rse.instance, group, report)
     report.waiting = _waiting(rse_ids)
     if report.retry:
         raise PushesDeferred(report)
@@ -272,12 +256,9 @@ def _drop_superseded(pushes: list[Push], report: DeliveryReport) -> list[Push]:
     return keep
 
 
-def _deliver_to_instance(
-    instance: RucioInstance, pushes: list[Push], report: DeliveryReport, listing: _Listing | None = None
-) -> None:
+def _deliver_to_instance(instance: RucioInstance, pushes: list[Push], report: DeliveryReport) -> None:
     """Send one instance's pushes: write what the portal knows to differ without reading it first; read first
-    only the RSEs of pushes that may have nothing to do (see _must_read). ``listing``: one already sent (see
-    _list_early), for a bulk set."""
+    only the RSEs of pushes that may have nothing to do (see _must_read)."""
     started = timezone.now()
     to_read = [push for push in pushes if _must_read(push)]
     try:
@@ -299,7 +280,7 @@ def _deliver_to_instance(
     ]
     sets = [write for write in writes if write.push.operation == PushOperation.SET]
     if len(sets) > BULK_THRESHOLD:
-        unsent = _set_in_bulk(listing or _Listing(gateway), sets, started, report)
+        unsent = _set_in_bulk(gateway, sets, started, report)
         writes = [write for write in writes if write.push.operation != PushOperation.SET] + unsent
     for number, write in enumerate(sorted(writes, key=lambda write: write.push.pk), start=1):
         _write_one(gateway, write, started, report)
@@ -367,7 +348,7 @@ def _no_such_rse(push: Push) -> str:
     return f"Rucio has no RSE named {push.rse.name}."
 
 
-def _set_in_bulk(lister: _Listing, sets: list[_Write], started, report: DeliveryReport) -> list[_Write]:
+def _set_in_bulk(gateway: RucioGateway, sets: list[_Write], started, report: DeliveryReport) -> list[_Write]:
     """Set the values with imports of up to IMPORT_CHUNK RSEs (see _import_size), after listing the RSEs (an
     import must never create or restore one: those Rucio does not have fail). Returns the writes still to send
     one request each: those of an import Rucio refused (one bad RSE fails a whole import: one request each
@@ -381,6 +362,7 @@ def _set_in_bulk(lister: _Listing, sets: list[_Write], started, report: Delivery
     """
     if not sets:
         return []
+    lister = _Listing(gateway)
     try:
         size = _import_size(len(lister.names()))
     except TransientRucioError as error:
@@ -521,47 +503,12 @@ class _Listing:
         self.gateway = gateway
         self.listed: set[str] = set()
         self.at: float | None = None
-        self.pending: Future | None = None
-
-    def send(self) -> _Listing:
-        """List now from a thread with a client of its own; names() takes the answer, however old."""
-        self.at = time.monotonic()
-        pool = ThreadPoolExecutor(1, thread_name_prefix="rucio-listing")
-        self.pending = pool.submit(_list_rses, self.gateway.conn)
-        pool.shutdown(wait=False)
-        return self
 
     def names(self) -> set[str]:
-        if self.pending is not None:
-            pending, self.pending = self.pending, None
-            try:
-                self.listed = set(pending.result())
-            except BaseException:
-                self.at = None
-                raise
-        elif self.at is None or time.monotonic() - self.at > LISTING_MAX_AGE_SECONDS:
+        if self.at is None or time.monotonic() - self.at > LISTING_MAX_AGE_SECONDS:
             self.at = time.monotonic()
             self.listed = set(self.gateway.list_rses())
         return self.listed
-
-
-def _list_rses(conn) -> list[str]:
-    with RucioGateway(conn) as lister:
-        return lister.list_rses()
-
-
-def _list_early(token: str) -> dict[int, _Listing]:
-    """A listing sent now for each instance of the pushes held under ``token``, by instance id. An instance
-    that cannot connect is left out: sending its pushes says why."""
-    listings = {}
-    for instance in RucioInstance.objects.filter(
-        rses__pushes__claim_token=token, rses__pushes__state=PushState.SENDING
-    ).distinct():
-        try:
-            listings[instance.pk] = _Listing(RucioGateway(instance.connection())).send()
-        except RucioError:
-            continue
-    return listings
 
 
 def _present(writes: list[_Write], existing: set[str], started, report: DeliveryReport) -> list[_Write]:

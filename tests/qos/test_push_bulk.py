@@ -5,7 +5,6 @@ The imports run in a thread of their own (qos.rucio_gateway.sync._set_in_bulk) w
 one before; results are checked through a separate rucio-clients session, not the portal's records.
 """
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -89,30 +88,7 @@ def test_an_rse_deleted_in_rucio_after_the_listing_is_not_brought_back_once_the_
     assert {qos_of(rucio_admin_client, name) for name in fifteen if name != gone} == {"SAFE"}
 
 
-def test_the_listing_before_a_bulk_set_is_sent_while_the_claimed_pushes_load(
-    fifteen, approved_class, admin, rucio_server, monkeypatch
-):
-    pushes = assign(fifteen, approved_class, admin)
-    lists = rucio_server.requests_logged(LISTS)
-    real_claimed, listed_before_loading = sync._claimed, []
-
-    def load_once_listed(token):
-        # Loads the claimed pushes once the server has answered a listing: one sent only after them would
-        # never come, and the loop gives up.
-        deadline = time.monotonic() + 30
-        while rucio_server.requests_logged(LISTS) == lists and time.monotonic() < deadline:
-            time.sleep(0.05)
-        listed_before_loading.append(rucio_server.requests_logged(LISTS) - lists)
-        return real_claimed(token)
-
-    monkeypatch.setattr(sync, "_claimed", load_once_listed)
-    report = deliver([push.pk for push in pushes])
-    assert listed_before_loading == [1]
-    assert len(report.written) == 15
-    assert rucio_server.requests_logged(LISTS) == lists + 1  # that listing served the three imports
-
-
-def test_a_transient_fault_of_the_listing_sent_early_gives_every_push_back(
+def test_a_transient_fault_of_the_listing_before_a_bulk_set_gives_every_push_back(
     fifteen, approved_class, admin, rucio_server, monkeypatch
 ):
     def overloaded(self, expression=None):
