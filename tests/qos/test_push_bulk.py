@@ -88,6 +88,24 @@ def test_an_rse_deleted_in_rucio_after_the_listing_is_not_brought_back_once_the_
     assert {qos_of(rucio_admin_client, name) for name in fifteen if name != gone} == {"SAFE"}
 
 
+def test_a_transient_fault_of_the_listing_before_a_bulk_set_gives_every_push_back(
+    fifteen, approved_class, admin, rucio_server, monkeypatch
+):
+    def overloaded(self, expression=None):
+        # A fault that cannot be caused for real at this moment: the server overloaded.
+        raise TransientRucioError("list RSEs: HTTP 503")
+
+    monkeypatch.setattr(RucioGateway, "list_rses", overloaded)
+    pushes = assign(fifteen, approved_class, admin)
+    ids = [push.pk for push in pushes]
+    imports = rucio_server.requests_logged(IMPORTS)
+    with pytest.raises(PushesDeferred) as deferred:
+        deliver(ids)
+    assert sorted(deferred.value.report.retry) == sorted(ids)
+    assert rucio_server.requests_logged(IMPORTS) == imports
+    assert set(Push.objects.filter(pk__in=ids).values_list("state", flat=True)) == {"queued"}
+
+
 def test_a_sender_keeps_its_claim_through_many_imports(fifteen, approved_class, admin, monkeypatch):
     pushes = assign(fifteen, approved_class, admin)
     ids = [push.pk for push in pushes]
