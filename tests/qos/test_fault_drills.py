@@ -124,6 +124,22 @@ class Deployment:
         with psycopg.connect(self.database_url, connect_timeout=5) as connection:
             return connection.execute(statement, params).fetchall()
 
+    @contextlib.contextmanager
+    def import_in_flight(self) -> Iterator[None]:
+        """Another sender's import to the Rucio instance in flight (its turn held: sync._ImportTurn), for as long
+        as the block lasts: a bulk push then waits with its pushes claimed, being sent. A fast Rucio sends a bulk
+        of a few dozen RSEs in a fraction of a second, too short a moment for a drill to act in."""
+        from qos.rucio_gateway.sync import IMPORT_LOCK_SPACE
+
+        with psycopg.connect(self.database_url, connect_timeout=5, autocommit=True) as holder:
+            (instance,) = holder.execute("SELECT id FROM qos_rucioinstance").fetchone()
+            holder.execute("SELECT pg_advisory_lock(%s, %s)", (IMPORT_LOCK_SPACE, instance))
+            try:
+                yield
+            finally:
+                with contextlib.suppress(psycopg.OperationalError):  # PostgreSQL stopped meanwhile: released
+                    holder.execute("SELECT pg_advisory_unlock(%s, %s)", (IMPORT_LOCK_SPACE, instance))
+
     def logs(self, lines: int = 40) -> str:
         return "\n".join(
             f"--- {name} ({stack.log.name}) ---\n" + "\n".join(stack.output().splitlines()[-lines:])
@@ -467,15 +483,16 @@ def test_postgresql_restart_while_admins_change_rses_and_the_worker_pushes(
     toggler.start()
     try:
         wait_for(lambda: changes.acknowledged_count() >= len(toggled), timeout=SLACK_SECONDS, what="changes")
-        portal.bulk_assign(bulk, "SAFE")
-        changes.acknowledge(bulk, "SAFE")
-        wait_for(
-            lambda: push_states(deployment, bulk)["sending"],
-            timeout=SLACK_SECONDS,
-            what="the worker to be sending the bulk assignment",
-        )
-        worker_log_before = len(deployment.stacks["worker"].output())
-        private_postgres.stop()
+        with deployment.import_in_flight():
+            portal.bulk_assign(bulk, "SAFE")
+            changes.acknowledge(bulk, "SAFE")
+            wait_for(
+                lambda: push_states(deployment, bulk)["sending"],
+                timeout=SLACK_SECONDS,
+                what="the worker to be sending the bulk assignment",
+            )
+            worker_log_before = len(deployment.stacks["worker"].output())
+            private_postgres.stop()  # the turn's holder goes with it
         stopped = time.monotonic()
         try:
             # Load balancers take the web machines out: /healthz answers 503 (not an error page, not a hang).
@@ -607,15 +624,16 @@ def test_worker_killed_in_the_middle_of_a_bulk_assignment(deployment, make_rse, 
     portal = Portal(deployment, "admin")
     changes = ChangeLog()
     try:
-        portal.bulk_assign(bulk, "SAFE")
-        changes.acknowledge(bulk, "SAFE")
-        wait_for(
-            lambda: push_states(deployment, bulk)["sending"],
-            timeout=SLACK_SECONDS,
-            what="the worker to be sending the bulk assignment",
-        )
-        worker = deployment.stacks["worker"]
-        os.killpg(worker.pids()["worker.1"], signal.SIGKILL)  # the worker and its pool, mid-push
+        with deployment.import_in_flight():
+            portal.bulk_assign(bulk, "SAFE")
+            changes.acknowledge(bulk, "SAFE")
+            wait_for(
+                lambda: push_states(deployment, bulk)["sending"],
+                timeout=SLACK_SECONDS,
+                what="the worker to be sending the bulk assignment",
+            )
+            worker = deployment.stacks["worker"]
+            os.killpg(worker.pids()["worker.1"], signal.SIGKILL)  # the worker and its pool, mid-push
         cut_short = [
             push_id
             for (push_id,) in deployment.query(
