@@ -163,11 +163,3 @@ class RucioInstanceForm(forms.ModelForm):
             "it to every RSE now and removes the former one.",
             "enabled": "A disabled instance is not synced, periodically or on demand.",
         }
-
-    def clean(self) -> dict:
-        cleaned = super().clean()
-        key = cleaned.get("attribute_key")
-        if key and cleaned.get("conformance_attribute") == key:
-            # The class's pushes and the verdict's would overwrite each other.
-            self.add_error("conformance_attribute", f"Must differ from the class attribute ({key}).")
-        return cleaned

@@ -1,3 +1,4 @@
+import copy
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -7,7 +8,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -603,15 +603,11 @@ def instance_detail(request: HttpRequest, name: str) -> HttpResponse:
     can_change = request.user.has_perm(CHANGE_INSTANCE)
     if request.method == "POST" and not can_change:
         raise PermissionDenied("Only QoS admins change a Rucio instance's attributes.")
-    form = RucioInstanceForm(request.POST or None, instance=RucioInstance.objects.get(pk=instance.pk))
+    # The form validates a copy (a ModelForm writes what was typed onto its instance): change_settings()
+    # compares with the values before, and the page shows those while the form is refused.
+    form = RucioInstanceForm(request.POST or None, instance=copy.copy(instance))
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            instance.enabled = form.cleaned_data["enabled"]
-            instance.save(update_fields=["enabled"])
-            instance.change_attribute_key(form.cleaned_data["attribute_key"])
-            pushes = instance.change_conformance_attribute(
-                form.cleaned_data["conformance_attribute"], by=request.user
-            )
+        pushes = instance.change_settings(**form.cleaned_data, by=request.user)
         said = f"{instance.name} saved."
         if pushes:
             said += f" {len(pushes)} push{pluralize(len(pushes), 'es')} of the conformance attribute queued."

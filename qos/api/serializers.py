@@ -1,5 +1,4 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import transaction
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
@@ -185,22 +184,21 @@ class RucioInstanceSerializer(serializers.ModelSerializer):
         if refused:
             raise ValidationError(refused)
         key = attrs.get("attribute_key", getattr(self.instance, "attribute_key", "QOS"))
-        if attrs.get("conformance_attribute", getattr(self.instance, "conformance_attribute", "")) == key:
-            # The class's pushes and the verdict's would overwrite each other, and the sync state mean nothing.
-            raise ValidationError(
-                {"conformance_attribute": [f"Must differ from the class attribute ({key})."]}
-            )
+        refusal = RucioInstance.attributes_refusal(
+            key, attrs.get("conformance_attribute", getattr(self.instance, "conformance_attribute", ""))
+        )
+        if refusal:
+            raise ValidationError({"conformance_attribute": [refusal]})
         return attrs
 
     def update(self, instance: RucioInstance, validated_data: dict) -> RucioInstance:
-        # A new conformance attribute is brought to every RSE at once (RucioInstance.change_conformance_attribute).
-        # A new class attribute is read again from what the portal knows (RucioInstance.change_attribute_key).
-        attribute_key = validated_data.pop("attribute_key", instance.attribute_key)
-        conformance_attribute = validated_data.pop("conformance_attribute", instance.conformance_attribute)
-        with transaction.atomic():
-            instance = super().update(instance, validated_data)
-            instance.change_attribute_key(attribute_key)
-            instance.change_conformance_attribute(conformance_attribute, by=self.context["request"].user)
+        # Only these three are writable; what each change does to the RSEs is the model's.
+        instance.change_settings(
+            attribute_key=validated_data.get("attribute_key", instance.attribute_key),
+            conformance_attribute=validated_data.get("conformance_attribute", instance.conformance_attribute),
+            enabled=validated_data.get("enabled", instance.enabled),
+            by=self.context["request"].user,
+        )
         return instance
 
     def _set_by_deployment(self, variable: str | None) -> str:

@@ -151,19 +151,42 @@ class RucioInstance(models.Model):
             token_dir=getattr(settings, "RUCIO_TOKEN_DIR", None),
         )
 
-    def change_attribute_key(self, key: str) -> None:
-        """Carry the classes in attribute ``key`` from now on. Nothing is written to Rucio, and the former
-        attribute stays where it is (replication rules may still ask for it): each RSE's value in Rucio and
-        sync state are read again at once from the attributes the portal last read, so an RSE whose class
-        Rucio does not hold under the new key shows as drifted now, for the QoS admins to reconcile, and not
-        only after the next sync."""
+    @staticmethod
+    def attributes_refusal(attribute_key: str, conformance_attribute: str) -> str | None:
+        """Why this pair of attributes cannot be (None: it can): the class's pushes and the verdict's would
+        overwrite each other, and the sync state would mean nothing."""
+        if conformance_attribute and conformance_attribute == attribute_key:
+            return f"Must differ from the class attribute ({attribute_key})."
+        return None
+
+    def clean(self) -> None:
+        refusal = self.attributes_refusal(self.attribute_key, self.conformance_attribute)
+        if refusal:
+            raise ValidationError({"conformance_attribute": refusal})
+
+    def change_settings(
+        self, *, attribute_key: str, conformance_attribute: str, enabled: bool, by: Any = None
+    ) -> list[Push]:
+        """Change what the portal may change of the instance, with what each change does to its RSEs, in one
+        transaction; returns the pushes queued (sent after it commits).
+
+        A new ``attribute_key`` writes nothing to Rucio and leaves the former attribute where it is
+        (replication rules may still ask for it): each RSE's value in Rucio and sync state are read again at
+        once from the attributes the portal last read, so an RSE whose class Rucio does not hold under the new
+        key shows as drifted now, for the QoS admins to reconcile, and not only after the next sync.
+
+        A new ``conformance_attribute`` ('' stops the write-back) brings Rucio in line at once rather than at
+        each RSE's next change of verdict (see _write_back_everywhere).
+        """
         from django.db import transaction
 
+        old_key, old_conformance = self.attribute_key, self.conformance_attribute
         with transaction.atomic():
-            changed = key != self.attribute_key
-            self.attribute_key = key
-            self.save(update_fields=["attribute_key"])
-            if changed:
+            self.attribute_key = attribute_key
+            self.conformance_attribute = conformance_attribute
+            self.enabled = enabled
+            self.save(update_fields=["attribute_key", "conformance_attribute", "enabled"])
+            if attribute_key != old_key:
                 RSE.objects.filter(instance=self).record_rucio_attributes(
                     dict(
                         self.rses.filter(last_read_at__isnull=False, missing_in_rucio=False).values_list(
@@ -172,56 +195,42 @@ class RucioInstance(models.Model):
                     ),
                     read=False,
                 )
+            if conformance_attribute == old_conformance:
+                return []
+            return self._write_back_everywhere(old_conformance, by=by)
 
-    def change_conformance_attribute(self, key: str, *, by: Any = None) -> list[Push]:
-        """Write the RSEs' conformance verdicts back as attribute ``key`` from now on ('' stops it), and bring
-        Rucio in line at once rather than at each RSE's next change of verdict: every RSE gets ``key`` set to
-        its verdict (removed where unknown), and the former attribute is removed from the RSEs that carry it or
-        are about to, so that a renamed or switched-off write-back leaves nothing vouching behind.
-
-        One transaction; the pushes (returned) are sent after it commits. Only what the portal does not
-        already know Rucio to hold is pushed.
-        """
-        from django.db import transaction
-
+    def _write_back_everywhere(self, old: str, *, by: Any) -> list[Push]:
+        """Every RSE gets the conformance attribute set to its verdict (removed where unknown), and the former
+        attribute ``old`` is removed from the RSEs that carry it or are about to, so that a renamed or
+        switched-off write-back leaves nothing vouching behind. Only what the portal does not already know
+        Rucio to hold is pushed."""
         from ..choices import DELIVERING_VERDICTS, Verdict
         from ..querysets import dispatch_after_commit
 
-        old = self.conformance_attribute
+        key = self.conformance_attribute
         pushes: list[Push] = []
-        with transaction.atomic():
-            self.conformance_attribute = key
-            self.save(update_fields=["conformance_attribute"])
-            if key == old:
-                return []
-            rses = list(self.rses.select_related("instance", "conformance").order_by("pk"))
-            if old:
-                about_to = set(
-                    Push.objects.unsent().filter(rse__instance=self, key=old).values_list("rse", flat=True)
-                )
-                stale = [rse for rse in rses if old in rse.rucio_attributes or rse.pk in about_to]
+        rses = list(self.rses.select_related("instance", "conformance").order_by("pk"))
+        if old:
+            about_to = set(
+                Push.objects.unsent().filter(rse__instance=self, key=old).values_list("rse", flat=True)
+            )
+            stale = [rse for rse in rses if old in rse.rucio_attributes or rse.pk in about_to]
+            pushes += Push.objects.enqueue_many(
+                stale, None, f"conformance write-back moved from {old} to {key or 'nothing'}", by=by, key=old
+            )
+        if key:
+            wanted: dict[str | None, list[RSE]] = {"true": [], "false": [], None: []}
+            for rse in rses:
+                verdict = getattr(getattr(rse, "conformance", None), "verdict", Verdict.UNKNOWN)
+                value = None if verdict == Verdict.UNKNOWN else str(verdict in DELIVERING_VERDICTS).lower()
+                held = rse.rucio_attributes.get(key)
+                if (str(held).lower() if held is not None else None) != value:
+                    wanted[value].append(rse)
+            for value, group in wanted.items():
                 pushes += Push.objects.enqueue_many(
-                    stale,
-                    None,
-                    f"conformance write-back moved from {old} to {key or 'nothing'}",
-                    by=by,
-                    key=old,
+                    group, value, f"conformance write-back turned on as {key}", by=by, key=key
                 )
-            if key:
-                wanted: dict[str | None, list[RSE]] = {"true": [], "false": [], None: []}
-                for rse in rses:
-                    verdict = getattr(getattr(rse, "conformance", None), "verdict", Verdict.UNKNOWN)
-                    value = (
-                        None if verdict == Verdict.UNKNOWN else str(verdict in DELIVERING_VERDICTS).lower()
-                    )
-                    held = rse.rucio_attributes.get(key)
-                    if (str(held).lower() if held is not None else None) != value:
-                        wanted[value].append(rse)
-                for value, group in wanted.items():
-                    pushes += Push.objects.enqueue_many(
-                        group, value, f"conformance write-back turned on as {key}", by=by, key=key
-                    )
-            dispatch_after_commit(pushes)
+        dispatch_after_commit(pushes)
         return pushes
 
 

@@ -466,6 +466,23 @@ def rucio_unreachable(rucio_server) -> Iterator[None]:
         rucio_server.start()
 
 
+@contextlib.contextmanager
+def bulk_assignment_being_sent(
+    deployment: Deployment, portal: Portal, changes: ChangeLog, bulk: list[str]
+) -> Iterator[None]:
+    """SAFE assigned to the ``bulk`` RSEs and the worker seen sending them, held there (another sender's import
+    in flight: Deployment.import_in_flight) until the block ends."""
+    with deployment.import_in_flight():
+        portal.bulk_assign(bulk, "SAFE")
+        changes.acknowledge(bulk, "SAFE")
+        wait_for(
+            lambda: push_states(deployment, bulk)["sending"],
+            timeout=SLACK_SECONDS,
+            what="the worker to be sending the bulk assignment",
+        )
+        yield
+
+
 def drill_report(text: str) -> None:
     print(f"\n[fault drill] {text}", flush=True)  # the drill's account, shown with -s
 
@@ -483,14 +500,7 @@ def test_postgresql_restart_while_admins_change_rses_and_the_worker_pushes(
     toggler.start()
     try:
         wait_for(lambda: changes.acknowledged_count() >= len(toggled), timeout=SLACK_SECONDS, what="changes")
-        with deployment.import_in_flight():
-            portal.bulk_assign(bulk, "SAFE")
-            changes.acknowledge(bulk, "SAFE")
-            wait_for(
-                lambda: push_states(deployment, bulk)["sending"],
-                timeout=SLACK_SECONDS,
-                what="the worker to be sending the bulk assignment",
-            )
+        with bulk_assignment_being_sent(deployment, portal, changes, bulk):
             worker_log_before = len(deployment.stacks["worker"].output())
             private_postgres.stop()  # the turn's holder goes with it
         stopped = time.monotonic()
@@ -624,14 +634,7 @@ def test_worker_killed_in_the_middle_of_a_bulk_assignment(deployment, make_rse, 
     portal = Portal(deployment, "admin")
     changes = ChangeLog()
     try:
-        with deployment.import_in_flight():
-            portal.bulk_assign(bulk, "SAFE")
-            changes.acknowledge(bulk, "SAFE")
-            wait_for(
-                lambda: push_states(deployment, bulk)["sending"],
-                timeout=SLACK_SECONDS,
-                what="the worker to be sending the bulk assignment",
-            )
+        with bulk_assignment_being_sent(deployment, portal, changes, bulk):
             worker = deployment.stacks["worker"]
             os.killpg(worker.pids()["worker.1"], signal.SIGKILL)  # the worker and its pool, mid-push
         cut_short = [
