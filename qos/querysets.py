@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, models, transaction
-from django.db.models import Count, F, Max, OuterRef, Q, Subquery
+from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -93,17 +93,21 @@ class RSEQuerySet(models.QuerySet):
 
         now = timezone.now()
         rses: dict[int, Any] = {}
-        latest: dict[int, Any] = {}
+        # The state of each RSE's latest push of its class attribute: the index (rse, -id) finds it at once,
+        # however long the RSE's history.
+        latest_state = Subquery(
+            Push.objects.filter(rse=OuterRef("pk"), key=OuterRef("instance__attribute_key"))
+            .order_by("-pk")
+            .values("state")[:1]
+        )
         for chunk in chunks(list(reported)):
-            rses.update(self.select_related("instance", "qos_class").in_bulk(chunk))
-            newest = (
-                Push.objects.of_class_attribute()
-                .filter(rse__in=chunk)
-                .values("rse")
-                .annotate(newest=Max("pk"))
-                .values("newest")
+            rses.update(
+                self.select_related("instance", "qos_class")
+                # Replaced below or not needed: loading them was most of the cost of recording thousands.
+                .defer("rucio_attributes", *CAPACITY_FIELDS, "created_at")
+                .annotate(latest_push_state=latest_state)
+                .in_bulk(chunk)
             )
-            latest.update((push.rse_id, push) for push in Push.objects.filter(pk__in=newest))
         recorded = ["rucio_attributes", "rucio_value", "sync_state", "updated_at"]
         if pushed:
             recorded.append("last_pushed_at")
@@ -122,7 +126,7 @@ class RSEQuerySet(models.QuerySet):
             if read:
                 rse.last_read_at = now
                 rse.missing_in_rucio = False
-            rse.sync_state = rse.compute_sync_state(latest.get(pk))
+            rse.sync_state = rse.sync_state_after(rse.latest_push_state)
             rse.updated_at = now
             rows.append(rse)
             if rse.sync_state == SyncState.DRIFTED and was != SyncState.DRIFTED:
@@ -332,6 +336,17 @@ class PushQuerySet(models.QuerySet):
 
         return self.filter(state__in=[PushState.QUEUED, PushState.SENDING])
 
+
+# An RSE's capacity, as the sync reads it (qos.rucio_gateway.sync.read_capacity).
+CAPACITY_FIELDS = [
+    "capacity_total_bytes",
+    "capacity_used_bytes",
+    "capacity_free_bytes",
+    "capacity_min_free_bytes",
+    "capacity_source",
+    "capacity_read_at",
+    "capacity_error",
+]
 
 # One task carries many pushes: the sender reads and writes them in a few Rucio requests, not one each. A
 # task of a bulk assignment lists the instance's RSEs once for all its imports (of IMPORT_CHUNK RSEs each, see

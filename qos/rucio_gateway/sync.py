@@ -22,13 +22,13 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Exists, F, Max, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from .. import audit, notices
 from ..choices import AttemptOutcome, PushOperation, PushState, SyncState
 from ..models import RSE, Push, PushAttempt, RucioInstance
-from ..querysets import chunks
+from ..querysets import CAPACITY_FIELDS, chunks
 from .client import PermanentRucioError, RucioError, RucioGateway, TransientRucioError
 
 logger = logging.getLogger(__name__)
@@ -65,18 +65,29 @@ IMPORT_LOCK_SPACE = 0x71696D70
 RSE_LOCKS = 256
 # Usage sources whose figures are the RSE's capacity, the first present wins: what the site reports of its
 # storage, else Rucio's own count of its replicas (which knows no free space).
+# What a sender never reads of the pushes it claims, their RSEs and requesters. Left out of the claim's query:
+# building thousands of model objects, their datetimes most of all, was the largest part of a claim (issue 17).
+# A field read all the same is loaded then, one query per object: tests/qos/test_push_bulk.py counts them.
+UNUSED_WHEN_SENDING = (
+    "reason",
+    "last_error",
+    "created_at",
+    "next_attempt_at",
+    "finished_at",
+    *(f"rse__{name}" for name in CAPACITY_FIELDS),
+    "rse__created_at",
+    "rse__updated_at",
+    "rse__last_pushed_at",
+    "requested_by__password",
+    "requested_by__last_login",
+    "requested_by__date_joined",
+    "requested_by__first_name",
+    "requested_by__last_name",
+)
+
 CAPACITY_SOURCES = ("storage", "rucio")
 # Threads reading RSEs' capacities at once in a sync (see read_capacities).
 CAPACITY_READERS = 8
-CAPACITY_FIELDS = [
-    "capacity_total_bytes",
-    "capacity_used_bytes",
-    "capacity_free_bytes",
-    "capacity_min_free_bytes",
-    "capacity_source",
-    "capacity_read_at",
-    "capacity_error",
-]
 
 
 @dataclass
@@ -158,9 +169,9 @@ def claim(
         )
     return list(
         # requested_by: the audit lines say who asked for each push.
-        Push.objects.filter(claim_token=token, state=PushState.SENDING).select_related(
-            "rse__instance", "requested_by"
-        )
+        Push.objects.filter(claim_token=token, state=PushState.SENDING)
+        .select_related("rse__instance", "requested_by")
+        .defer(*UNUSED_WHEN_SENDING)
     )
 
 
@@ -238,16 +249,16 @@ def _one_per_rse(pushes: list[Push]) -> list[Push]:
 
 def _drop_superseded(pushes: list[Push], report: DeliveryReport) -> list[Push]:
     """Finish, unsent, the pushes a newer push of the same RSE and attribute follows."""
-    newest = {
-        (rse, key): pk
-        for rse, key, pk in Push.objects.filter(rse__in={push.rse_id for push in pushes})
-        .values("rse", "key")
-        .annotate(newest=Max("pk"))
-        .values_list("rse", "key", "newest")
-    }
+    newer = Push.objects.filter(rse=OuterRef("rse"), key=OuterRef("key"), pk__gt=OuterRef("pk"))
+    superseded = set()
+    for chunk in chunks([push.pk for push in pushes]):
+        # Only the pushes after each one are looked at (the index (rse, -id)), not the RSE's whole history.
+        superseded.update(
+            Push.objects.filter(pk__in=chunk).filter(Exists(newer)).values_list("pk", flat=True)
+        )
     keep = []
     for push in pushes:
-        if newest.get((push.rse_id, push.key), push.pk) > push.pk:
+        if push.pk in superseded:
             _finish(push, PushState.SUPERSEDED, "A newer push for this RSE was written.")
             report.superseded.append(push.pk)
             audit.push_outcome(push, "superseded")

@@ -9,6 +9,8 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from qos.models import RSE, Push
@@ -259,3 +261,24 @@ def test_a_sender_waits_while_another_senders_import_to_the_instance_is_in_fligh
     assert len(reports[0].written) == 15
     assert rucio_server.requests_logged(IMPORTS) == imports + 3
     assert {qos_of(rucio_admin_client, name) for name in fifteen} == {"SAFE"}
+
+
+def test_a_bulk_push_makes_as_many_queries_for_24_rses_as_for_12(
+    rucio_instance, make_rse, approved_class, admin, rucio_admin_client
+):
+    # The claim leaves out the fields a sender never reads (sync.UNUSED_WHEN_SENDING) and the recording loads
+    # no pushes: a field read all the same would cost one query per push or RSE, and show here.
+    names = sorted(make_rse() for _ in range(36))
+    sync_rses(rucio_instance)
+    counts = []
+    for group in (names[:12], names[12:]):
+        pushes = assign(group, approved_class, admin)
+        with CaptureQueriesContext(connection) as queries:
+            report = deliver([push.pk for push in pushes])
+        assert len(report.written) == len(group)
+        counts.append(len(queries))
+    assert counts[0] == counts[1]
+    assert {qos_of(rucio_admin_client, name) for name in names} == {"SAFE"}
+    assert set(RSE.objects.filter(name__in=names).values_list("sync_state", "rucio_value")) == {
+        ("in_sync", "SAFE")
+    }
