@@ -103,8 +103,6 @@ class RSEQuerySet(models.QuerySet):
         for chunk in chunks(list(reported)):
             rses.update(
                 self.select_related("instance", "qos_class")
-                # Replaced below or not needed: loading them was most of the cost of recording thousands.
-                .defer("rucio_attributes", *CAPACITY_FIELDS, "created_at")
                 .annotate(latest_push_state=latest_state)
                 .in_bulk(chunk)
             )

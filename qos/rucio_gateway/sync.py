@@ -65,26 +65,6 @@ IMPORT_LOCK_SPACE = 0x71696D70
 RSE_LOCKS = 256
 # Usage sources whose figures are the RSE's capacity, the first present wins: what the site reports of its
 # storage, else Rucio's own count of its replicas (which knows no free space).
-# What a sender never reads of the pushes it claims, their RSEs and requesters. Left out of the claim's query:
-# building thousands of model objects, their datetimes most of all, was the largest part of a claim (issue 17).
-# A field read all the same is loaded then, one query per object: tests/qos/test_push_bulk.py counts them.
-UNUSED_WHEN_SENDING = (
-    "reason",
-    "last_error",
-    "created_at",
-    "next_attempt_at",
-    "finished_at",
-    *(f"rse__{name}" for name in CAPACITY_FIELDS),
-    "rse__created_at",
-    "rse__updated_at",
-    "rse__last_pushed_at",
-    "requested_by__password",
-    "requested_by__last_login",
-    "requested_by__date_joined",
-    "requested_by__first_name",
-    "requested_by__last_name",
-)
-
 CAPACITY_SOURCES = ("storage", "rucio")
 # Threads reading RSEs' capacities at once in a sync (see read_capacities).
 CAPACITY_READERS = 8
@@ -169,9 +149,9 @@ def claim(
         )
     return list(
         # requested_by: the audit lines say who asked for each push.
-        Push.objects.filter(claim_token=token, state=PushState.SENDING)
-        .select_related("rse__instance", "requested_by")
-        .defer(*UNUSED_WHEN_SENDING)
+        Push.objects.filter(claim_token=token, state=PushState.SENDING).select_related(
+            "rse__instance", "requested_by"
+        )
     )
 
 

@@ -266,8 +266,8 @@ def test_a_sender_waits_while_another_senders_import_to_the_instance_is_in_fligh
 def test_a_bulk_push_makes_as_many_queries_for_24_rses_as_for_12(
     rucio_instance, make_rse, approved_class, admin, rucio_admin_client
 ):
-    # The claim leaves out the fields a sender never reads (sync.UNUSED_WHEN_SENDING) and the recording loads
-    # no pushes: a field read all the same would cost one query per push or RSE, and show here.
+    # The claim, the superseding check and the recording take the pushes and RSEs a chunk at a time (the
+    # recording reads each RSE's latest push in the same query): one query per push or RSE would show here.
     names = sorted(make_rse() for _ in range(36))
     sync_rses(rucio_instance)
     counts = []
