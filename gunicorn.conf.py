@@ -147,3 +147,16 @@ def pre_request(worker, req) -> None:
     from common.uploads import close_if_refused_unread  # Django is set up in the worker by now
 
     close_if_refused_unread(req)
+
+
+# A full garbage collection walks every object the process holds, most of them Django's, the apps' and the
+# libraries' own, loaded once and never freed: 45 ms per collection for a loaded worker on the development
+# machine, during which both of its threads wait (bench/README.md, p99). Frozen once loaded, they are left out.
+def post_worker_init(worker) -> None:
+    import gc
+
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - loaded now, to be frozen with the rest
+    gc.collect()
+    gc.freeze()

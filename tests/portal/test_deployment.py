@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -155,3 +157,25 @@ def test_the_procfile_stack_serves_pushes_to_rucio_and_stops_cleanly(stack, make
     assert not leftovers, f"processes left behind: {leftovers}"
     assert not process_group_alive(stack.process.pid)
     assert not listening(stack.port)
+
+
+def test_a_gunicorn_worker_freezes_what_it_loaded_so_full_collections_skip_it():
+    # gunicorn.conf.py's post_worker_init, in a process of its own (a frozen object stays frozen), on the
+    # test settings: what Django, the apps and the URLs loaded is left out of every later full collection.
+    code = (
+        "import gc, runpy, django\n"
+        "django.setup()\n"
+        "assert gc.get_freeze_count() == 0\n"
+        "runpy.run_path('gunicorn.conf.py')['post_worker_init'](None)\n"
+        "print(gc.get_freeze_count())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) > 50_000
