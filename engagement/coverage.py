@@ -520,12 +520,11 @@ def requirement_rows(requirements: Iterable[Requirement], classes: ApprovedClass
     rows = []
     for requirement in requirements:
         lines = coverage[requirement.pk]
-        fitting = classes.fitting_labels(requirement)
         rows.append(
             {
                 "requirement": requirement,
-                "fitting": fitting[:FITTING_SHOWN],
-                "fitting_more": max(0, len(fitting) - FITTING_SHOWN),
+                "fitting": classes.fitting_labels(requirement, FITTING_SHOWN),
+                "fitting_more": max(0, classes.fitting_count(requirement) - FITTING_SHOWN),
                 "gap": classes.is_gap(requirement),
                 "linked": [link.qos_class.label for link in requirement.links.all()],
                 "coverage": lines,
