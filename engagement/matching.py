@@ -17,6 +17,8 @@ database; ``tests/engagement/test_gaps.py`` checks that both agree.
 from __future__ import annotations
 
 import itertools
+import operator
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -321,6 +323,7 @@ DIMENSIONS: tuple[tuple[Any, str, tuple[str, ...]], ...] = (
     (check_throughput, "min_throughput_mbps", ("throughput_mbps",)),
 )
 NEED_NAMES = tuple(need for _, need, _ in DIMENSIONS)
+_needs_of = operator.attrgetter(*NEED_NAMES)  # a requirement's needs, as a tuple in NEED_NAMES' order
 
 
 class ApprovedClasses:
@@ -336,21 +339,37 @@ class ApprovedClasses:
 
     def __init__(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """``rows``: (label, then every field ``DIMENSIONS`` reads, in that order), in label order."""
-        columns = list(zip(*rows, strict=True))
-        self.labels: list[str] = list(columns[0]) if columns else []
+        # No rows: a column of none for the label and each field.
+        columns = list(zip(*rows, strict=True)) or [()] * (
+            1 + sum(len(fields) for _, _, fields in DIMENSIONS)
+        )
+        self.labels: list[str] = list(columns[0])
         self._groups: list[dict[tuple[Any, ...], int]] = []
         start = 1
         for _, _, fields in DIMENSIONS:
-            members: dict[tuple[Any, ...], list[int]] = {}
-            for index, offer in enumerate(zip(*columns[start : start + len(fields)], strict=True)):
-                members.setdefault(offer, []).append(index)
+            # Grouped by the column itself where the check reads one field (no tuple per class): this loop over
+            # every approved class is most of what a list of requirements costs without the table cache.
+            offers = (
+                columns[start]
+                if len(fields) == 1
+                else zip(*columns[start : start + len(fields)], strict=True)
+            )
+            members: defaultdict[Any, list[int]] = defaultdict(list)
+            for index, offer in enumerate(offers):
+                members[offer].append(index)
             start += len(fields)
             # Bit sets built byte by byte: OR-ing one bit at a time into a growing int is quadratic.
             self._groups.append(
-                {offer: _bit_set(indexes, len(self.labels)) for offer, indexes in members.items()}
+                {
+                    (offer,) if len(fields) == 1 else offer: _bit_set(indexes, len(self.labels))
+                    for offer, indexes in members.items()
+                }
             )
         self.everything = (1 << len(self.labels)) - 1
         self._masks: dict[tuple[int, Any], int] = {}
+        # The fitting classes of each distinct set of needs met so far: many requirements share them (2,200
+        # distinct among 5,000 generated ones), and the dashboard holds every active one against the classes.
+        self._fits: dict[tuple[Any, ...], int] = {}
 
     @classmethod
     def load(cls) -> ApprovedClasses:
@@ -384,14 +403,17 @@ class ApprovedClasses:
 
     def fitting(self, requirement: Any) -> int:
         """The set of classes that fit (a bit set): every check passes."""
-        return self._fitting_needs(tuple(getattr(requirement, name) for name in NEED_NAMES))
+        return self._fitting_needs(_needs_of(requirement))
 
     def _fitting_needs(self, needs: tuple[Any, ...]) -> int:
-        mask = self.everything
-        for dimension, need in enumerate(needs):
-            mask &= self._mask(dimension, need)
-            if not mask:
-                break
+        mask = self._fits.get(needs)
+        if mask is None:
+            mask = self.everything
+            for dimension, need in enumerate(needs):
+                mask &= self._mask(dimension, need)
+                if not mask:
+                    break
+            self._fits[needs] = mask
         return mask
 
     def is_gap(self, requirement: Any, *, linked_by_hand: bool | None = None) -> bool:
@@ -424,9 +446,10 @@ class ApprovedClasses:
         rows = requirements.active().order_by().values_list("pk", "status", *NEED_NAMES, named=True)
         return [row.pk for row in rows if self.is_gap(row, linked_by_hand=row.pk in linked)]
 
-    def fitting_labels(self, requirement: Any) -> list[str]:
-        """Labels of the classes that fit, in label order."""
-        return [self.labels[index] for index in _members(self.fitting(requirement))]
+    def fitting_labels(self, requirement: Any, limit: int | None = None) -> list[str]:
+        """Labels of the classes that fit, in label order; the first ``limit`` only, if given (a list row
+        names a few of the thousands that may fit: walking every member cost more than the row)."""
+        return [self.labels[index] for index in itertools.islice(_members(self.fitting(requirement)), limit)]
 
     def fitting_count(self, requirement: Any) -> int:
         """How many classes fit."""

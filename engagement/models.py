@@ -21,12 +21,12 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models, transaction
-from django.urls import reverse
 from django.utils import timezone
 
 from common.errors import DomainError
 from common.links import validate_https_link
 from common.models import Immutable, optional_count, optional_link, user_link
+from common.urls import object_url
 from qos.choices import AccessLatency, ClassStatus, StorageMedia
 from qos.models import StorageQoSClass, durability_field
 
@@ -134,7 +134,7 @@ class Experiment(models.Model):
         return self.short_name
 
     def get_absolute_url(self) -> str:
-        return reverse("engagement:experiment-detail", args=[self.short_name])
+        return object_url("engagement:experiment-detail", self.short_name)
 
     @property
     def iam_group(self) -> str:
@@ -470,7 +470,7 @@ class Requirement(StatusBadge, RemembersLoadedValues):
         return f"{self.experiment}: {self.title}"
 
     def get_absolute_url(self) -> str:
-        return reverse("engagement:requirement-detail", args=[self.pk])
+        return object_url("engagement:requirement-detail", self.pk)
 
     def clean(self) -> None:
         # A date already stored may have passed since; only a date being set now must lie ahead.

@@ -24,6 +24,7 @@ from django.utils import timezone
 from common.errors import DomainError
 from common.links import validate_https_link
 from common.models import optional_link, user_link
+from common.urls import object_url
 
 from . import notices
 from .choices import OPEN_ACTION_STATUSES, ActionStatus
@@ -106,7 +107,7 @@ class Person(models.Model):
         return f"{self.name} ({self.affiliation})" if self.affiliation else self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("meetings:person-detail", args=[self.pk])
+        return object_url("meetings:person-detail", self.pk)
 
     def may_manage_calendar(self, user: Any) -> bool:
         """Whether ``user`` may see this person's secret calendar address and make a new one: the person
@@ -236,7 +237,7 @@ class Meeting(models.Model):
         return f"{self.title}, {self.local_start:%Y-%m-%d}"
 
     def get_absolute_url(self) -> str:
-        return reverse("meetings:meeting-detail", args=[self.pk])
+        return object_url("meetings:meeting-detail", self.pk)
 
     # --- time -----------------------------------------------------------------------------------------------
     @property
@@ -605,7 +606,7 @@ class Action(models.Model):
         return f"#{self.pk} {text}"
 
     def get_absolute_url(self) -> str:
-        return reverse("meetings:action-detail", args=[self.pk])
+        return object_url("meetings:action-detail", self.pk)
 
     @property
     def is_open(self) -> bool:

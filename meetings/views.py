@@ -482,7 +482,7 @@ def action_list(request: HttpRequest) -> HttpResponse:
         params.setlist("status", list(OPEN_ACTION_STATUSES))
     # Lazy, as the board below: rendered from the table cache, the page makes none of them.
     filterset = SimpleLazyObject(
-        lambda: ActionFilterSet(params, queryset=Action.objects.with_related(), request=request)
+        lambda: ActionFilterSet(params, queryset=Action.objects.for_board(), request=request)
     )
 
     def shown_columns() -> list[ActionStatus]:

@@ -58,16 +58,17 @@ def awaiting_approval_by(user: Any) -> QuerySet[StorageQoSClass]:
 LIAISON_ROWS = 50
 
 
-def liaison_rows(user: Any) -> list[dict[str, Any]]:
+def liaison_rows(user: Any, approved: ApprovedClasses) -> list[dict[str, Any]]:
     """The active requirements of the experiments ``user`` is a liaison of, soonest needed first, as the
-    requirement lists show them (gap, coverage of the linked classes; a constant number of queries)."""
+    requirement lists show them (gap, coverage of the linked classes; a constant number of queries), held
+    against ``approved`` (the page's one index of the approved classes)."""
     requirements = (
         Requirement.objects.active()
         .filter(experiment__liaisons=user)
         .for_lists()
         .order_by(F("needed_by").asc(nulls_last=True), "created_at")[:LIAISON_ROWS]
     )
-    return requirement_rows(requirements, ApprovedClasses.cached())
+    return requirement_rows(requirements, approved)
 
 
 def next_meeting() -> dict[str, Any] | None:
@@ -214,9 +215,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
     # Found against the approved classes in Python: Requirement.objects.gaps() scans the whole catalogue in
     # SQL for every gap, which took a second on a large portal (bench/README.md).
-    gap_ids = Lazy(lambda: ApprovedClasses.cached().gap_ids(Requirement.objects.all()))
+    # Once per page: without the table cache, loading and indexing the approved classes is most of the gaps'
+    # cost, and the liaison's rows need the same index.
+    approved = Lazy(ApprovedClasses.cached)
+    gap_ids = Lazy(lambda: approved.gap_ids(Requirement.objects.all()))
     rse_counts = Lazy(RSE.objects.state_counts)
-    my_requirements = Lazy(lambda: liaison_rows(user))
+    my_requirements = Lazy(lambda: liaison_rows(user, approved))
     my_open_actions = Lazy(lambda: list(Action.objects.open().owned_by_user(user).with_related()[:50]))
     counts = {
         "awaiting_approval_count": Lazy(lambda: awaiting().count()),

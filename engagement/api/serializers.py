@@ -232,10 +232,10 @@ class RequirementSerializer(serializers.ModelSerializer):
         return self.context["approved_index"]
 
     def get_matching_classes(self, requirement: Requirement) -> list[str]:
-        labels = self._index().fitting_labels(requirement)
         # A list row names a few: a requirement may fit thousands of classes, and a page of 50 rows listing
         # them all ran to 800 KB on a large catalogue.
-        return labels[:MATCHING_CLASSES_IN_LISTS] if self.context.get("in_list") else labels
+        limit = MATCHING_CLASSES_IN_LISTS if self.context.get("in_list") else None
+        return self._index().fitting_labels(requirement, limit)
 
     def get_matching_class_count(self, requirement: Requirement) -> int:
         return self._index().fitting_count(requirement)

@@ -19,12 +19,12 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models, transaction
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import capfirst
 
 from common.errors import DomainError
 from common.models import Immutable, optional_count, user_link
+from common.urls import object_url
 
 from .. import audit, notices
 from ..choices import (
@@ -172,7 +172,7 @@ class StorageQoSClass(models.Model):
         return self.label
 
     def get_absolute_url(self) -> str:
-        return reverse("qos:class-detail", args=[self.label])
+        return object_url("qos:class-detail", self.label)
 
     # --- content ----------------------------------------------------------------------------------------
     def clean(self) -> None:
