@@ -428,7 +428,7 @@ class Push(models.Model):
             # of the RSE being sent). Small whatever the history: most pushes are done.
             models.Index(
                 fields=["rse", "state"],
-                condition=models.Q(state__in=["queued", "sending"]),
+                condition=models.Q(state__in=[PushState.QUEUED, PushState.SENDING]),
                 name="qos_push_unsent_by_rse",
             ),
         ]
