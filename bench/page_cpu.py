@@ -26,7 +26,6 @@ import contextlib
 import cProfile
 import os
 import pstats
-import secrets
 import shutil
 import statistics
 import sys
@@ -37,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.pages import HELLO, TARGETS, make_database  # noqa: E402 - after the path: run as a script from anywhere
+from bench.pages import HELLO, TARGETS, make_database, portal_environment  # noqa: E402 - after the path: run as a script from anywhere
 from bench.push import DEFAULT_POSTGRES, log  # noqa: E402
 
 # The bare view (bench/urls.py) as the floor: what any request costs. Not the hello: another Django.
@@ -51,20 +50,8 @@ def setup(args: argparse.Namespace, stack: contextlib.ExitStack):
     static = tempfile.mkdtemp(prefix="qos-bench-cpu-")  # the manifest the production settings' storage needs
     stack.callback(shutil.rmtree, static, True)
     db_url, description = make_database(args.postgres, name, stack, keep=args.keep, reuse=True)
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "bench.settings",
-            "DEBUG": "0",
-            "SECRET_KEY": secrets.token_urlsafe(40),
-            "DATABASE_URL": db_url,
-            "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-            "STATIC_ROOT": static,
-            "LOG_LEVEL": "WARNING",
-            "CACHE_URL": "",  # as bench/pages.py --no-table-cache: no shared cache, table cache off
-            "TABLE_CACHE": "0",
-            "CELERY_BROKER_URL": "memory://",
-        }
-    )
+    # As bench/pages.py --no-table-cache: no shared cache, table cache off.
+    os.environ.update(portal_environment(db_url, static, cache_url=""))
     import django
 
     django.setup()

@@ -289,23 +289,8 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         cache_url = start_redis(tmp / "redis", stack)
         log(f"cache: {cache_url} (table cache on)")
 
-    os.environ.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "bench.settings",
-            "DEBUG": "0",
-            "SECRET_KEY": secrets.token_urlsafe(40),
-            "DATABASE_URL": db_url,
-            "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
-            "STATIC_ROOT": str(tmp / "static"),
-            "LOG_LEVEL": "WARNING",
-            "GUNICORN_LOG_LEVEL": "warning",
-            "CACHE_URL": cache_url,
-            "TABLE_CACHE": "1" if cache_url else "0",
-            # No page sends a task; should one ever, it must stay in this run, not reach the default broker
-            # (a Redis at 127.0.0.1:6379 that may be somebody else's).
-            "CELERY_BROKER_URL": "memory://",
-        }
-    )
+    os.environ.update(portal_environment(db_url, str(tmp / "static"), cache_url))
+    os.environ["GUNICORN_LOG_LEVEL"] = "warning"
     if args.workers:
         os.environ["WEB_CONCURRENCY"] = str(args.workers)
     import django
@@ -491,6 +476,25 @@ def _cores() -> str:
                 break
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{os.cpu_count()} ({usable} usable), {cpu}"
+
+
+def portal_environment(db_url: str, static_root: str, cache_url: str) -> dict[str, str]:
+    """The environment the portal runs with in a page benchmark: the production settings through
+    bench/settings.py, DEBUG off, a fresh SECRET_KEY; the table cache on only with a shared ``cache_url``."""
+    return {
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(40),
+        "DATABASE_URL": db_url,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+        "STATIC_ROOT": static_root,
+        "LOG_LEVEL": "WARNING",
+        "CACHE_URL": cache_url,
+        "TABLE_CACHE": "1" if cache_url else "0",
+        # No page sends a task; should one ever, it must stay in this run, not reach the default broker (a
+        # Redis at 127.0.0.1:6379 that may be somebody else's).
+        "CELERY_BROKER_URL": "memory://",
+    }
 
 
 def main() -> int:

@@ -141,7 +141,7 @@ def run_benchmark(script: str, *args: str, postgres: SuitePostgres | None, tmp_p
         problems.append(f"processes left running: {left}")
         _stop(left)
     if postgres:
-        names = [f"qos_bench_{run.pid}", f"qos_bench_pages_{run.pid}"]
+        names = [f"qos_bench_{run.pid}", f"qos_bench_pages_{run.pid}", f"qos_bench_cpu_{run.pid}"]
         for name in postgres.databases_named(*names):
             problems.append(f"database left: {name}")
             postgres.drop(name)
@@ -231,3 +231,23 @@ def test_pages_benchmark_smoke_run(tmp_path: Path) -> None:
     report_row(run, r"  portal +scale 0\.01, seed 1; generated in .*")
     report_row(run, r"  cache +Redis .* table cache on")
     assert f"dropped database qos_bench_pages_{run.pid}" in run.stderr, run.describe()
+
+
+# bench/page_cpu.py measures the main pages and API lists only, without the table cache.
+CPU_PAGES = [(name, path) for name, path in PAGES[1:10]]
+
+
+def test_page_cpu_benchmark_smoke_run(tmp_path: Path) -> None:
+    postgres = SuitePostgres.from_settings()
+    if not postgres:
+        pytest.skip("bench/page_cpu.py needs PostgreSQL; the suite runs on SQLite")
+    run = run_benchmark("page_cpu.py", "--smoke", postgres=postgres, tmp_path=tmp_path)
+
+    assert run.returncode == 0, run.describe()
+    report_row(run, r"Without the table cache, in-process, 2 requests per URL, as lg-admin-001")
+    for name, path in CPU_PAGES:
+        # CPU ms (median batch and least), wall ms, queries, KB.
+        report_row(
+            run, rf"  {re.escape(name)} +{re.escape(path)} +{NUMBER} +{NUMBER} +{NUMBER} +\d+ +{NUMBER}"
+        )
+    assert f"dropped database qos_bench_cpu_{run.pid}" in run.stderr, run.describe()
