@@ -488,9 +488,12 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         .annotate(n=Count("pk"))
         .order_by()
     )
+
     # The last push is done a moment before its task ends (it then looks for pushes that waited): the task's
     # "succeeded" line comes after the clock stopped, and the report waits for it.
-    tasks_log = lambda: worker_log.read_text()[warm_log_chars:]  # noqa: E731 - the tasks of (b) only
+    def tasks_log() -> str:
+        return worker_log.read_text()[warm_log_chars:]  # the tasks of (b), not the warm-up's
+
     wait_for(lambda: _task_times(tasks_log(), wall0)[2], 30, "the Celery tasks' last log lines")
     task_seconds, first_received, _ = _task_times(tasks_log(), wall0)
     log(f"push attempts by outcome: {outcomes}")

@@ -208,13 +208,18 @@ PAGES = [
 ]
 
 
-def test_pages_benchmark_smoke_run(tmp_path: Path) -> None:
+def smoke_run_on_postgres(script: str, tmp_path: Path) -> BenchRun:
+    """``bench/<script> --smoke`` on the suite's PostgreSQL, which the page benchmarks need; exited 0."""
     postgres = SuitePostgres.from_settings()
     if not postgres:
-        pytest.skip("bench/pages.py needs PostgreSQL; the suite runs on SQLite")
-    run = run_benchmark("pages.py", "--smoke", postgres=postgres, tmp_path=tmp_path)
-
+        pytest.skip(f"bench/{script} needs PostgreSQL; the suite runs on SQLite")
+    run = run_benchmark(script, "--smoke", postgres=postgres, tmp_path=tmp_path)
     assert run.returncode == 0, run.describe()
+    return run
+
+
+def test_pages_benchmark_smoke_run(tmp_path: Path) -> None:
+    run = smoke_run_on_postgres("pages.py", tmp_path)
     report_row(run, r"Pages of a large portal under load: 8 concurrent connections, 1 x 1 s per URL")
     for name, path in PAGES:
         # req/s, p50 ms, p99 ms, ratio to the bare view and to the hello, queries cold/warm, KB; no
@@ -233,17 +238,12 @@ def test_pages_benchmark_smoke_run(tmp_path: Path) -> None:
     assert f"dropped database qos_bench_pages_{run.pid}" in run.stderr, run.describe()
 
 
-# bench/page_cpu.py measures the main pages and API lists only, without the table cache.
-CPU_PAGES = [(name, path) for name, path in PAGES[1:10]]
+# bench/page_cpu.py measures the bare view, the main pages and the API lists, without the table cache.
+CPU_PAGES = PAGES[1:10]
 
 
 def test_page_cpu_benchmark_smoke_run(tmp_path: Path) -> None:
-    postgres = SuitePostgres.from_settings()
-    if not postgres:
-        pytest.skip("bench/page_cpu.py needs PostgreSQL; the suite runs on SQLite")
-    run = run_benchmark("page_cpu.py", "--smoke", postgres=postgres, tmp_path=tmp_path)
-
-    assert run.returncode == 0, run.describe()
+    run = smoke_run_on_postgres("page_cpu.py", tmp_path)
     report_row(run, r"Without the table cache, in-process, 2 requests per URL, as lg-admin-001")
     for name, path in CPU_PAGES:
         # CPU ms (median batch and least), wall ms, queries, KB.
