@@ -1,4 +1,5 @@
-"""Text lookups that match nothing for a value with a NUL character, instead of failing on PostgreSQL.
+"""Lookups of the project: text lookups that match nothing for a value with a NUL character instead of failing
+on PostgreSQL, and ``__any``, a list of keys as one parameter.
 
 PostgreSQL cannot hold NUL (``\\x00``) in text, and psycopg refuses to send it: a query such as
 ``Experiment.objects.get(short_name="CTA\\x00")`` raises ``DataError``, a server error. Django's and DRF's
@@ -13,7 +14,7 @@ import contextlib
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
-from django.db.models import CharField, TextField, lookups
+from django.db.models import CharField, ForeignKey, IntegerField, TextField, lookups
 
 
 def _has_nul(value: Any) -> bool:
@@ -83,8 +84,40 @@ LOOKUPS = [
 ]
 
 
+class AnyOf(lookups.Lookup):
+    """``pk__any=[1, 2, ...]``, ``rse_id__any=...``: the rows whose integer key is one of these.
+
+    As ``__in``, but on PostgreSQL ``= ANY(%s)`` with the list as one array parameter. An ``__in`` of 500 keys
+    is a query of 500 placeholders, a text that differs with the count: psycopg splits it anew and Django
+    prepares each value, 4-5 ms of CPU for 1,000 keys, paid by every bulk step of a push (the claim, the
+    superseding, the recording). One array is one placeholder, and the text, the same for any count, is
+    parsed once. Elsewhere (SQLite) an IN list.
+    """
+
+    lookup_name = "any"
+    prepare_rhs = False
+
+    def get_prep_lookup(self) -> list[int]:
+        return [int(getattr(value, "pk", value)) for value in self.rhs]
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        if not self.rhs:
+            raise EmptyResultSet
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} IN ({', '.join(['%s'] * len(self.rhs))})", (*lhs_params, *self.rhs)
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
+        if not self.rhs:
+            raise EmptyResultSet
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s::bigint[])", (*lhs_params, self.rhs)
+
+
 def register() -> None:
-    """Put the lookups in place of Django's on every text field (CharField covers SlugField, EmailField...)."""
+    """Put the lookups in place of Django's on every text field (CharField covers SlugField, EmailField...),
+    and ``__any`` on integer keys (IntegerField covers the auto fields) and foreign keys."""
     for field in (CharField, TextField):
         for lookup in LOOKUPS:
             field.register_lookup(lookup)
+    for field in (IntegerField, ForeignKey):
+        field.register_lookup(AnyOf)

@@ -102,9 +102,10 @@ class RSEQuerySet(models.QuerySet):
         )
         for chunk in chunks(list(reported)):
             rses.update(
-                self.select_related("instance", "qos_class")
+                (rse.pk, rse)
+                for rse in self.prefetch_related("instance", "qos_class")
                 .annotate(latest_push_state=latest_state)
-                .in_bulk(chunk)
+                .filter(pk__any=chunk)
             )
         recorded = ["rucio_attributes", "rucio_value", "sync_state", "updated_at"]
         if pushed:
@@ -226,7 +227,7 @@ class RSEQuerySet(models.QuerySet):
         """Give these RSEs these classes, in the database (an UPDATE per chunk) and on the objects."""
         changes = {**classes, "updated_at": timezone.now()}
         for chunk in chunks([rse.pk for rse in rses]):
-            self.model.objects.filter(pk__in=chunk).update(**changes)
+            self.model.objects.filter(pk__any=chunk).update(**changes)
         for rse in rses:
             for name, value in changes.items():
                 setattr(rse, name, value)
@@ -286,7 +287,7 @@ class PushQuerySet(models.QuerySet):
             for chunk in chunks(pks):
                 superseded += self.filter(
                     Q(key=key) if key else Q(key=F("rse__instance__attribute_key")),
-                    rse__in=chunk,
+                    rse_id__any=chunk,
                     state=PushState.QUEUED,
                 ).update(
                     state=PushState.SUPERSEDED,
@@ -309,7 +310,7 @@ class PushQuerySet(models.QuerySet):
             )
             if not key and not pending:
                 for chunk in chunks(pks):
-                    RSE.objects.filter(pk__in=chunk).update(sync_state=SyncState.PENDING)
+                    RSE.objects.filter(pk__any=chunk).update(sync_state=SyncState.PENDING)
             if superseded:
                 audit.log_on_commit(
                     "push.superseded",

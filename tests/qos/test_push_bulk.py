@@ -5,6 +5,7 @@ The imports run in a thread of their own (qos.rucio_gateway.sync._set_in_bulk) w
 one before; results are checked through a separate rucio-clients session, not the portal's records.
 """
 
+import threading
 from datetime import timedelta
 
 import pytest
@@ -79,8 +80,9 @@ def test_an_rse_deleted_in_rucio_after_the_listing_is_not_brought_back_once_the_
     pushes = assign(fifteen, approved_class, admin)
     lists = rucio_server.requests_logged(LISTS)
     report = deliver([push.pk for push in pushes])
-    # One to size the imports, then, every listing being too old at once, one before each of the three.
-    assert rucio_server.requests_logged(LISTS) == lists + 4
+    # Every listing being too old at once: the one made while the pushes were claimed, one to size the
+    # imports, then one before each of the three.
+    assert rucio_server.requests_logged(LISTS) == lists + 5
     (gone,) = deleted
     failed = next(push for push in pushes if push.rse.name == gone)
     assert (report.failed, len(report.written)) == ([failed.pk], 14)
@@ -198,6 +200,65 @@ def test_recording_many_rses_in_one_statement_stores_what_one_update_each_stores
         RSE.objects.filter(name__startswith="T0").order_by("name").values_list("sync_state", "rucio_value")
     )
     assert list(states) == [("in_sync", "SAFE"), ("drifted", "OTHER"), ("drifted", None)]
+
+
+def test_a_bulk_push_lists_the_rses_while_it_claims_the_pushes(fifteen, approved_class, admin, monkeypatch):
+    real_list, real_claim = RucioGateway.list_rses, sync.claim
+    events = []
+
+    def listing(self, expression=None):
+        events.append(("listing", threading.current_thread().name.split("_")[0]))
+        return real_list(self, expression)
+
+    def claiming(*args, **kwargs):
+        events.append(("claim", threading.current_thread().name.split("_")[0]))
+        return real_claim(*args, **kwargs)
+
+    monkeypatch.setattr(RucioGateway, "list_rses", listing)
+    monkeypatch.setattr(sync, "claim", claiming)
+    pushes = assign(fifteen, approved_class, admin)
+    report = deliver([push.pk for push in pushes])
+    assert len(report.written) == 15
+    # The listing was asked for before the claim, in a thread of its own; the imports used it.
+    assert events == [("listing", "rucio-listing"), ("claim", "MainThread")]
+
+
+def test_a_push_of_a_few_rses_lists_nothing(rucio_instance, make_rse, approved_class, admin, rucio_server):
+    names = [make_rse() for _ in range(sync.BULK_THRESHOLD)]
+    sync_rses(rucio_instance)
+    pushes = assign(names, approved_class, admin)
+    lists = rucio_server.requests_logged(LISTS)
+    assert len(deliver([push.pk for push in pushes]).written) == sync.BULK_THRESHOLD
+    assert rucio_server.requests_logged(LISTS) == lists
+
+
+def test_a_listing_made_for_pushes_another_sender_took_is_dropped(
+    fifteen, approved_class, admin, rucio_server
+):
+    pushes = assign(fifteen, approved_class, admin)
+    ids = [push.pk for push in pushes]
+    assert len(claim(ids, token="another-sender")) == 15
+    lists, imports = rucio_server.requests_logged(LISTS), rucio_server.requests_logged(IMPORTS)
+    report = deliver(ids)
+    assert (report.written, report.retry) == ([], [])
+    # Listed in vain (the claim found nothing free), waited for, and nothing imported.
+    assert rucio_server.requests_logged(LISTS) == lists + 1
+    assert rucio_server.requests_logged(IMPORTS) == imports
+    assert set(Push.objects.filter(pk__in=ids).values_list("claim_token", flat=True)) == {"another-sender"}
+
+
+def test_the_last_import_is_split_where_an_import_costs_the_server_little():
+    def sizes(sets, rses_on_server):
+        return [len(chunk) for chunk in sync._import_chunks(list(range(sets)), rses_on_server)]
+
+    # A server of 1,000 RSEs: a fifth of the last import's RSEs go last, so that little is left to record
+    # once Rucio is done.
+    assert sizes(1_000, 1_000) == [800, 200]
+    assert sizes(2_000, 2_000) == [1_000, 800, 200]
+    # A server of 10,000: each import also lists them all, which costs more than recording 800 RSEs.
+    assert sizes(5_000, 10_000) == [2_000, 2_000, 1_000]
+    # A few RSEs: one import.
+    assert sizes(15, 20) == [15]
 
 
 def test_imports_are_larger_on_a_server_of_many_rses_and_bounded():
