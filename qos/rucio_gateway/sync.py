@@ -28,7 +28,7 @@ from django.utils import timezone
 from .. import audit, notices
 from ..choices import AttemptOutcome, PushOperation, PushState, SyncState
 from ..models import RSE, Push, PushAttempt, RucioInstance
-from ..querysets import CAPACITY_FIELDS, chunks
+from ..querysets import CAPACITY_FIELDS, chunks, key_chunks
 from .client import PermanentRucioError, RucioError, RucioGateway, TransientRucioError
 
 logger = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ def _drop_superseded(pushes: list[Push], report: DeliveryReport) -> list[Push]:
     """Finish, unsent, the pushes a newer push of the same RSE and attribute follows."""
     newer = Push.objects.filter(rse=OuterRef("rse"), key=OuterRef("key"), pk__gt=OuterRef("pk"))
     superseded = set()
-    for chunk in chunks([push.pk for push in pushes]):
+    for chunk in key_chunks([push.pk for push in pushes]):
         # Only the pushes after each one are looked at (the index (rse, -id)), not the RSE's whole history.
         superseded.update(
             Push.objects.filter(pk__any=chunk).filter(Exists(newer)).values_list("pk", flat=True)
@@ -685,7 +685,7 @@ def _succeed(
             PushAttempt(push=push, started_at=started, finished_at=now, outcome=outcome, value_before=before)
             for push, before, _ in done
         )
-        for chunk in chunks([push.pk for push, _, _ in done]):
+        for chunk in key_chunks([push.pk for push, _, _ in done]):
             Push.objects.filter(pk__any=chunk).update(
                 state=PushState.DONE, finished_at=now, last_error="", claim_token=""
             )
