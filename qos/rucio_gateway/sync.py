@@ -555,7 +555,7 @@ class _ListingsAhead:
     the pushes: the listing costs the server about as long as the claim takes here (0.4 s for 10,000 RSEs
     against 0.7 s for 5,000 pushes), and each had waited for the other.
 
-    Only for instances with more than BULK_THRESHOLD of the pushes (a bulk set lists first anyway); a
+    Only for instances with more than BULK_THRESHOLD values to set (a bulk set lists first anyway); a
     listing a delivery ends up not using (the pushes taken by another sender meanwhile) is waited for and
     dropped. The threads make no database queries: the listing is HTTP only.
     """
@@ -570,7 +570,8 @@ class _ListingsAhead:
         if len(self.push_ids) <= BULK_THRESHOLD:
             return self
         many = (
-            Push.objects.filter(pk__any=self.push_ids)
+            # Only values to set go in imports: removals are sent one request each, unlisted.
+            Push.objects.filter(pk__any=self.push_ids, operation=PushOperation.SET)
             .values("rse__instance")
             .annotate(n=Count("pk"))
             .filter(n__gt=BULK_THRESHOLD)

@@ -232,6 +232,15 @@ def test_a_push_of_a_few_rses_lists_nothing(rucio_instance, make_rse, approved_c
     assert rucio_server.requests_logged(LISTS) == lists
 
 
+def test_removing_the_class_of_many_rses_lists_nothing(fifteen, approved_class, admin, rucio_server):
+    assert len(deliver([push.pk for push in assign(fifteen, approved_class, admin)]).written) == 15
+    removals = assign(fifteen, None, admin)
+    lists = rucio_server.requests_logged(LISTS)
+    # Removals are sent one request each: no listing, ahead or not.
+    assert len(deliver([push.pk for push in removals]).written) == 15
+    assert rucio_server.requests_logged(LISTS) == lists
+
+
 def test_a_listing_made_for_pushes_another_sender_took_is_dropped(
     fifteen, approved_class, admin, rucio_server
 ):
