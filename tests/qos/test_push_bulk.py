@@ -15,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from qos.models import RSE, Push
-from qos.rucio_gateway import RucioGateway, TransientRucioError, sync
+from qos.rucio_gateway import PermanentRucioError, RucioGateway, TransientRucioError, sync
 from qos.rucio_gateway.sync import PushesDeferred, claim, deliver, sync_rses
 
 pytestmark = pytest.mark.django_db
@@ -108,6 +108,23 @@ def test_a_transient_fault_of_the_listing_before_a_bulk_set_gives_every_push_bac
     assert sorted(deferred.value.report.retry) == sorted(ids)
     assert rucio_server.requests_logged(IMPORTS) == imports
     assert set(Push.objects.filter(pk__in=ids).values_list("state", flat=True)) == {"queued"}
+
+
+def test_a_listing_refused_for_good_before_a_bulk_set_sends_each_value_on_its_own(
+    fifteen, approved_class, admin, rucio_admin_client, rucio_server, monkeypatch
+):
+    def refused(self, expression=None):
+        # A fault that cannot be caused for real here: a server that refuses this account the list of RSEs.
+        raise PermanentRucioError("list RSEs: HTTP 401")
+
+    monkeypatch.setattr(RucioGateway, "list_rses", refused)
+    pushes = assign(fifteen, approved_class, admin)
+    imports = rucio_server.requests_logged(IMPORTS)
+    report = deliver([push.pk for push in pushes])
+    # No import without a listing (it could create an RSE): one request each instead.
+    assert len(report.written) == 15
+    assert rucio_server.requests_logged(IMPORTS) == imports
+    assert {qos_of(rucio_admin_client, name) for name in fifteen} == {"SAFE"}
 
 
 def test_a_sender_keeps_its_claim_through_many_imports(fifteen, approved_class, admin, monkeypatch):
