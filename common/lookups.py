@@ -101,16 +101,17 @@ class AnyOf(lookups.Lookup):
         return [int(getattr(value, "pk", value)) for value in self.rhs]
 
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
-        if not self.rhs:
-            raise EmptyResultSet
-        lhs, lhs_params = self.process_lhs(compiler, connection)
+        lhs, lhs_params = self._lhs(compiler, connection)
         return f"{lhs} IN ({', '.join(['%s'] * len(self.rhs))})", (*lhs_params, *self.rhs)
 
     def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
-        if not self.rhs:
-            raise EmptyResultSet
-        lhs, lhs_params = self.process_lhs(compiler, connection)
+        lhs, lhs_params = self._lhs(compiler, connection)
         return f"{lhs} = ANY(%s::bigint[])", (*lhs_params, self.rhs)
+
+    def _lhs(self, compiler: Any, connection: Any) -> tuple[str, Any]:
+        if not self.rhs:
+            raise EmptyResultSet  # no key, no row: no query at all
+        return self.process_lhs(compiler, connection)
 
 
 def register() -> None:

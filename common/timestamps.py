@@ -12,6 +12,7 @@ to ``timezone`` (UTC) on every connection, which is what the C loader reads; the
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.db.backends.signals import connection_created
@@ -21,13 +22,20 @@ def use_c_timestamps(sender: Any, connection: Any, **kwargs: Any) -> None:
     """On a new PostgreSQL connection, parse timestamptz values with psycopg's C loader (see the module)."""
     if connection.vendor != "postgresql" or connection.timezone is None:
         return
+    loader = _fast_loader(connection.timezone)
+    if loader is not None:
+        connection.connection.adapters.register_loader("timestamptz", loader)
+
+
+@functools.cache
+def _fast_loader(tz: Any) -> type | None:
+    """The loader for connections of time zone ``tz``; None with psycopg's pure-Python build (nothing faster)."""
     import psycopg
     from psycopg.pq import Format
 
     c_loader = psycopg.adapters.get_loader(psycopg.adapters.types["timestamptz"].oid, Format.TEXT)
     if c_loader is None or not c_loader.__module__.startswith("psycopg_binary"):
-        return  # psycopg's pure-Python build: nothing faster to use
-    tz = connection.timezone
+        return None
 
     class FastTimestamptzLoader(psycopg.adapt.Loader):
         timezone = tz  # what Django's create_cursor() compares with its own
@@ -39,7 +47,7 @@ def use_c_timestamps(sender: Any, connection: Any, **kwargs: Any) -> None:
         def load(self, data: Any) -> Any:
             return self._parse(data).replace(tzinfo=tz)
 
-    connection.connection.adapters.register_loader("timestamptz", FastTimestamptzLoader)
+    return FastTimestamptzLoader
 
 
 def install() -> None:
