@@ -2,6 +2,7 @@
 local accounts', and the IAM login through the local OpenID provider it starts, whose users get their roles."""
 
 import os
+import random
 import re
 import signal
 import socket
@@ -16,9 +17,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port below the kernel's range for outgoing connections. scripts/run binds these minutes after they
+    are chosen (after migrating and loading the demo, which probes RSEs and talks to its Rucio meanwhile): a
+    port the kernel hands out for bind(0) is in that range, where any of those connections could take it first
+    ("That port is already in use", seen once in CI)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    for _ in range(200):
+        port = random.randrange(10_000, low)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port between 10000 and {low}")
 
 
 def log_in_through_iam(
