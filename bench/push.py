@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark: push one QoS class onto N RSEs through the portal, against a bare sequential rucio-clients loop.
 
-    .venv/bin/python bench/push.py [--rses 1000] [--concurrency N] [--sqlite] [--postgres URL] [--smoke]
+    .venv/bin/python bench/push.py [--rses 1000] [--rounds 1] [--concurrency N] [--sqlite] [--postgres URL] [--smoke]
 
 Everything it uses is its own and thrown away at the end, also on failure or Ctrl-C: a fresh Rucio server
 (scripts/rucio-server, state under a temp dir, a free port), a Redis (a free port), a database (``qos_bench_<pid>``
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import platform
 import re
@@ -35,12 +36,14 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,12 +54,16 @@ KEY = "QOS"
 BASELINE_VALUE = "BASELINE"
 IMPORT_VALUE = "IMPORT"
 PORTAL_LABEL = "SAFE"
+SECOND_LABEL = "FAST"  # the portal's value in every other round
 WARM_UP_LABEL = "WARM"
 # Where the run's database is created: a libpq URL whose database name is replaced (a password may also come
 # from PGPASSWORD, which libpq and so Django's connections read).
 DEFAULT_POSTGRES = "postgres://postgres@127.0.0.1:5432/postgres"
 # Above the sender's BULK_THRESHOLD (10), so that the smoke run takes the bulk path (listing, import, recording).
-SMOKE_SIZES = {"rses": 20, "timeout": 120}
+SMOKE_SIZES = {"rses": 20, "timeout": 120, "rounds": 2}
+# The order of the three paths in each round, one further on each time: in three rounds each path runs once
+# first, once second and once last.
+ROUND_ORDERS = ("acb", "cba", "bac")
 
 
 def log(message: str) -> None:
@@ -254,6 +261,28 @@ def cpu_seconds(pid: int, children: bool = True) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+@dataclass
+class Measured:
+    """One path of one round: its wall time and the CPU seconds it cost."""
+
+    seconds: float = 0.0
+    server: float = 0.0  # the Rucio server's
+    client: float = 0.0  # the client's: this process in (a) and (c), the Celery worker in (b)
+    detail: str = ""
+
+
+@contextlib.contextmanager
+def measuring(server_pid: int, client_pid: int, children: bool = True) -> Iterator[Measured]:
+    """Time the block, and the CPU the Rucio server and the client spent in it."""
+    measured = Measured()
+    server, client = cpu_seconds(server_pid), cpu_seconds(client_pid, children=children)
+    t0 = time.perf_counter()
+    yield measured
+    measured.seconds = time.perf_counter() - t0
+    measured.server = cpu_seconds(server_pid) - server
+    measured.client = cpu_seconds(client_pid, children=children) - client
+
+
 # --------------------------------------------------------------------------------------------- rucio
 
 
@@ -351,7 +380,8 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
             # Each process its own cache, as measured in bench/README.md: a CACHE_URL of the caller would have
             # the worker write table versions into somebody else's Redis.
             "CACHE_URL": "",
-            "LOG_LEVEL": "WARNING",
+            # As deployed: INFO, i.e. the audit line of every push queued (to a file, below, not the report).
+            "LOG_LEVEL": "INFO",
             "RUCIO_TOKEN_DIR": str(tmp / "portal-tokens"),
             # The bench's Rucio, as a deployment configures an instance (README, "Configuration"); plain
             # http on loopback.
@@ -365,6 +395,10 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     import django
 
     django.setup()
+    portal_log = stack.enter_context((tmp / "portal.log").open("a"))
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(portal_log)
     from django.contrib.auth.models import Group, User
     from django.core.management import call_command
     from django.db.models import Count
@@ -412,42 +446,40 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         qos_class.approve(by=approver)
         return qos_class
 
-    qos_class = approved(PORTAL_LABEL, "Safe long-term custody")
+    portal_classes = [approved(PORTAL_LABEL, "Safe long-term custody")]
+    if args.rounds > 1:  # each round's push differs from the round before's
+        portal_classes.append(approved(SECOND_LABEL, "Fast access, one copy"))
     warm_class = approved(WARM_UP_LABEL, "The warm-up push before the clock")
+    server_pid = int(rucio["RUCIO_SERVER_PID"])
+    client = rucio_client(rucio, tmp / "baseline-tokens", timeout=args.timeout)
+    checker = rucio_client(rucio, tmp / "checker-tokens")
 
     # (a) baseline: a bare sequential rucio-clients loop, already logged in.
-    baseline_client = rucio_client(rucio, tmp / "baseline-tokens", timeout=args.timeout)
-    baseline_client.whoami()
-    log(f"(a) baseline: add_rse_attribute({KEY}={BASELINE_VALUE}) on {len(names)} RSEs, one after the other")
-    load = {"a": os.getloadavg()[0]}
-    server_pid = int(rucio["RUCIO_SERVER_PID"])
-    cpu = {"server": cpu_seconds(server_pid), "client": cpu_seconds(os.getpid(), children=False)}
-    t0 = time.perf_counter()
-    for name in names:
-        baseline_client.add_rse_attribute(name, KEY, BASELINE_VALUE)
-    baseline_seconds = time.perf_counter() - t0
-    cpu["server a"] = cpu_seconds(server_pid) - cpu["server"]
-    cpu["client a"] = cpu_seconds(os.getpid(), children=False) - cpu["client"]
+    def baseline(round_: int) -> Measured:
+        value = f"{BASELINE_VALUE}{round_ or ''}"
+        log(f"(a) baseline: add_rse_attribute({KEY}={value}) on {len(names)} RSEs, one after the other")
+        with measuring(server_pid, os.getpid(), children=False) as measured:
+            for name in names:
+                client.add_rse_attribute(name, KEY, value)
+        return measured
 
     # (c) the limit: one bare import of the same number of values, by the same client.
-    log(f"(c) bare import: one import_data of {KEY}={IMPORT_VALUE} on {len(names)} RSEs")
-    load["c"] = os.getloadavg()[0]
-    cpu.update(server=cpu_seconds(server_pid), client=cpu_seconds(os.getpid(), children=False))
-    payload = {"rses": {name: {"attributes": {KEY: IMPORT_VALUE}} for name in names}}
-    t0 = time.perf_counter()
-    baseline_client.import_data(payload)
-    import_seconds = time.perf_counter() - t0
-    cpu["server c"] = cpu_seconds(server_pid) - cpu["server"]
-    cpu["client c"] = cpu_seconds(os.getpid(), children=False) - cpu["client"]
-    baseline_client.session.close()
+    def bare_import(round_: int) -> Measured:
+        value = f"{IMPORT_VALUE}{round_ or ''}"
+        log(f"(c) bare import: one import_data of {KEY}={value} on {len(names)} RSEs")
+        payload = {"rses": {name: {"attributes": {KEY: value}} for name in names}}
+        with measuring(server_pid, os.getpid(), children=False) as measured:
+            client.import_data(payload)
+        return measured
 
+    client.whoami()
     # (b) the portal: assign + commit -> Celery worker -> every push DONE.
     worker_env = {**os.environ, "LOG_LEVEL": "INFO", "RUCIO_TOKEN_DIR": str(tmp / "worker-tokens")}
     worker_log = tmp / "worker.log"
     worker = start_worker(worker_env, worker_log, stack, args.concurrency)
     # Parity with (a) and (c), whose client is logged in before their clock starts: a running portal's worker
     # has its Rucio token and its sending code loaded, and its web processes their broker connection. One push
-    # of another class onto one RSE, through the same path, before the clock; (b) then overwrites it.
+    # of another class onto one RSE, through the same path, before the clock; the rounds then overwrite it.
     warm_up = RSE.objects.filter(name=names[0]).assign(warm_class, by=author)[0]
     wait_for(
         lambda: Push.objects.filter(pk=warm_up.pk, state=PushState.DONE).exists(),
@@ -456,99 +488,144 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         interval=0.05,
     )
     wait_for(lambda: _task_times(worker_log.read_text(), 0)[2], 30, "the warm-up task's last log line")
-    warm_log_chars = len(worker_log.read_text())
-    log(f"(b) portal: assign {PORTAL_LABEL} to {len(names)} RSEs -> Celery worker -> pushes done")
-    load["b"] = os.getloadavg()[0]
-    cpu.update(server=cpu_seconds(server_pid), worker=cpu_seconds(worker.pid))
-    try:
-        wall0 = time.time()
-        t0 = time.perf_counter()
-        pushes = RSE.objects.all().assign(qos_class, by=author)  # its own transaction: committed on return
-        assigned_seconds = time.perf_counter() - t0
 
-        def finished() -> dict[str, int] | None:
-            states = dict(
-                Push.objects.filter(pk__gt=warm_up.pk).values_list("state").annotate(n=Count("pk")).order_by()
-            )
-            if states.get(PushState.FAILED):
-                raise RuntimeError(f"pushes failed: {states}; first error: {_first_error(Push)}")
-            return states if states.get(PushState.DONE, 0) >= len(pushes) else None
+    def portal(round_: int) -> Measured:
+        qos_class = portal_classes[round_ % len(portal_classes)]
+        log_chars = len(worker_log.read_text())
+        before = Push.objects.order_by("-pk").values_list("pk", flat=True).first()
+        log(f"(b) portal: assign {qos_class.label} to {len(names)} RSEs -> Celery worker -> pushes done")
+        try:
+            with measuring(server_pid, worker.pid) as measured:
+                wall0 = time.time()
+                t0 = time.perf_counter()
+                pushes = RSE.objects.all().assign(qos_class, by=author)  # its own transaction: committed
+                assigned_seconds = time.perf_counter() - t0
 
-        wait_for(finished, args.timeout, f"{len(pushes)} pushes to be done", interval=0.05)
-        portal_seconds = time.perf_counter() - t0
-        cpu["server b"] = cpu_seconds(server_pid) - cpu["server"]
-        cpu["worker b"] = cpu_seconds(worker.pid) - cpu["worker"]
-    except BaseException:
-        log("worker log (tail):\n" + worker_log.read_text(errors="replace")[-4000:])
-        raise
+                def finished() -> dict[str, int] | None:
+                    states = dict(
+                        Push.objects.filter(pk__gt=before)
+                        .values_list("state")
+                        .annotate(n=Count("pk"))
+                        .order_by()
+                    )
+                    if states.get(PushState.FAILED):
+                        raise RuntimeError(f"pushes failed: {states}; first error: {_first_error(Push)}")
+                    return states if states.get(PushState.DONE, 0) >= len(pushes) else None
 
-    outcomes = dict(
-        PushAttempt.objects.filter(push__gt=warm_up.pk)
-        .values_list("outcome")
-        .annotate(n=Count("pk"))
-        .order_by()
-    )
-
-    # The last push is done a moment before its task ends (it then looks for pushes that waited): the task's
-    # "succeeded" line comes after the clock stopped, and the report waits for it.
-    def tasks_log() -> str:
-        return worker_log.read_text()[warm_log_chars:]  # the tasks of (b), not the warm-up's
-
-    wait_for(lambda: _task_times(tasks_log(), wall0)[2], 30, "the Celery tasks' last log lines")
-    task_seconds, first_received, _ = _task_times(tasks_log(), wall0)
-    log(f"push attempts by outcome: {outcomes}")
-    faults = PushAttempt.objects.exclude(error="").values_list("error", flat=True)
-    for error in sorted(set(faults[:1000]))[:3]:
-        log(f"a retried fault: {error[:300]}")
-
-    # Checked through a separate rucio client, not the portal's records.
-    checker = rucio_client(rucio, tmp / "checker-tokens")
-    carrying = rses_carrying(checker, names, PORTAL_LABEL)
-    if len(carrying) != len(names):
-        raise RuntimeError(f"only {len(carrying)} of {len(names)} RSEs carry {KEY}={PORTAL_LABEL} in Rucio")
-    log(f"checked: all {len(names)} RSEs carry {KEY}={PORTAL_LABEL} in Rucio")
-
-    baseline_rate = len(names) / baseline_seconds
-    import_rate = len(names) / import_seconds
-    portal_rate = len(names) / portal_seconds
-    rows = [
-        ("(a) baseline: sequential add_rse_attribute", baseline_seconds, baseline_rate, cpu["server a"]),
-        ("(c) limit: one bare import_data", import_seconds, import_rate, cpu["server c"]),
-        ("(b) portal: assign -> Celery -> all pushes DONE", portal_seconds, portal_rate, cpu["server b"]),
-    ]
-    print()
-    print(f"Push of one attribute onto {len(names)} RSEs")
-    print(f"  {'path':<50} {'seconds':>8} {'RSEs/s':>8} {'server CPU s':>13} {'ms/RSE':>7}")
-    for label, seconds, rate, server in rows:
-        print(
-            f"  {label:<50} {seconds:>8.2f} {rate:>8.0f} {server:>13.2f} {1000 * server / len(names):>7.2f}"
+                wait_for(finished, args.timeout, f"{len(pushes)} pushes to be done", interval=0.05)
+        except BaseException:
+            log("worker log (tail):\n" + worker_log.read_text(errors="replace")[-4000:])
+            raise
+        outcomes = dict(
+            PushAttempt.objects.filter(push__gt=before)
+            .values_list("outcome")
+            .annotate(n=Count("pk"))
+            .order_by()
         )
-    print(f"  ratio portal / baseline: {portal_rate / baseline_rate:.2f}")
-    print(f"  ratio portal / bare import: {portal_rate / import_rate:.2f}")
-    print(
-        f"  portal detail: assign() and commit {assigned_seconds:.2f} s; first task received by the worker "
-        f"{first_received:.2f} s after the start; {len(task_seconds)} Celery task(s) of "
-        f"{', '.join(f'{seconds:.2f}' for seconds in task_seconds)} s in the worker; attempts {outcomes}"
-    )
-    print(
-        f"  CPU seconds: Rucio server {cpu['server a']:.2f} in (a), {cpu['server c']:.2f} in (c), "
-        f"{cpu['server b']:.2f} in (b); client {cpu['client a']:.2f} in (a), {cpu['client c']:.2f} in (c) "
-        f"(this process), Celery worker {cpu['worker b']:.2f} in (b)"
-    )
+
+        # The last push is done a moment before its task ends (it then looks for pushes that waited): the
+        # task's "succeeded" line comes after the clock stopped, and the report waits for it.
+        def tasks_log() -> str:
+            return worker_log.read_text()[log_chars:]  # this round's tasks only
+
+        wait_for(lambda: _task_times(tasks_log(), wall0)[2], 30, "the Celery tasks' last log lines")
+        task_seconds, first_received, _ = _task_times(tasks_log(), wall0)
+        log(f"push attempts by outcome: {outcomes}")
+        faults = PushAttempt.objects.filter(push__gt=before).exclude(error="").values_list("error", flat=True)
+        for error in sorted(set(faults[:1000]))[:3]:
+            log(f"a retried fault: {error[:300]}")
+        # Checked through a separate rucio client, not the portal's records.
+        carrying = rses_carrying(checker, names, qos_class.label)
+        if len(carrying) != len(names):
+            raise RuntimeError(
+                f"only {len(carrying)} of {len(names)} RSEs carry {KEY}={qos_class.label} in Rucio"
+            )
+        log(f"checked: all {len(names)} RSEs carry {KEY}={qos_class.label} in Rucio")
+        measured.detail = (
+            f"assign() and commit {assigned_seconds:.2f} s; first task received by the worker "
+            f"{first_received:.2f} s after the start; {len(task_seconds)} Celery task(s) of "
+            f"{', '.join(f'{seconds:.2f}' for seconds in task_seconds)} s in the worker; attempts {outcomes}"
+        )
+        return measured
+
+    paths = {"a": baseline, "c": bare_import, "b": portal}
+    rounds: list[dict[str, Measured]] = []
+    loads = []
+    for round_ in range(args.rounds):
+        # Each round one path further on: a drift of the machine or of Rucio's database during the run is not
+        # charged to one path.
+        order = ROUND_ORDERS[round_ % len(ROUND_ORDERS)]
+        loads.append(os.getloadavg()[0])
+        if args.rounds > 1:
+            log(f"round {round_ + 1} of {args.rounds}: {', '.join(f'({path})' for path in order)}")
+        rounds.append({path: paths[path](round_) for path in order})
+    client.session.close()
+
+    for round_, measured in enumerate(rounds):
+        title = f"Push of one attribute onto {len(names)} RSEs"
+        if args.rounds > 1:
+            title += f", round {round_ + 1} of {args.rounds} (load average {loads[round_]:.1f} at its start)"
+        print()
+        print(title)
+        report_round(measured, len(names))
+    if args.rounds > 1:
+        print()
+        print(f"Median of the {args.rounds} rounds")
+        report_medians(rounds)
     print(f"  setup: sync_rses imported {len(names)} RSEs in {sync_seconds:.2f} s")
     print("Environment")
-    load["end"] = os.getloadavg()[0]
     facts = environment_facts(db_description, rucio, args.concurrency)
     facts.insert(
         1,
         (
             "load average",
-            f"{load['a']:.1f} before (a), {load['c']:.1f} before (c), {load['b']:.1f} before (b), "
-            f"{load['end']:.1f} at the end",
+            ", ".join(f"{load:.1f}" for load in loads)
+            + f" at the start of each round, {os.getloadavg()[0]:.1f} at the end",
         ),
     )
     for label, value in facts:
         print(f"  {label:<16} {value}")
+
+
+ROWS = {
+    "a": "(a) baseline: sequential add_rse_attribute",
+    "c": "(c) limit: one bare import_data",
+    "b": "(b) portal: assign -> Celery -> all pushes DONE",
+}
+
+
+def report_round(measured: dict[str, Measured], count: int) -> None:
+    print(f"  {'path':<50} {'seconds':>8} {'RSEs/s':>8} {'server CPU s':>13} {'ms/RSE':>7}")
+    for path, label in ROWS.items():
+        one = measured[path]
+        print(
+            f"  {label:<50} {one.seconds:>8.2f} {count / one.seconds:>8.0f} {one.server:>13.2f} "
+            f"{1000 * one.server / count:>7.2f}"
+        )
+    a, b, c = (measured[path].seconds for path in "abc")
+    print(f"  ratio portal / baseline: {a / b:.2f}")
+    print(f"  ratio portal / bare import: {c / b:.2f}")
+    print(f"  portal detail: {measured['b'].detail}")
+    print(
+        f"  CPU seconds: Rucio server {measured['a'].server:.2f} in (a), {measured['c'].server:.2f} in (c), "
+        f"{measured['b'].server:.2f} in (b); client {measured['a'].client:.2f} in (a), "
+        f"{measured['c'].client:.2f} in (c) (this process), Celery worker {measured['b'].client:.2f} in (b)"
+    )
+
+
+def report_medians(rounds: list[dict[str, Measured]]) -> None:
+    """Each ratio's median over the rounds (each round's ratio of its own paths), and the server's CPU."""
+
+    def median_of(values: list[float]) -> str:
+        return f"{statistics.median(values):.2f} (rounds: {', '.join(f'{value:.2f}' for value in values)})"
+
+    seconds = [{path: measured[path].seconds for path in "abc"} for measured in rounds]
+    print(f"  ratio portal / baseline: {median_of([one['a'] / one['b'] for one in seconds])}")
+    print(f"  ratio portal / bare import: {median_of([one['c'] / one['b'] for one in seconds])}")
+    for path, label in ROWS.items():
+        print(
+            f"  Rucio server CPU s in {label[:3]}: {median_of([measured[path].server for measured in rounds])}"
+        )
 
 
 def _task_times(log_text: str, wall0: float) -> tuple[list[float], float, bool]:
@@ -588,6 +665,13 @@ def main() -> int:
     )
     parser.add_argument("--timeout", type=float, default=600, help="seconds to wait for the pushes")
     parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure the three paths this many times, in a rotating order, and report each ratio's median "
+        "(default 1)",
+    )
+    parser.add_argument(
         "--concurrency",
         type=int,
         default=0,
@@ -605,6 +689,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.rses < 1:
         parser.error("--rses must be at least 1")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
 
     def terminate(signum, frame):
         raise SystemExit(128 + signum)  # so that the cleanup below runs

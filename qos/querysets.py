@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, timedelta
 from typing import Any
@@ -10,6 +9,8 @@ from django.db import connection, models, transaction
 from django.db.models import Count, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+
+from common.bulk import create_alike, update_each
 
 from . import audit
 from .choices import ASSIGNABLE_STATUSES, FAILING_VERDICTS, ClassStatus, RevisionKind
@@ -131,45 +132,12 @@ class RSEQuerySet(models.QuerySet):
             if rse.sync_state == SyncState.DRIFTED and was != SyncState.DRIFTED:
                 drifted.append(rse)
         for chunk in chunks(rows):
-            self._update_rows(chunk, recorded)
+            update_each(self.model, chunk, recorded)
         if drifted:
             from . import notices
 
             notices.rses_drifted(drifted, at=now)
         return rses
-
-    def _update_rows(self, rses: list[Any], names: list[str]) -> None:
-        """Write these fields of these RSEs, each its own values: one statement on PostgreSQL."""
-        if connection.vendor != "postgresql" or len(rses) < 2:
-            for rse in rses:
-                self.model.objects.filter(pk=rse.pk).update(**{name: getattr(rse, name) for name in names})
-            return
-        fields = [self.model._meta.get_field(name) for name in ["id", *names]]
-        quote = connection.ops.quote_name
-        # One array per column, unnested into rows: a statement with a parameter per value took psycopg longer
-        # to parse (2 s for 5,000 RSEs) than PostgreSQL to run. JSON goes as text, cast back.
-        arrays, sources = [], []
-        for field in fields:
-            values = [getattr(rse, field.attname) for rse in rses]
-            if isinstance(field, models.JSONField):
-                arrays.append([json.dumps(value, cls=field.encoder) for value in values])
-                sources.append(("%s::text[]", "jsonb"))
-            else:
-                arrays.append(values)
-                sources.append((f"%s::{field.cast_db_type(connection)}[]", field.cast_db_type(connection)))
-        columns = [quote(field.column) for field in fields]
-        assignments = ", ".join(
-            f"{column} = v.{column}::{cast}"
-            for column, (_, cast) in zip(columns[1:], sources[1:], strict=True)
-        )
-        table = quote(self.model._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"UPDATE {table} SET {assignments} "  # noqa: S608 - names from the model, values as parameters
-                f"FROM unnest({', '.join(array for array, _ in sources)}) AS v({', '.join(columns)}) "
-                f"WHERE {table}.{columns[0]} = v.{columns[0]}",
-                arrays,
-            )
 
     def plan(self, qos_class: Any | None) -> list[dict[str, Any]]:
         """What assigning ``qos_class`` (None: unassigning) would change, RSE by RSE, before anything is done."""
@@ -208,11 +176,11 @@ class RSEQuerySet(models.QuerySet):
         # A few queries whatever the number of RSEs (one UPDATE or INSERT per kind of change, in chunks).
         with transaction.atomic():
             # By pk: a queryset filtered across a to-many relation may yield an RSE twice. With their instance
-            # only: their classes are about to be replaced (a thousand RSEs of one class were a thousand class
-            # objects to build, 0.1 s).
+            # only, one object per instance: their classes are about to be replaced (a thousand RSEs of one
+            # class were a thousand class objects to build, 0.1 s), and 10,000 copies of one instance 0.1 s.
             rses = list(
                 {
-                    rse.pk: rse for rse in self.select_related("instance").select_for_update(of=("self",))
+                    rse.pk: rse for rse in self.prefetch_related("instance").select_for_update(of=("self",))
                 }.values()
             )
             if qos_class is not None and qos_class.status != ClassStatus.APPROVED:
@@ -224,9 +192,13 @@ class RSEQuerySet(models.QuerySet):
             audit.rses_assigned([rse.name for rse in rses], qos_class, by=by, planned=False)
             action = f"assigned {qos_class.label}" if qos_class else "unassigned"
             pushes = Push.objects.enqueue_many(
-                rses, qos_class.label if qos_class else None, reason or action, by=by, pending=True
+                rses,
+                qos_class.label if qos_class else None,
+                reason or action,
+                by=by,
+                pending=True,
+                dispatch=True,
             )
-            dispatch_after_commit(pushes)
         return pushes
 
     def _set_classes(self, rses: list[Any], **classes: Any) -> None:
@@ -270,9 +242,10 @@ class PushQuerySet(models.QuerySet):
         by: Any = None,
         key: str = "",
         pending: bool = False,
+        dispatch: bool = False,
     ) -> list[Any]:
         """Write one push per RSE (in the order given), superseding their older unsent pushes of the same
-        attribute; sends nothing.
+        attribute; sends them once the transaction commits if ``dispatch``, else nothing.
 
         ``key``: the attribute, the RSEs' class attribute (``instance.attribute_key``) unless told; a push of
         another one (the conformance write-back) neither supersedes nor is superseded by a push of the class,
@@ -300,7 +273,8 @@ class PushQuerySet(models.QuerySet):
                     finished_at=now,
                     last_error="A newer push for this RSE was written.",
                 )
-            pushes = self.bulk_create(
+            pushes = create_alike(
+                self,
                 [
                     self.model(
                         rse=rse,
@@ -309,11 +283,17 @@ class PushQuerySet(models.QuerySet):
                         operation=PushOperation.SET if value else PushOperation.DELETE,
                         reason=reason[:255],
                         requested_by=by if getattr(by, "pk", None) else None,
+                        created_at=now,
                     )
                     for rse in rses
                 ],
+                varying=["rse_id", "key"],
                 batch_size=CHUNK,
             )
+            if dispatch:
+                # Before the audit lines: the callbacks run in the order they were registered, and the worker
+                # need not wait for 10,000 lines to be written (0.15-0.2 s).
+                dispatch_after_commit(pushes)
             if not key and not pending:
                 for chunk in key_chunks(pks):
                     RSE.objects.filter(pk__any=chunk).update(sync_state=SyncState.PENDING)

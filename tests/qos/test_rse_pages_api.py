@@ -4,12 +4,16 @@ Nothing here talks to Rucio: the pushes are only written (the outbox); test_ruci
 test_push_worker.py send them.
 """
 
+import logging
+
 import pytest
+import redis
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from qos.models import RSE, Push, RucioInstance, StorageQoSClass
+from tests.celery_worker import publishing_to
 from tests.conftest import SAFE_CONTENT
 
 pytestmark = pytest.mark.django_db
@@ -104,6 +108,37 @@ def test_bulk_assignment_of_many_rses(client_for, admin, instance, approved_clas
     names = list(RSE.objects.values_list("name", flat=True))
     client_for(admin).post("/qos/rses/assign/", {"rses": names, "qos_class": "SAFE", "confirm": "True"})
     assert Push.objects.filter(value="SAFE").count() == 5
+
+
+@pytest.mark.django_db(transaction=True)  # the tasks are queued when the assignment commits
+def test_a_bulk_assignment_queues_its_tasks_before_writing_an_audit_line_per_push(
+    admin, instance, approved_class, private_redis
+):
+    """The worker may start while the web process still writes the audit lines (one per push: 10,000 of them
+    take 0.15-0.2 s)."""
+    make_rses(instance, 30)
+    queue = redis.Redis.from_url(private_redis.database_url(12))
+    queue.delete("celery")
+    tasks_queued_at_each_line = []
+
+    class Watch(logging.Handler):
+        def emit(self, record):
+            if getattr(record, "event", "") == "push.queued":
+                tasks_queued_at_each_line.append(queue.llen("celery"))
+
+    watch = Watch()
+    audit = logging.getLogger("qos.audit")
+    audit.addHandler(watch)
+    level = audit.level
+    audit.setLevel(logging.INFO)
+    try:
+        with publishing_to(private_redis.database_url(12)):
+            pushes = RSE.objects.all().assign(approved_class, by=admin)
+    finally:
+        audit.removeHandler(watch)
+        audit.setLevel(level)
+    assert tasks_queued_at_each_line == [1] * len(pushes) == [1] * 30
+    queue.delete("celery")
 
 
 def test_assignment_without_rses_is_refused_with_a_message(client_for, admin, rse, approved_class):
