@@ -450,13 +450,14 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     if args.rounds > 1:  # each round's push differs from the round before's
         portal_classes.append(approved(SECOND_LABEL, "Fast access, one copy"))
     warm_class = approved(WARM_UP_LABEL, "The warm-up push before the clock")
+    unsent = [PushState.QUEUED, PushState.SENDING]
     server_pid = int(rucio["RUCIO_SERVER_PID"])
     client = rucio_client(rucio, tmp / "baseline-tokens", timeout=args.timeout)
     checker = rucio_client(rucio, tmp / "checker-tokens")
 
     # (a) baseline: a bare sequential rucio-clients loop, already logged in.
     def baseline(round_: int) -> Measured:
-        value = f"{BASELINE_VALUE}{round_ or ''}"
+        value = f"{BASELINE_VALUE}{round_ + 1 if round_ else ''}"
         log(f"(a) baseline: add_rse_attribute({KEY}={value}) on {len(names)} RSEs, one after the other")
         with measuring(server_pid, os.getpid(), children=False) as measured:
             for name in names:
@@ -465,7 +466,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
 
     # (c) the limit: one bare import of the same number of values, by the same client.
     def bare_import(round_: int) -> Measured:
-        value = f"{IMPORT_VALUE}{round_ or ''}"
+        value = f"{IMPORT_VALUE}{round_ + 1 if round_ else ''}"
         log(f"(c) bare import: one import_data of {KEY}={value} on {len(names)} RSEs")
         payload = {"rses": {name: {"attributes": {KEY: value}} for name in names}}
         with measuring(server_pid, os.getpid(), children=False) as measured:
@@ -502,6 +503,12 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
                 assigned_seconds = time.perf_counter() - t0
 
                 def finished() -> dict[str, int] | None:
+                    # Polled every 10 ms: a look at the (small, partial) index of unsent pushes first, not a
+                    # count of the round's pushes by state, which at 10,000 took PostgreSQL's CPU from the
+                    # worker and Rucio on the same cores. Polled every 50 ms before, the clock stopped 25 ms
+                    # late on average.
+                    if Push.objects.filter(pk__gt=before, state__in=unsent).exists():
+                        return None
                     states = dict(
                         Push.objects.filter(pk__gt=before)
                         .values_list("state")
@@ -512,7 +519,7 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
                         raise RuntimeError(f"pushes failed: {states}; first error: {_first_error(Push)}")
                     return states if states.get(PushState.DONE, 0) >= len(pushes) else None
 
-                wait_for(finished, args.timeout, f"{len(pushes)} pushes to be done", interval=0.05)
+                wait_for(finished, args.timeout, f"{len(pushes)} pushes to be done", interval=0.01)
         except BaseException:
             log("worker log (tail):\n" + worker_log.read_text(errors="replace")[-4000:])
             raise

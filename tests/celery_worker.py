@@ -11,7 +11,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,15 +22,10 @@ import kombu.pools
 import pytest
 import redis
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
 REDIS_START_ATTEMPTS = 3
-
-
-def _free_port() -> int:
-    """A port nothing listens on just now; a server started on it may find it taken (see private_redis)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(condition: Callable[[], object], timeout: float = 60, what: str = "condition") -> object:
@@ -101,7 +95,7 @@ def private_redis(tmp_path_factory) -> Iterator[PrivateRedis]:
     directory = tmp_path_factory.mktemp("redis")
     # The port is free when chosen, not when Redis binds it: another run may take it in between.
     for _ in range(REDIS_START_ATTEMPTS):
-        server = PrivateRedis(port=_free_port(), directory=directory)
+        server = PrivateRedis(port=free_port(), directory=directory)
         if server.try_start():
             break
     else:

@@ -23,7 +23,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -34,6 +33,8 @@ from urllib.parse import parse_qs, urlencode, urljoin, urlsplit
 
 import pytest
 import requests
+
+from tests.ports import free_port
 
 PROVIDER_DIR = Path(__file__).resolve().parent / "oidc_provider"
 USERS = json.loads((PROVIDER_DIR / "users.json").read_text(encoding="utf-8"))
@@ -46,14 +47,6 @@ MIN_NODE = (20, 18)  # oidc-provider 9 uses URL.parse, in Node.js since 22.1 and
 
 
 PROVIDER_START_ATTEMPTS = 3
-
-
-def free_port() -> int:
-    """A port nothing listens on just now (for an address that must refuse connections; it may be taken
-    later, so a server of the tests binds its own port, or retries on another one)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 _live_server: Any = None

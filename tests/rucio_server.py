@@ -41,6 +41,7 @@ from rucio.client.client import Client
 from rucio.common.exception import RucioException
 
 from qos.rucio_gateway import RucioConnection
+from tests.ports import free_port
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "rucio-server"
 PREFERRED_PORT = int(os.environ.get("RUCIO_TEST_PORT", "18180"))  # apart from the demo server's 18080
@@ -97,9 +98,7 @@ def _free_port(preferred: int | None = None) -> int:
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", preferred)) != 0:
                 return preferred
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_port()
 
 
 def _token_client(url: str, username: str, password: str, token_dir: Path) -> Client:

@@ -35,6 +35,7 @@ import requests
 from psycopg import sql
 
 from tests.celery_worker import wait_for
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -42,12 +43,6 @@ VENV_BIN = Path(sys.executable).parent
 # DJANGO_ALLOW_ASYNC_UNSAFE, DATABASE_URL, CELERY_*, RUCIO_*, OIDC_* ...) may leak into the stack.
 INHERITED_VARIABLES = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "USER", "LOGNAME", "TMPDIR")
 PROCFILE_PROCESSES = ("web", "worker", "prober", "beat")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def listening(port: int) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import socket
 import threading
 import time
 from email.message import EmailMessage
@@ -16,12 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from portal.celery import app as celery_app
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from tests.ports import free_port
 
 
 class MailBox:

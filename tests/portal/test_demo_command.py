@@ -2,7 +2,6 @@
 local accounts', and the IAM login through the local OpenID provider it starts, whose users get their roles."""
 
 import os
-import random
 import re
 import signal
 import socket
@@ -13,24 +12,9 @@ from urllib.parse import urljoin
 
 import requests
 
+from tests.ports import free_port_below_ephemeral_range
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    """A free port below the kernel's range for outgoing connections. scripts/run binds these minutes after they
-    are chosen (after migrating and loading the demo, which probes RSEs and talks to its Rucio meanwhile): a
-    port the kernel hands out for bind(0) is in that range, where any of those connections could take it first
-    ("That port is already in use", seen once in CI)."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    for _ in range(200):
-        port = random.randrange(10_000, low)
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port between 10000 and {low}")
 
 
 def log_in_through_iam(
@@ -50,7 +34,7 @@ def log_in_through_iam(
 
 
 def test_run_command_serves_the_demo_on_the_printed_url(tmp_path):
-    port, provider_port = free_port(), free_port()
+    port, provider_port = free_port_below_ephemeral_range(), free_port_below_ephemeral_range()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -59,7 +43,7 @@ def test_run_command_serves_the_demo_on_the_printed_url(tmp_path):
     env.update(
         PORT=str(port),
         DATABASE_URL=f"sqlite:///{tmp_path}/demo.sqlite3",
-        RUCIO_SERVER_PORT=str(free_port()),
+        RUCIO_SERVER_PORT=str(free_port_below_ephemeral_range()),
         RUCIO_SERVER_DIR=str(tmp_path / "rucio"),
         OIDC_PROVIDER_PORT=str(provider_port),
         OIDC_PROVIDER_DIR=str(tmp_path / "oidc-provider"),

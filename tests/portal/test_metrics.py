@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from qos.models import RSE, Conformance, Probe, Push, PushAttempt, RucioInstance, StorageQoSClass
 from tests.celery_worker import wait_for
 from tests.conftest import SAFE_CONTENT
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "metrics-token-for-tests-4b1d9e7a2c6f8e0b3d5a7c9e1f2a4b6c"
@@ -56,10 +56,7 @@ def metrics_token(settings):
 @pytest.fixture
 def no_broker(settings):
     """A Redis URL on which nothing listens."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{port}/0"
+    settings.CELERY_BROKER_URL = f"redis://127.0.0.1:{free_port()}/0"
 
 
 # --- Who may scrape -----------------------------------------------------------------------------------------
@@ -330,12 +327,6 @@ def _database_url() -> str:
     return f"postgres://{user}{password}@{host}:{settings_dict.get('PORT') or 5432}/{settings_dict['NAME']}"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _worker_pids(master: int) -> set[int]:
     children = Path(f"/proc/{master}/task/{master}/children")
     return {int(pid) for pid in children.read_text().split()} if children.exists() else set()
@@ -343,7 +334,7 @@ def _worker_pids(master: int) -> set[int]:
 
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_workers_request_metrics_are_added_up_and_outlive_a_worker(tmp_path):
-    port = _free_port()
+    port = free_port()
     multiproc_dir = tmp_path / "prometheus"
     multiproc_dir.mkdir()
     (multiproc_dir / "histogram_999999.db").write_bytes(b"left over from an earlier run")
@@ -357,7 +348,7 @@ def test_gunicorn_workers_request_metrics_are_added_up_and_outlive_a_worker(tmp_
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
         "METRICS_TOKEN": TOKEN,
         "LOG_FORMAT": "json",
-        "CELERY_BROKER_URL": f"redis://127.0.0.1:{_free_port()}/0",
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:{free_port()}/0",
     }
     stdout, stderr = tmp_path / "gunicorn.out", tmp_path / "gunicorn.err"
     with stdout.open("w") as out, stderr.open("w") as err:

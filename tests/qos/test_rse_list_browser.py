@@ -8,8 +8,9 @@ from playwright.sync_api import Page, expect
 
 from qos.forms import MAX_CLASSES_TO_LIST
 from qos.models import RSE, RucioInstance, StorageQoSClass
-from tests.celery_worker import _free_port, publishing_to
+from tests.celery_worker import publishing_to
 from tests.conftest import SAFE_CONTENT
+from tests.ports import free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -88,7 +89,7 @@ def test_the_sync_button_posts_for_its_instance(browser_page: Page, login_as, li
     login_as(page, admin.username, f"{admin.username}-pw")
     page.goto(f"{live_server.url}/qos/rses/")
     # Nothing listens where Celery publishes: the sync cannot be queued, and the page says so for this instance.
-    with publishing_to(f"redis://127.0.0.1:{_free_port()}/0"):
+    with publishing_to(f"redis://127.0.0.1:{free_port()}/0"):
         page.get_by_role("button", name="Sync escape from Rucio").click()
         expect(page.get_by_role("status")).to_contain_text("The sync of escape could not be queued")
 

@@ -21,18 +21,13 @@ from qos.rucio_gateway import (
     TransientRucioError,
 )
 from qos.rucio_gateway.client import _GatewayClient
+from tests.ports import free_port
 
 
 @pytest.fixture
 def gateway(rucio_connection: RucioConnection) -> Iterator[RucioGateway]:
     with RucioGateway(rucio_connection) as gw:
         yield gw
-
-
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]  # nothing listens on it once the socket is closed
 
 
 def _elsewhere(conn: RucioConnection, url: str, **changes: object) -> RucioConnection:
@@ -205,7 +200,7 @@ def test_a_failed_read_among_many_is_raised_like_the_other_calls(fake_rucio):
 
 
 def test_reading_many_rses_from_an_unreachable_server_is_a_transient_error(rucio_connection):
-    down = RucioGateway(_elsewhere(rucio_connection, f"http://127.0.0.1:{_closed_port()}"))
+    down = RucioGateway(_elsewhere(rucio_connection, f"http://127.0.0.1:{free_port()}"))
     with pytest.raises(TransientRucioError):
         down.get_rse_attributes_many(["SITE-A", "SITE-B"], workers=2)
 
@@ -346,7 +341,7 @@ def test_wrong_password_is_refused_even_with_a_valid_token_cached_in_the_same_di
 
 
 def test_unreachable_server_is_a_transient_error(rucio_connection):
-    down = RucioGateway(_elsewhere(rucio_connection, f"http://127.0.0.1:{_closed_port()}"))
+    down = RucioGateway(_elsewhere(rucio_connection, f"http://127.0.0.1:{free_port()}"))
     for call in (down.whoami, down.ping, lambda: down.set_rse_attribute("CERN-EOS", "QOS", "SAFE")):
         with pytest.raises(TransientRucioError) as caught:
             call()
@@ -423,7 +418,7 @@ def test_secrets_never_appear_in_reprs_or_error_messages(rucio_connection, tmp_p
     errors: list[RucioError] = []
     for gw in (
         RucioGateway(dataclasses.replace(conn, token_dir=str(tmp_path / "t"))),  # wrong password
-        RucioGateway(_elsewhere(conn, f"http://127.0.0.1:{_closed_port()}")),  # unreachable
+        RucioGateway(_elsewhere(conn, f"http://127.0.0.1:{free_port()}")),  # unreachable
     ):
         with pytest.raises(RucioError) as caught:
             gw.set_rse_attribute("CERN-EOS", "QOS", "SAFE")

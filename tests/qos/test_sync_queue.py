@@ -7,7 +7,8 @@ import pytest
 import redis
 
 from qos.models import RucioInstance
-from tests.celery_worker import _free_port, publishing_to
+from tests.celery_worker import publishing_to
+from tests.ports import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +21,7 @@ def instance():
 @pytest.fixture
 def broker_down() -> Iterator[str]:
     """Point this process's Celery at a loopback port nothing listens on; restore the broker afterwards."""
-    closed = f"redis://127.0.0.1:{_free_port()}/0"
+    closed = f"redis://127.0.0.1:{free_port()}/0"
     with publishing_to(closed):
         yield closed
 
