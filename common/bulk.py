@@ -12,6 +12,7 @@ Elsewhere (SQLite) both fall back to what Django does.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from django.db.models.fields import AutoFieldMixin
 # Fields whose value Django computes as it saves (auto_now, auto_now_add) or the database does (db_default, a
 # generated column): rows alike before the save may not be after it. bulk_create knows how to handle them.
 _COMPUTED = ("auto_now", "auto_now_add")
+_MODIFIER = re.compile(r"\(\s*\d+\s*(?:,\s*\d+\s*)?\)")
 
 
 def create_alike(
@@ -54,7 +56,7 @@ def create_alike(
             array_params.append(array)
             values.append(f"v.c{len(arrays)}::{cast}")
         else:
-            values.append(f"%s::{field.cast_db_type(connection)}")
+            values.append(f"%s::{_cast(field, connection)}")
             params.append(field.get_db_prep_save(getattr(objs[0], field.attname), connection))
     names = ", ".join(f"c{number}" for number in range(1, len(arrays) + 1))
     # The rows are inserted in the order the SELECT gives them (their place in the arrays), and RETURNING
@@ -115,8 +117,14 @@ def _column(field: models.Field, values: list[Any], connection: Any) -> tuple[st
     array. JSON goes as text (psycopg has no array of its JSON wrapper), cast back."""
     if isinstance(field, models.JSONField):
         return "%s::text[]", "jsonb", [json.dumps(value, cls=field.encoder) for value in values]
-    cast = field.cast_db_type(connection)
+    cast = _cast(field, connection)
     return f"%s::{cast}[]", cast, values
+
+
+def _cast(field: models.Field, connection: Any) -> str:
+    """The field's type without its length or precision: a cast to ``varchar(64)`` would cut a longer value
+    short without a word, where writing it to the column refuses it, as Django's own statements do."""
+    return _MODIFIER.sub("", field.cast_db_type(connection))
 
 
 def _alike(objs: list[models.Model], fields: list[models.Field], varying: Sequence[str]) -> bool:

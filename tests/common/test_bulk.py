@@ -1,7 +1,7 @@
 """Many rows in one statement (common.bulk): the rows Django's bulk_create and per-row updates would write."""
 
 import pytest
-from django.db import connection, transaction
+from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -105,3 +105,18 @@ def test_update_each_writes_each_row_its_own_values_json_included(rses):
         ({}, None),  # not among those written
     ]
     assert len(queries) == (1 if connection.vendor == "postgresql" else 4)
+
+
+def test_a_value_too_long_for_its_column_is_refused_not_cut_short(rses):
+    """As Django's own statements: a cast to the column's varchar(64) would cut it short without a word."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite does not hold text to a column's length")
+    too_long = pushes_of(rses, timezone.now())
+    too_long[2].key = "K" * 65  # Push.key holds 64 characters
+    with pytest.raises(DataError), transaction.atomic():
+        create_alike(Push.objects.all(), too_long, varying=["rse_id", "key"], batch_size=500)
+    assert not Push.objects.exists()
+    rses[0].rucio_value, rses[1].rucio_value = "SAFE", "V" * 256  # RSE.rucio_value holds 255
+    with pytest.raises(DataError), transaction.atomic():
+        update_each(RSE, rses[:2], ["rucio_value"])
+    assert set(RSE.objects.values_list("rucio_value", flat=True)) == {None}
