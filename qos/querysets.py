@@ -254,7 +254,7 @@ class PushQuerySet(models.QuerySet):
 
         A few queries whatever the number of RSEs: one UPDATE, INSERT and UPDATE per chunk of RSEs.
         """
-        from .choices import PushOperation, PushState, SyncState
+        from .choices import PushState, SyncState
         from .models import RSE
 
         if not rses:
@@ -275,18 +275,7 @@ class PushQuerySet(models.QuerySet):
                 )
             pushes = create_alike(
                 self,
-                [
-                    self.model(
-                        rse=rse,
-                        key=key or rse.instance.attribute_key,
-                        value=value,
-                        operation=PushOperation.SET if value else PushOperation.DELETE,
-                        reason=reason[:255],
-                        requested_by=by if getattr(by, "pk", None) else None,
-                        created_at=now,
-                    )
-                    for rse in rses
-                ],
+                self._new(rses, value, reason, by=by, key=key, at=now),
                 varying=["rse_id", "key"],
                 batch_size=CHUNK,
             )
@@ -310,6 +299,27 @@ class PushQuerySet(models.QuerySet):
             for rse in rses:
                 rse.sync_state = SyncState.PENDING
         return pushes
+
+    def _new(
+        self, rses: list[Any], value: str | None, reason: str, *, by: Any, key: str, at: Any
+    ) -> list[Any]:
+        """One unsaved push per RSE, alike but for the RSE and (with no ``key``) the instance's attribute."""
+        from .choices import PushOperation
+
+        operation = PushOperation.SET if value else PushOperation.DELETE
+        requested_by = by if getattr(by, "pk", None) else None
+        return [
+            self.model(
+                rse=rse,
+                key=key or rse.instance.attribute_key,
+                value=value,
+                operation=operation,
+                reason=reason[:255],
+                requested_by=requested_by,
+                created_at=at,
+            )
+            for rse in rses
+        ]
 
     def of_class_attribute(self) -> PushQuerySet:
         """Pushes of their RSE's class attribute (``instance.attribute_key``): the ones its sync state is
