@@ -345,8 +345,10 @@ CAPACITY_FIELDS = [
 
 # One task carries many pushes: the sender reads and writes them in a few Rucio requests, not one each. A
 # task of a bulk assignment lists the instance's RSEs once for all its imports (of IMPORT_CHUNK RSEs each, see
-# qos.rucio_gateway.sync): at 500 a task, 10,000 RSEs cost the server 20 listings of 10,000 RSEs.
-PUSHES_PER_TASK = 5000
+# qos.rucio_gateway.sync): at 500 a task, 10,000 RSEs cost the server 20 listings of 10,000 RSEs; at 5,000, two
+# listings and a pause between the tasks with Rucio idle (the last import recorded, the next task's claim and
+# listing). Imports go one at a time to an instance anyway (sync._ImportTurn), so two tasks gain no overlap.
+PUSHES_PER_TASK = 10000
 # Rows per bulk UPDATE / INSERT: keeps a statement's parameters well below SQLite's limit.
 CHUNK = 500
 

@@ -51,8 +51,10 @@ IMPORT_CHUNK_MIN = 1000
 IMPORT_OVERHEAD_IN_RECORDINGS = 2
 # How long one listing of an instance's RSEs serves the imports of a task (seconds). An import restores an RSE
 # deleted in Rucio since the listing, so this bounds that window (with the import's own duration); listing
-# 10,000 RSEs costs the server about 0.4 s of CPU, which a listing per import of 500 paid 20 times over.
-LISTING_MAX_AGE_SECONDS = 15.0
+# 10,000 RSEs costs the server about 0.4 s of CPU, which a listing per import of 500 paid 20 times over. 30 s:
+# a task of 10,000 pushes (PUSHES_PER_TASK) imports for about 20 s on the bench's Rucio, on one listing; a
+# listing every 30 s of imports is at most 1.5 % of the server's time.
+LISTING_MAX_AGE_SECONDS = 30.0
 # Pushes written one request each between two renewals of the sender's claim lease.
 RENEW_EVERY_WRITES = 100
 # A bulk set renews its claim lease before an import once this fraction of PUSH_CLAIM_LEASE_SECONDS has passed

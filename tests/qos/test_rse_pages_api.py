@@ -4,6 +4,8 @@ Nothing here talks to Rucio: the pushes are only written (the outbox); test_ruci
 test_push_worker.py send them.
 """
 
+import base64
+import json
 import logging
 
 import pytest
@@ -12,6 +14,7 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from qos import querysets
 from qos.models import RSE, Push, RucioInstance, StorageQoSClass
 from tests.celery_worker import publishing_to
 from tests.conftest import SAFE_CONTENT
@@ -139,6 +142,24 @@ def test_a_bulk_assignment_queues_its_tasks_before_writing_an_audit_line_per_pus
         audit.setLevel(level)
     assert tasks_queued_at_each_line == [1] * len(pushes) == [1] * 30
     queue.delete("celery")
+
+
+@pytest.mark.django_db(transaction=True)  # the tasks are queued when the assignment commits
+def test_a_bulk_assignment_splits_its_pushes_into_tasks_of_pushes_per_task(
+    monkeypatch, admin, instance, approved_class, private_redis
+):
+    monkeypatch.setattr(querysets, "PUSHES_PER_TASK", 12)
+    make_rses(instance, 30)
+    queue = redis.Redis.from_url(private_redis.database_url(12))
+    queue.delete("celery")
+    with publishing_to(private_redis.database_url(12)):
+        pushes = RSE.objects.all().assign(approved_class, by=admin)
+    messages = [json.loads(raw) for raw in reversed(queue.lrange("celery", 0, -1))]  # LPUSHed: oldest last
+    queue.delete("celery")
+    assert [message["headers"]["task"] for message in messages] == ["qos.tasks.send_pushes"] * 3
+    carried = [json.loads(base64.b64decode(message["body"]))[0][0] for message in messages]
+    assert [len(ids) for ids in carried] == [12, 12, 6]
+    assert [pk for ids in carried for pk in ids] == sorted(push.pk for push in pushes)
 
 
 def test_assignment_without_rses_is_refused_with_a_message(client_for, admin, rse, approved_class):
