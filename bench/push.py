@@ -612,6 +612,10 @@ def report_round(measured: dict[str, Measured], count: int) -> None:
     a, b, c = (measured[path].seconds for path in "abc")
     print(f"  ratio portal / baseline: {a / b:.2f}")
     print(f"  ratio portal / bare import: {c / b:.2f}")
+    print(f"  ratio bare import / baseline (the most any path can reach here): {a / c:.2f}")
+    print(
+        f"  ratio of Rucio server CPU, portal / baseline: {measured['b'].server / measured['a'].server:.2f}"
+    )
     print(f"  portal detail: {measured['b'].detail}")
     print(
         f"  CPU seconds: Rucio server {measured['a'].server:.2f} in (a), {measured['c'].server:.2f} in (c), "
@@ -629,6 +633,9 @@ def report_medians(rounds: list[dict[str, Measured]]) -> None:
     seconds = [{path: measured[path].seconds for path in "abc"} for measured in rounds]
     print(f"  ratio portal / baseline: {median_of([one['a'] / one['b'] for one in seconds])}")
     print(f"  ratio portal / bare import: {median_of([one['c'] / one['b'] for one in seconds])}")
+    print(f"  ratio bare import / baseline: {median_of([one['a'] / one['c'] for one in seconds])}")
+    server = [measured["b"].server / measured["a"].server for measured in rounds]
+    print(f"  ratio of Rucio server CPU, portal / baseline: {median_of(server)}")
     for path, label in ROWS.items():
         print(
             f"  Rucio server CPU s in {label[:3]}: {median_of([measured[path].server for measured in rounds])}"
