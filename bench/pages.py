@@ -202,6 +202,8 @@ class Result:
     size: int = 0
     requests: int = 0
     seconds: float = 0.0
+    #: Each round's req/s.
+    rates: list[float] = field(default_factory=list)
     p50: list[float] = field(default_factory=list)
     p99: list[float] = field(default_factory=list)
     errors: int = 0
@@ -212,6 +214,12 @@ class Result:
     @property
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    def ratio_by_round(self, reference: Result) -> float:
+        """The median over the rounds of this URL's req/s over ``reference``'s in the same round."""
+        return statistics.median(
+            mine / theirs if theirs else 0.0 for mine, theirs in zip(self.rates, reference.rates, strict=True)
+        )
 
 
 def fetch(base: str, path: str, cookie: str) -> tuple[int, bytes]:
@@ -389,8 +397,10 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
         for result in results[shift:] + results[:shift]:
             url = (hello_base if result.reference else base) + result.path
             report = run_wrk(wrk, script, url, cookie, args.connections, args.duration)
+            seconds = report["duration_us"] / 1e6
             result.requests += report["requests"]
-            result.seconds += report["duration_us"] / 1e6
+            result.seconds += seconds
+            result.rates.append(report["requests"] / seconds if seconds else 0.0)
             result.p50.append(report["p50_us"] / 1000)
             result.p99.append(report["p99_us"] / 1000)
             result.errors += report["socket_errors"] + report["http_errors"]
@@ -411,18 +421,21 @@ def run(args: argparse.Namespace, stack: contextlib.ExitStack) -> None:
     )
     header = (
         f"  {'target':<20} {'path':<24} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6} {'hello':>6} "
-        f"{'queries':>8} {'KB':>6}"
+        f"{'by rnd':>6} {'queries':>8} {'KB':>6}"
     )
     print(header)
     for result in results:
         print(
             f"  {result.name:<20} {result.path:<24} {result.rate:>7.1f} {statistics.median(result.p50):>7.1f} "
             f"{max(result.p99):>7.1f} {result.rate / bare.rate:>6.2f} {result.rate / hello.rate:>6.2f} "
+            f"{result.ratio_by_round(hello):>6.2f} "
             f"{f'{result.queries[0]}/{result.queries[1]}':>8} "
             f"{result.size / 1024:>6.1f}" + (f"  ({result.errors} errors)" if result.errors else "")
         )
     print(
         "  ratio: req/s over the bare view's req/s; hello: over the plain Django hello's (no middleware);"
+        "\n  by rnd: the median over the rounds of its req/s over the hello's in the same round (a pause that"
+        "\n  slows one round of one URL moves it less);"
         "\n  p50: median of the rounds' medians; p99: the worst round's;"
         "\n  queries: of one request in-process before the load, with the table cache empty / filled; KB: its size"
     )
