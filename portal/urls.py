@@ -25,7 +25,7 @@ api_docs = csp_update({"img-src": ["data:"]})(
 
 # Django tries these in order, and an include with an empty prefix ("", below) pattern by pattern, raising
 # Resolver404 with the list it tried each time it finds nothing: the API's URLs, placed after the four such
-# includes, took 50-110 us to resolve, 15-60 us placed before them (bench/README.md, sixth round). The
+# includes, took 55-110 us to resolve, 20-75 us placed before them (bench/README.md, sixth round). The
 # includes' own URLs start with words no prefixed entry uses (tests/portal/test_urls.py), so no order between
 # them changes what a path resolves to.
 urlpatterns = [
