@@ -114,3 +114,22 @@ def test_run_command_serves_the_demo_on_the_printed_url(tmp_path):
     # The command stops the provider it started.
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", provider_port)) != 0
+
+
+def test_the_provider_script_refuses_a_wait_that_is_not_a_number_and_starts_nothing(tmp_path):
+    port = free_port_below_ephemeral_range()
+    env = {
+        **os.environ,
+        "OIDC_PROVIDER_DIR": str(tmp_path / "oidc-provider"),
+        "OIDC_PROVIDER_PORT": str(port),
+        "OIDC_PROVIDER_START_WAIT": "20s",
+    }
+    run = subprocess.run(
+        ["scripts/oidc-provider", "start"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 1
+    assert run.stdout == ""  # no settings for the portal
+    assert "OIDC_PROVIDER_START_WAIT must be a whole number of seconds, not '20s'" in run.stderr
+    assert not (tmp_path / "oidc-provider" / "provider.pid").exists()
+    with socket.socket() as probe:
+        assert probe.connect_ex(("127.0.0.1", port)) != 0  # nothing listens
