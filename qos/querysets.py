@@ -228,9 +228,7 @@ class PushQuerySet(models.QuerySet):
         The task that sends it is queued when the transaction commits: never before, so a worker can not see
         a push that a rollback is about to remove.
         """
-        (push,) = self.enqueue_many([rse], value, reason, by=by, key=key)
-        if dispatch:
-            transaction.on_commit(lambda: send_after_commit([push.pk]))
+        (push,) = self.enqueue_many([rse], value, reason, by=by, key=key, dispatch=dispatch)
         return push
 
     def enqueue_many(
